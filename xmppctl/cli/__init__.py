@@ -1,0 +1,155 @@
+"""The root typer app, its global options, and the one error edge (:func:`main`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from . import account as account_cli
+from . import roster as roster_cli
+from .common import State
+
+HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.
+
+Every command opens one short client session (connect, TLS, SASL, bind, do one job, close)
+and exits with a documented code: 0 ok, 1 other failure, 2 usage/bad input,
+3 authentication, 4 connection/TLS, 5 timeout, 6 server refused the request,
+7 partial failure in a bulk operation, 10 drift found, 130 interrupted.
+
+The password is never taken from the command line: use --password-stdin, XMPPCTL_PASSWORD,
+password_command in the config file, or the system keyring.
+"""
+
+app = typer.Typer(
+    name="xmppctl",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+app.add_typer(roster_cli.app, name="roster")
+app.add_typer(account_cli.app, name="account")
+
+
+#: the State of the running invocation, kept for the error edge after click's context is gone
+_STATE_HOLDER: list[State] = []
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xmppctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Optional[str], typer.Option("--config", metavar="PATH", envvar="XMPPCTL_CONFIG", help="Config file [default: $XDG_CONFIG_HOME/xmppctl/config.toml].", show_default=False)] = None,
+    account: Annotated[Optional[str], typer.Option("--account", "-a", metavar="NAME", help="Account from the config file [env: XMPPCTL_ACCOUNT; default: default_account].", show_default=False)] = None,
+    jid: Annotated[Optional[str], typer.Option("--jid", metavar="JID", help="Log in as this bare JID [env: XMPPCTL_JID].", show_default=False)] = None,
+    server: Annotated[Optional[str], typer.Option("--server", metavar="HOST", help="Connect to HOST instead of the JID's domain (SRV) [env: XMPPCTL_SERVER].", show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port [default: 5222, 5223 with --tls direct].", show_default=False)] = None,
+    tls: Annotated[Optional[str], typer.Option("--tls", metavar="MODE", help="starttls or direct (TLS is always required) [default: starttls].", show_default=False)] = None,
+    ca_file: Annotated[Optional[str], typer.Option("--ca-file", metavar="PATH", help="Also trust the CA certificates in PATH (PEM).", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Deadline for each network phase [default: 10].", show_default=False)] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify the server certificate (prints a warning).")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Print the XML stream (SASL and password redacted) and tracebacks on stderr.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    ctx.obj = State(
+        config_path=config,
+        account=account,
+        jid=jid,
+        server=server,
+        port=port,
+        tls=tls,
+        ca_file=ca_file,
+        timeout=timeout,
+        insecure=insecure,
+        password_stdin=password_stdin,
+        debug=debug,
+    )
+    _STATE_HOLDER.append(ctx.obj)
+
+
+def _output_hint(argv: list[str]) -> str | None:
+    """The -o value from argv, so errors raised before a command runs can still be JSON."""
+    for i, arg in enumerate(argv):
+        if arg in ("-o", "--output") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--output="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
+            return arg[2:]
+    return None
+
+
+def _report(exc, fmt: str | None) -> int:
+    import json
+
+    if fmt == "json" or fmt == "ndjson":
+        sys.stderr.write(json.dumps(exc.to_json(), ensure_ascii=False) + "\n")
+    else:
+        sys.stderr.write(f"xmppctl: {exc.message}\n")
+    return int(exc.exit_code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app and turn every outcome into an exit code."""
+    from ..errors import ExitCode, Interrupted, UsageError, XmppctlError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    hint = _output_hint(args)
+    debug = "--debug" in args
+    code: int
+    try:
+        result = app(args=args, prog_name="xmppctl", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except XmppctlError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        st = _current_state()
+        code = _report(exc, (st.output if st and st.output else hint))
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        code = _report(Interrupted("interrupted"), hint)
+    except typer.TyperException as exc:  # parsing/usage errors (exit_code 2) and the like
+        message = exc.format_message()
+        if message.startswith("Usage:"):  # a group called without a command: its help, as is
+            sys.stderr.write(message.rstrip("\n") + "\n")
+            code = int(ExitCode.USAGE)
+        else:
+            err = UsageError(message) if exc.exit_code == 2 else XmppctlError(message)
+            code = _report(err, hint)
+    except KeyboardInterrupt:
+        code = _report(Interrupted("interrupted"), hint)
+    except BrokenPipeError:
+        code = int(ExitCode.FAILURE)
+    except Exception as exc:  # a bug: one line unless --debug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    return code
+
+
+def _current_state() -> State | None:
+    return _STATE_HOLDER[-1] if _STATE_HOLDER else None
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The error hierarchy and the one table of exit codes.
+
+Library code raises these; the CLI edge (``xmppctl.cli.main``) turns each into a one-line
+message on stderr and its exit code.  Nothing else in the code base calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    AUTH = 3
+    CONNECTION = 4
+    TIMEOUT = 5
+    REFUSED = 6
+    PARTIAL = 7
+    DRIFT = 10
+    INTERRUPTED = 130
+
+
+#: exit code -> (code name used in JSON errors, meaning); README and man page are generated from it.
+EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
+    ExitCode.OK: ("ok", "success"),
+    ExitCode.FAILURE: ("failure", "any other failure"),
+    ExitCode.USAGE: ("usage", "usage error or bad input (options, JIDs, files, config); nothing was sent"),
+    ExitCode.AUTH: ("auth", "authentication failed"),
+    ExitCode.CONNECTION: ("connection", "connection or TLS failure (refused, DNS, certificate, no TLS offered)"),
+    ExitCode.TIMEOUT: ("timeout", "a network phase did not finish within --timeout"),
+    ExitCode.REFUSED: ("refused", "the server returned an error for the request"),
+    ExitCode.PARTIAL: ("partial", "partial failure in a bulk operation: some items failed, the rest applied"),
+    ExitCode.DRIFT: ("drift", "drift found (diff/plan with --exit-code)"),
+    ExitCode.INTERRUPTED: ("interrupted", "interrupted by SIGINT/SIGTERM"),
+}
+
+
+class XmppctlError(Exception):
+    """Base class: a message for the user and an exit code."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        #: extra machine-readable data (e.g. failed items), included in JSON errors
+        self.details = details
+
+    @property
+    def code_name(self) -> str:
+        return EXIT_CODES[self.exit_code][0]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"error": self.code_name, "message": self.message, "exit": int(self.exit_code)}
+        if self.details is not None:
+            data["details"] = self.details
+        return data
+
+
+class UsageError(XmppctlError):
+    exit_code = ExitCode.USAGE
+
+
+class AuthError(XmppctlError):
+    exit_code = ExitCode.AUTH
+
+
+class ConnectionFailure(XmppctlError):
+    exit_code = ExitCode.CONNECTION
+
+
+class TimeoutFailure(XmppctlError):
+    exit_code = ExitCode.TIMEOUT
+
+
+class ServerRefused(XmppctlError):
+    """The server answered a request with an error stanza."""
+
+    exit_code = ExitCode.REFUSED
+
+    def __init__(self, message: str, *, condition: str | None = None, details: Any = None):
+        super().__init__(message, details=details)
+        self.condition = condition
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        if self.condition:
+            data["condition"] = self.condition
+        return data
+
+
+class PartialFailure(XmppctlError):
+    exit_code = ExitCode.PARTIAL
+
+
+class DriftFound(XmppctlError):
+    exit_code = ExitCode.DRIFT
+
+
+class Interrupted(XmppctlError):
+    exit_code = ExitCode.INTERRUPTED
