@@ -9,7 +9,10 @@ import typer
 
 from .. import __version__
 from . import account as account_cli
+from . import groups as groups_cli
+from . import presence as presence_cli
 from . import roster as roster_cli
+from . import subscribe as subscribe_cli
 from .common import State
 
 HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.
@@ -33,6 +36,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 app.add_typer(roster_cli.app, name="roster")
+app.add_typer(groups_cli.app, name="group")
+app.add_typer(subscribe_cli.app, name="sub")
+app.add_typer(presence_cli.app, name="presence")
 app.add_typer(account_cli.app, name="account")
 
 
