@@ -84,3 +84,231 @@ def filter_items(
             continue
         out.append(item)
     return out
+
+
+# ---- editing: validation, the pure plan, and pipelined application ------------------------
+
+MAX_TEXT_BYTES = 1023
+DEFAULT_WINDOW = 32
+
+
+def validate_name(name: str | None, where: str = "name") -> str | None:
+    """A contact's display name; ``None``/empty means no name.  Raises UsageError (exit 2)."""
+    from .errors import UsageError
+
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str):
+        raise UsageError(f"{where}: expected a string, got {type(name).__name__}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UsageError(f"{where}: {name!r} contains a control character")
+    if len(name.encode()) > MAX_TEXT_BYTES:
+        raise UsageError(f"{where}: longer than {MAX_TEXT_BYTES} bytes")
+    return name
+
+
+def validate_group(group: str, where: str = "group") -> str:
+    """A group name: non-empty, not only spaces, no control characters (RFC 6121 §2.1.2.5)."""
+    from .errors import UsageError
+
+    if not isinstance(group, str):
+        raise UsageError(f"{where}: expected a string, got {type(group).__name__}")
+    if not group.strip():
+        raise UsageError(f"{where}: empty group name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in group):
+        raise UsageError(f"{where}: {group!r} contains a control character")
+    if len(group.encode()) > MAX_TEXT_BYTES:
+        raise UsageError(f"{where}: group name longer than {MAX_TEXT_BYTES} bytes")
+    return group
+
+
+def validate_groups(groups: Iterable[str], where: str = "groups") -> tuple[str, ...]:
+    """Validated, de-duplicated (servers reject duplicates) and sorted group names."""
+    return tuple(sorted({validate_group(g, where) for g in groups}))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One roster set: add a new item, update an existing one, or remove one."""
+
+    action: str  # "add" | "update" | "remove"
+    jid: str
+    before: RosterItem | None
+    after: RosterItem | None
+
+    def fields(self) -> list[tuple[str, Any, Any]]:
+        """(field, old, new) for every field this change alters."""
+        old = self.before or RosterItem(self.jid)
+        new = self.after or RosterItem(self.jid)
+        out: list[tuple[str, Any, Any]] = []
+        if self.action == "remove":
+            return [("item", old.to_dict(), None)]
+        if old.name != new.name:
+            out.append(("name", old.name, new.name))
+        if old.groups != new.groups:
+            out.append(("groups", list(old.groups), list(new.groups)))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "jid": self.jid,
+            "changes": [{"field": f, "old": o, "new": n} for f, o, n in self.fields()],
+        }
+
+
+@dataclass
+class RosterPlan:
+    changes: list[Change]
+    unchanged: int = 0
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        c = {"add": 0, "update": 0, "remove": 0}
+        for ch in self.changes:
+            c[ch.action] += 1
+        c["unchanged"] = self.unchanged
+        return c
+
+
+def plan_roster(
+    current: Iterable[RosterItem],
+    desired: Iterable[RosterItem],
+    *,
+    prune: bool = False,
+    names: bool = True,
+    groups: bool = True,
+) -> RosterPlan:
+    """Pure: the roster sets that turn *current* into *desired*.
+
+    Only name and groups are synchronised (subscription state is the server's business).
+    ``names=False``/``groups=False`` leave that field as it is on existing items and omit it on
+    new ones.  Without ``prune`` nothing is removed.  Changes are sorted by JID.
+    """
+    by_jid = {item.jid: item for item in current}
+    changes: list[Change] = []
+    unchanged = 0
+    seen: set[str] = set()
+    for want in desired:
+        seen.add(want.jid)
+        have = by_jid.get(want.jid)
+        if have is None:
+            after = RosterItem(want.jid, want.name if names else None, "none", False, want.groups if groups else ())
+            changes.append(Change("add", want.jid, None, after))
+            continue
+        after = RosterItem(
+            have.jid,
+            want.name if names else have.name,
+            have.subscription,
+            have.ask,
+            want.groups if groups else have.groups,
+        )
+        if after.name == have.name and after.groups == have.groups:
+            unchanged += 1
+        else:
+            changes.append(Change("update", have.jid, have, after))
+    if prune:
+        changes.extend(Change("remove", jid, item, None) for jid, item in by_jid.items() if jid not in seen)
+    changes.sort(key=lambda c: c.jid)
+    return RosterPlan(changes, unchanged)
+
+
+def item_element(item: RosterItem) -> ET.Element:
+    """``<item/>`` for a roster set: jid, name, groups only; never ask/approved/subscription."""
+    el = ET.Element(f"{{{ROSTER_NS}}}item", {"jid": item.jid})
+    if item.name:
+        el.set("name", item.name)
+    for group in sorted(set(item.groups)):
+        ET.SubElement(el, f"{{{ROSTER_NS}}}group").text = group
+    return el
+
+
+def remove_element(jid: str) -> ET.Element:
+    return ET.Element(f"{{{ROSTER_NS}}}item", {"jid": jid, "subscription": "remove"})
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    change: Change
+    ok: bool
+    error: str | None = None  # stanza error condition, "timeout" or "connection-lost"
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.change.action, "jid": self.change.jid, "ok": self.ok,
+                "error": self.error, "message": self.message}
+
+
+async def apply_change(session: Session, change: Change) -> ChangeResult:
+    """Send one roster set (RFC 6121: exactly one item per set) and report how it went."""
+    from .errors import ConnectionFailure, ServerRefused, TimeoutFailure
+
+    element = remove_element(change.jid) if change.action == "remove" else item_element(change.after)  # type: ignore[arg-type]
+    query = ET.Element(f"{{{ROSTER_NS}}}query")
+    query.append(element)
+    try:
+        await session.request(session.make_iq("set", query), what=f"roster {change.action} {change.jid}")
+    except ServerRefused as exc:
+        return ChangeResult(change, False, exc.condition, exc.message)
+    except TimeoutFailure as exc:
+        return ChangeResult(change, False, "timeout", exc.message)
+    except ConnectionFailure as exc:
+        return ChangeResult(change, False, "connection-lost", exc.message)
+    return ChangeResult(change, True)
+
+
+async def apply_changes(
+    session: Session,
+    changes: list[Change],
+    results: list[ChangeResult],
+    *,
+    window: int = DEFAULT_WINDOW,
+    progress: Any = None,
+) -> list[ChangeResult]:
+    """Pipeline the roster sets, at most *window* in flight, appending to *results* as each ends.
+
+    *results* is the caller's list so that, if the run is interrupted, the caller still knows
+    exactly what was applied.  *progress*, if given, is called with each result.  After the
+    connection is lost the remaining changes are reported as failed without being sent.
+    """
+    import asyncio
+
+    sem = asyncio.Semaphore(max(1, window))
+
+    async def one(change: Change) -> None:
+        async with sem:
+            if session.closed.done():
+                result = ChangeResult(change, False, "connection-lost", "not sent: connection lost")
+            else:
+                result = await apply_change(session, change)
+            results.append(result)
+            if progress is not None:
+                progress(result)
+
+    tasks = [asyncio.ensure_future(one(c)) for c in changes]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        raise
+    return results
+
+
+def raise_for_results(results: list[ChangeResult], what: str = "roster") -> None:
+    """Exit 6 when a single change failed, 7 when some of several failed; nothing when all ok."""
+    from .errors import PartialFailure, ServerRefused
+
+    failed = [r for r in results if not r.ok]
+    if not failed:
+        return
+    if len(results) == 1:
+        r = failed[0]
+        raise ServerRefused(r.message or f"{r.change.action} {r.change.jid} failed: {r.error}", condition=r.error,
+                            details=[r.to_dict()])
+    listing = ", ".join(f"{r.change.jid} ({r.error})" for r in failed[:5]) + (" …" if len(failed) > 5 else "")
+    raise PartialFailure(f"{len(failed)} of {len(results)} {what} changes failed: {listing}",
+                         details=[r.to_dict() for r in failed])
