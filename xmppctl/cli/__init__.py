@@ -14,6 +14,7 @@ from . import presence as presence_cli
 from . import roster as roster_cli
 from . import subscribe as subscribe_cli
 from .common import State
+from .complete import complete_account, completion_requested, enable_shell_completion
 
 HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.
 
@@ -56,7 +57,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[Optional[str], typer.Option("--config", metavar="PATH", envvar="XMPPCTL_CONFIG", help="Config file [default: $XDG_CONFIG_HOME/xmppctl/config.toml].", show_default=False)] = None,
-    account: Annotated[Optional[str], typer.Option("--account", "-a", metavar="NAME", help="Account from the config file [env: XMPPCTL_ACCOUNT; default: default_account].", show_default=False)] = None,
+    account: Annotated[Optional[str], typer.Option("--account", "-a", metavar="NAME", autocompletion=complete_account, help="Account from the config file [env: XMPPCTL_ACCOUNT; default: default_account].", show_default=False)] = None,
     jid: Annotated[Optional[str], typer.Option("--jid", metavar="JID", help="Log in as this bare JID [env: XMPPCTL_JID].", show_default=False)] = None,
     server: Annotated[Optional[str], typer.Option("--server", metavar="HOST", help="Connect to HOST instead of the JID's domain (SRV) [env: XMPPCTL_SERVER].", show_default=False)] = None,
     port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port [default: 5222, 5223 with --tls direct].", show_default=False)] = None,
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import ExitCode, Interrupted, UsageError, XmppctlError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if completion_requested():  # a shell asking for TAB completions (completions/*)
+        enable_shell_completion()
     hint = _output_hint(args)
     debug = "--debug" in args
     code: int

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import OutputOpt, render, state
+from .complete import complete_account
 
 app = typer.Typer(help="Manage named accounts in the config file (written with mode 0600).", no_args_is_help=True)
 
@@ -77,7 +78,7 @@ def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
 
 
 @app.command("remove")
-def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Account name.")]) -> None:
+def remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Account name.", autocompletion=complete_account)]) -> None:
     """Remove an account from the config file."""
     from ..config import remove_account
 

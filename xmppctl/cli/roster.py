@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import OutputOpt, render, run, session, state
+from .complete import complete_group, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
 
@@ -22,7 +23,7 @@ class Subscription(str, Enum):
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Only contacts in GROUP (repeatable: any of them).", show_default=False)] = None,
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Only contacts in GROUP (repeatable: any of them).", show_default=False)] = None,
     subscription: Annotated[Optional[Subscription], typer.Option("--subscription", "-s", help="Only contacts with this subscription state.", show_default=False)] = None,
     pending: Annotated[bool, typer.Option("--pending", help="Only contacts we asked to subscribe to and who have not answered (ask=subscribe).")] = False,
     ungrouped: Annotated[bool, typer.Option("--ungrouped", help="Only contacts in no group.")] = False,
@@ -43,8 +44,11 @@ def list_(
         async with session(st) as s:
             return await fetch_roster(s)
 
+    roster = run(job)
+    # what TAB offers for --group and JIDs (completions never go to the network)
+    save_roster_cache(st.resolve_account().jid, roster)
     items = filter_items(
-        run(job),
+        roster,
         groups=group or (),
         subscription=subscription.value if subscription else None,
         pending=pending,
