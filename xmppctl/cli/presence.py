@@ -1,7 +1,201 @@
-"""``xmppctl presence ...``."""
+"""``xmppctl presence ...``: set presence, take a snapshot (probe), watch changes."""
 
 from __future__ import annotations
 
+import sys
+from typing import Annotated, Optional
+
 import typer
 
+from .common import OutputOpt, render, run, session, state
+
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
+
+PriorityOpt = Annotated[
+    Optional[int],
+    typer.Option("--priority", "-p", metavar="N", help="Priority of our own presence, -128..127 [default: -1, so the server does not flush offline messages to this session].", show_default=False),
+]
+GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Contacts in GROUP (repeatable).", show_default=False)]
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    show: Annotated[Optional[str], typer.Option("--show", "-s", metavar="SHOW", help="chat, away, xa, dnd or available [default: available].", show_default=False)] = None,
+    status: Annotated[Optional[str], typer.Option("--status", "-m", metavar="TEXT", help="Status message.", show_default=False)] = None,
+    priority: Annotated[Optional[int], typer.Option("--priority", "-p", metavar="N", help="Priority -128..127 [default: 0].", show_default=False)] = None,
+    to: Annotated[Optional[list[str]], typer.Option("--to", metavar="JID", help="Send directed presence to JID only (repeatable); no broadcast to subscribers.", show_default=False)] = None,
+    unavailable: Annotated[bool, typer.Option("--unavailable", help="Send unavailable (with an optional --status) instead.")] = False,
+    hold: Annotated[Optional[str], typer.Option("--hold", metavar="DURATION|forever", help="Stay online for DURATION (30, 30s, 5m, 1h) or forever; SIGINT/SIGTERM end it early. Then send unavailable and exit 0.", show_default=False)] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Send a presence, as a new session of the account.
+
+    A presence lasts only as long as the session that sent it.  Without --hold the session ends
+    right after sending, so the contacts see the account come online and go offline again: that
+    is useful for directed presence (--to, e.g. to join or ping a peer), a status ping, or an
+    --unavailable with a status.  With --hold the presence stays up (cron, systemd, tests) until
+    the time passes or SIGINT/SIGTERM arrives; then unavailable is sent and the exit code is 0.
+
+    Show and priority are validated before connecting (exit 2).  Prints what was sent as soon
+    as it is sent; JSON keys: jid (our full JID), type (available|unavailable), show (string or
+    null), status, priority (integer or null), to (list of JIDs; empty for a broadcast),
+    hold (seconds, "forever" or null).
+    """
+    from ..output import render_object
+    from ..presence import hold_presence, make_request, parse_duration, send_presence
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    req = make_request(show=show, status=status, priority=priority, to=to or (), unavailable=unavailable)
+    hold_for: float | None = None
+    if hold is not None:
+        if unavailable:
+            from ..errors import UsageError
+
+            raise UsageError("--hold keeps an available presence up; it cannot be combined with --unavailable")
+        hold_for = parse_duration(hold, option="--hold", allow_forever=True)
+    st.resolve_account()
+
+    async def job(stop):
+        async with session(st) as s:
+            send_presence(s, req)
+            render_object({
+                "jid": s.jid, "type": req.type, "show": req.show, "status": req.status, "priority": req.priority,
+                "to": list(req.to), "hold": None if hold is None else ("forever" if hold_for is None else hold_for),
+            }, fmt, sys.stdout)
+            sys.stdout.flush()
+            if hold is not None:
+                await hold_presence(s, req, hold_for, stop)
+
+    run(job, graceful_signals=hold is not None)
+
+
+@app.command("probe")
+def probe(
+    ctx: typer.Context,
+    jids: Annotated[Optional[list[str]], typer.Argument(metavar="JID", help="Contacts to report on (bare JIDs).", show_default=False)] = None,
+    group: GroupOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="The whole roster (the default when no JID or --group is given).")] = False,
+    priority: PriorityOpt = None,
+    last: Annotated[bool, typer.Option("--last", help="For offline contacts, ask the server when they were last online (XEP-0012).")] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Snapshot of the contacts' presence: one row per online resource, one per other contact.
+
+    Sends an initial presence (priority -1 unless --priority) and collects what the server
+    delivers.  It ends as soon as every contact we are subscribed to (subscription to/both) has
+    answered, otherwise at --timeout.  States: online (one row per resource, highest priority
+    first), offline (unavailable received), no-subscription (we are not subscribed: no answer
+    will come, so none is waited for), not-in-roster, error (presence error; condition in
+    'error'), timeout (subscribed but nothing arrived before the deadline).
+
+    JSON/NDJSON keys: jid, resource (string or null), state, show (chat|away|xa|dnd|available
+    for online rows, else null), status, priority (integer or null), since (XEP-0203 stamp of
+    the presence, or null), last_seen (ISO time from XEP-0012 with --last, or null), idle
+    (seconds since last seen, or null), error (condition or null).
+
+    Caveat: servers redeliver pending subscription requests on initial presence; ejabberd also
+    flushes offline messages to a session with priority >= 0, hence the negative default.
+    """
+    from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    if all_ and (jids or group):
+        from ..errors import UsageError
+
+        raise UsageError("--all selects the whole roster; do not combine it with JIDs or --group")
+    prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
+    select_targets([], jids or (), ())  # validates the JIDs before connecting
+    st.resolve_account()
+
+    async def job(_stop):
+        inbox = PresenceInbox()
+        async with session(st, stanza_hook=inbox.hook) as s:
+            return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last)
+
+    snapshot = run(job)
+    render(st, (row.to_dict() for row in snapshot.rows), PROBE_COLUMNS, fmt)
+
+
+def _table_line(event: dict, widths: tuple[int, ...]) -> str:
+    cells = [event["at"][11:19], event["jid"] + (f"/{event['resource']}" if event["resource"] else ""),
+             event["type"] + (" (request)" if event["kind"] == "subscription" and event["type"] == "subscribe" else ""),
+             event["show"] or "", "" if event["priority"] is None else str(event["priority"]),
+             event["status"] or event["error"] or ""]
+    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    jid: Annotated[Optional[list[str]], typer.Option("--jid", "-j", metavar="JID", help="Only events from JID (repeatable).", show_default=False)] = None,
+    group: GroupOpt = None,
+    count: Annotated[Optional[int], typer.Option("--count", "-c", metavar="N", min=1, help="Stop after N events.", show_default=False)] = None,
+    until: Annotated[Optional[str], typer.Option("--until", metavar="DURATION", help="Stop after DURATION (30, 30s, 5m, 1h).", show_default=False)] = None,
+    priority: PriorityOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Stay connected and print each presence change and subscription request as it arrives.
+
+    The first events are the contacts' current presences (the server's answers to our initial
+    presence), then every change.  Ends after --count events, after --until, or on
+    SIGINT/SIGTERM (exit 0).  Table: one line per event; -o ndjson: one JSON object per line,
+    flushed at once; -o json: one array when it ends; -o csv: a header, then a row per event.
+
+    Keys: at (ISO time received), jid (bare), resource (or null), kind (presence|subscription),
+    type (available|unavailable|error|subscribe|subscribed|unsubscribe|unsubscribed), show
+    (chat|away|xa|dnd|available for available, else null), status, priority (integer for
+    available, else null), since (XEP-0203 stamp or null), error (condition or null).
+    """
+    import csv
+    import json
+
+    from ..jid import bare_jids
+    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, check_priority, parse_duration, PresenceInbox, watch as do_watch
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
+    seconds = parse_duration(until, option="--until") if until is not None else None
+    filters = bare_jids(list(jid or ()))
+    st.resolve_account()
+    collected: list[dict] = []
+    out = sys.stdout
+    widths = (8, 36, 20, 9, 4, 0)
+    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+
+    def emit(event: dict) -> None:
+        if fmt == "json":
+            collected.append(event)
+            return
+        if fmt == "ndjson":
+            out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        elif writer is not None:
+            from ..output import _cell
+
+            writer.writerow([_cell(event.get(c), "csv") for c in WATCH_COLUMNS])
+        else:
+            out.write(_table_line(event, widths) + "\n")
+        out.flush()
+
+    async def job(stop):
+        inbox = PresenceInbox()
+        async with session(st, stanza_hook=inbox.hook) as s:
+            if writer is not None:
+                writer.writerow(WATCH_COLUMNS)
+            elif fmt == "table":
+                out.write(_table_line({"at": " " * 11 + "time", "jid": "jid/resource", "resource": None, "kind": "",
+                                       "type": "type", "show": "show", "priority": "prio", "status": "status", "error": None},
+                                      widths) + "\n")
+            out.flush()
+            async for event in do_watch(s, inbox, stop, jids=filters, groups=group or (), priority=prio,
+                                        count=count, until=seconds):
+                emit(event.to_dict())
+
+    try:
+        run(job, graceful_signals=True)
+    finally:
+        if fmt == "json":
+            render(st, collected, WATCH_COLUMNS, "json")
