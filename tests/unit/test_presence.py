@@ -1,0 +1,204 @@
+"""Pure presence logic: validation, stanza parsing, the probe's bookkeeping, watch events."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+
+import pytest
+
+from xmppctl.errors import UsageError
+from xmppctl.presence import (
+    PresenceInfo,
+    ProbeCollector,
+    WatchFilter,
+    check_priority,
+    check_status,
+    make_request,
+    parse_duration,
+    parse_presence,
+    parse_show,
+    select_targets,
+    to_event,
+)
+from xmppctl.roster import RosterItem
+
+ME = "me@example.org"
+
+
+def stanza(xml: str) -> ET.Element:
+    return ET.fromstring(f"<wrap xmlns='jabber:client' xmlns:d='urn:xmpp:delay'>{xml}</wrap>")[0]
+
+
+@pytest.mark.parametrize("value, expected", [("chat", "chat"), ("AWAY", "away"), ("xa", "xa"), ("dnd", "dnd"),
+                                             ("available", None), (None, None)])
+def test_show_accepts_rfc_values_and_available(value, expected):
+    assert parse_show(value) == expected
+
+
+@pytest.mark.parametrize("value", ["busy", "", "online", "unavailable"])
+def test_show_rejects_anything_else(value):
+    with pytest.raises(UsageError):
+        parse_show(value)
+
+
+@pytest.mark.parametrize("value", [-128, 0, 127])
+def test_priority_bounds_are_the_rfcs(value):
+    assert check_priority(value) == value
+
+
+@pytest.mark.parametrize("value", [-129, 128, True])
+def test_priority_out_of_range_is_usage_error(value):
+    with pytest.raises(UsageError):
+        check_priority(value)
+
+
+def test_status_with_control_character_is_rejected():
+    with pytest.raises(UsageError):
+        check_status("bad\x07bell")
+    assert check_status("tab\tand\nnewline") == "tab\tand\nnewline"
+
+
+@pytest.mark.parametrize("text, seconds", [("30", 30), ("30s", 30), ("1.5m", 90), ("1h30m", 5400), ("250ms", 0.25), ("2d", 172800)])
+def test_durations(text, seconds):
+    assert parse_duration(text, option="--until") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "0", "soon", "5 m", "-3", "1x", "forever"])
+def test_bad_durations(text):
+    with pytest.raises(UsageError):
+        parse_duration(text, option="--until")
+
+
+def test_forever_only_where_allowed():
+    assert parse_duration("forever", option="--hold", allow_forever=True) is None
+
+
+def test_make_request_dedupes_targets_and_rejects_show_with_unavailable():
+    req = make_request(show="dnd", priority=4, to=["Bob@Example.org", "bob@example.org", "room@conf.example.org/nick"])
+    assert (req.type, req.show, req.priority) == ("available", "dnd", 4)
+    assert req.to == ("bob@example.org", "room@conf.example.org/nick")
+    with pytest.raises(UsageError):
+        make_request(show="away", unavailable=True)
+    assert make_request(unavailable=True, status="bye").type == "unavailable"
+
+
+def test_parse_available_presence_with_delay():
+    info = parse_presence(stanza(
+        "<presence from='Bob@Example.org/phone'><show>dnd</show><status>busy</status><priority>5</priority>"
+        "<d:delay stamp='2024-01-02T03:04:05Z' from='example.org'/></presence>"))
+    assert info == PresenceInfo(jid="bob@example.org", resource="phone", type="available", show="dnd",
+                                status="busy", priority=5, since="2024-01-02T03:04:05Z")
+
+
+def test_parse_treats_unknown_show_as_available_and_clamps_priority():
+    info = parse_presence(stanza("<presence from='b@x/r'><show>busy</show><priority>300</priority></presence>"))
+    assert (info.show, info.priority) == (None, 127)
+    assert parse_presence(stanza("<presence from='b@x/r'><priority>junk</priority></presence>")).priority == 0
+
+
+def test_parse_error_presence_condition():
+    info = parse_presence(stanza(
+        "<presence from='eve@example.org' type='error'><error type='cancel'>"
+        "<remote-server-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"))
+    assert (info.type, info.error) == ("error", "remote-server-not-found")
+
+
+def test_parse_ignores_non_presence_and_missing_sender():
+    assert parse_presence(stanza("<message from='a@b'/>")) is None
+    assert parse_presence(stanza("<presence/>")) is None
+
+
+ROSTER = [
+    RosterItem("bob@x", subscription="both", groups=("Team",)),
+    RosterItem("carol@x", subscription="to"),
+    RosterItem("dave@x", subscription="from"),
+    RosterItem("erin@x", subscription="none", ask=True, groups=("Team",)),
+]
+
+
+def info(jid: str, resource: str = "", type: str = "available", **kw) -> PresenceInfo:
+    return PresenceInfo(jid=jid, resource=resource, type=type, **kw)
+
+
+def test_targets_default_to_the_whole_roster():
+    assert select_targets(ROSTER) == ["bob@x", "carol@x", "dave@x", "erin@x"]
+
+
+def test_targets_named_plus_group_members():
+    assert select_targets(ROSTER, ["Zed@X"], ["Team"]) == ["zed@x", "bob@x", "erin@x"]
+
+
+def test_only_to_and_both_are_expected_to_answer():
+    c = ProbeCollector(ME, select_targets(ROSTER, ["zed@x"], ["Team"]) + ["carol@x", "dave@x"], ROSTER)
+    assert c.expected == {"bob@x", "carol@x"}
+    states = {r.jid: r.state for r in c.rows()}
+    assert states == {"zed@x": "not-in-roster", "bob@x": "timeout", "carol@x": "timeout", "dave@x": "no-subscription",
+                      "erin@x": "no-subscription"}
+
+
+def test_done_when_every_expected_contact_answered():
+    c = ProbeCollector(ME, ["bob@x", "carol@x"], ROSTER)
+    c.feed(info("bob@x", "phone"))
+    assert not c.done
+    c.feed(info("dave@x", "r"))  # not expected: no effect
+    c.feed(info("me@example.org", "other"))  # our own resources are no contact
+    c.feed(info("carol@x", type="subscribe"))  # a subscription request is no answer
+    assert not c.done
+    c.feed(info("carol@x", type="unavailable"))
+    assert c.done
+
+
+def test_resources_sorted_by_priority_then_name():
+    c = ProbeCollector(ME, ["bob@x"], ROSTER)
+    c.feed(info("bob@x", "b", show="away", priority=1))
+    c.feed(info("bob@x", "a", priority=1))
+    c.feed(info("bob@x", "c", show="dnd", priority=9, status="busy", since="2024-01-01T00:00:00Z"))
+    rows = c.rows()
+    assert [(r.resource, r.show, r.priority) for r in rows] == [("c", "dnd", 9), ("a", "available", 1), ("b", "away", 1)]
+    assert rows[0].since == "2024-01-01T00:00:00Z" and rows[0].status == "busy"
+
+
+def test_resource_going_unavailable_leaves_the_others_and_last_one_makes_offline():
+    c = ProbeCollector(ME, ["bob@x"], ROSTER)
+    c.feed(info("bob@x", "a"))
+    c.feed(info("bob@x", "b"))
+    c.feed(info("bob@x", "a", type="unavailable"))
+    assert [r.resource for r in c.rows()] == ["b"]
+    c.feed(info("bob@x", "b", type="unavailable", status="bye"))
+    [row] = c.rows()
+    assert (row.state, row.status) == ("offline", "bye")
+
+
+def test_error_and_unsubscribed_answers():
+    c = ProbeCollector(ME, ["bob@x", "carol@x"], ROSTER)
+    c.feed(info("bob@x", type="error", error="remote-server-not-found", error_text="no s2s"))
+    c.feed(info("carol@x", type="unsubscribed"))
+    assert c.done
+    rows = {r.jid: r for r in c.rows()}
+    assert (rows["bob@x"].state, rows["bob@x"].error, rows["bob@x"].status) == ("error", "remote-server-not-found", "no s2s")
+    assert rows["carol@x"].state == "no-subscription"
+
+
+def test_error_after_an_available_resource_keeps_it_online():
+    c = ProbeCollector(ME, ["bob@x"], ROSTER)
+    c.feed(info("bob@x", "a"))
+    c.feed(info("bob@x", type="error", error="not-allowed"))
+    assert [r.state for r in c.rows()] == ["online"]
+
+
+def test_watch_events_mark_subscriptions_and_show_only_for_available():
+    at = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    ev = to_event(info("bob@x", type="subscribe", status="let me in"), at)
+    assert (ev.kind, ev.type, ev.show, ev.priority, ev.resource, ev.at) == ("subscription", "subscribe", None, None, None, "2024-05-06T07:08:09Z")
+    ev = to_event(info("bob@x", "r", priority=2), at)
+    assert (ev.kind, ev.show, ev.priority) == ("presence", "available", 2)
+    assert to_event(info("bob@x", type="unavailable"), at).show is None
+    assert to_event(info("bob@x", type="probe"), at) is None
+
+
+def test_watch_filter_is_any_of_jids_or_group_members():
+    assert WatchFilter().matches("anyone@x")
+    f = WatchFilter(jids=frozenset({"a@x"}), group_members=frozenset({"b@x"}))
+    assert f.matches("a@x") and f.matches("b@x") and not f.matches("c@x")
+    assert not WatchFilter(group_members=frozenset()).matches("a@x")
