@@ -1,7 +1,287 @@
-"""``xmppctl sub ...``."""
+"""``xmppctl sub ...``: presence subscriptions, one JID at a time or in bulk."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Optional
+
 import typer
 
+from .common import DryRunOpt, OutputOpt, State, render, run, session, state, warn
+
+if TYPE_CHECKING:
+    from ..subscriptions import SubscriptionResult
+
 app = typer.Typer(help="Presence subscriptions: request, approve, deny, cancel, revoke, pending, pre-approve.", no_args_is_help=True)
+
+RESULT_KEYS = """JSON/NDJSON keys, one object per JID: jid (bare JID), sent (list of presence types
+sent, or that would be sent with --dry-run), status (sent | dry-run | not-pending | error),
+subscription (none|to|from|both: our roster's state for the JID afterwards; null if nothing
+was sent), ask (boolean: our own request still pending; null if nothing was sent), error
+(the server's error condition or null)."""
+
+COLLECTION = """Inbound requests are not stored in the roster: the server redelivers them when a
+session sends initial presence.  So this command sends initial presence (priority
+--priority, default 0), reads the roster, then collects `subscribe` presences until nothing
+new arrived for --settle seconds (or --timeout).  Prosody redelivers on every initial
+presence; ejabberd only when the priority is >= 0.  Caveat: an initial presence with a
+priority >= 0 also makes the server flush stored offline messages to this short session,
+where they are dropped (your other clients will not get them); on Prosody a negative
+--priority avoids that and still lists every request."""
+
+JidsArg = Annotated[list[str], typer.Argument(metavar="JID", help="Bare JIDs (user@domain).", show_default=False)]
+OptJidsArg = Annotated[Optional[list[str]], typer.Argument(metavar="JID", help="Bare JIDs with a pending request.", show_default=False)]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every pending inbound request.")]
+MatchOpt = Annotated[Optional[list[str]], typer.Option("--match", "-m", metavar="GLOB", help="Pending requests whose JID matches GLOB, e.g. '*@example.org' (repeatable: any of them).", show_default=False)]
+PriorityOpt = Annotated[int, typer.Option("--priority", metavar="N", min=-128, max=127, help="Priority of the initial presence used to collect pending requests (see above).")]
+SettleOpt = Annotated[float, typer.Option("--settle", metavar="SECONDS", min=0.0, help="Quiet period that ends the collection of pending requests.")]
+
+
+class Direction(str, Enum):
+    in_ = "in"
+    out = "out"
+
+
+def _extend_doc(command, text: str) -> None:
+    """Append a shared help paragraph (docstrings are dedented first so click keeps the layout)."""
+    command.__doc__ = inspect.cleandoc(command.__doc__ or "") + "\n\n" + text
+
+
+def _validate(st: State, jids: Sequence[str]) -> list[str]:
+    """Every JID valid, bare, normalised, not our own: all checked before we log in."""
+    from ..jid import bare_jids
+    from ..subscriptions import check_not_self
+
+    out = bare_jids(list(jids))
+    check_not_self(st.resolve_account().jid, out)
+    return out
+
+
+def _finish(st: State, results: list[SubscriptionResult], fmt: str) -> None:
+    """Render per-JID results; then fail with 1/6/7 if any JID was not done."""
+    from ..errors import PartialFailure, ServerRefused, XmppctlError
+    from ..subscriptions import RESULT_COLUMNS
+
+    render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
+    failed = [r for r in results if r.failed]
+    if not failed:
+        return
+    summary = ", ".join(f"{r.jid} ({r.error or r.status})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
+    details = [r.to_dict() for r in failed]
+    if len(failed) < len(results):
+        raise PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
+    if any(r.status == "error" for r in failed):
+        raise ServerRefused(f"server refused: {summary}", condition=failed[0].error, details=details)
+    raise XmppctlError(f"no pending request from: {summary}", details=details)
+
+
+def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
+    """cancel / revoke / preapprove / request: send one kind of presence to each named JID."""
+    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, request, require_preapproval, send_and_report
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    targets = _validate(st, jids)
+    if dry_run:
+        _finish(st, [SubscriptionResult(j, SENDS[kind], "dry-run") for j in targets], fmt)
+        return
+    watcher = PresenceWatcher()
+
+    async def job(_stop):
+        async with session(st, stanza_hook=watcher) as s:
+            if kind == "request":
+                return await request(s, watcher, targets, **kwargs)
+            if kind == "preapprove":
+                require_preapproval(s)
+            return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in targets])
+
+    _finish(st, run(job), fmt)
+
+
+def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,
+            priority: int, settle: float, output, dry_run: bool) -> None:
+    """approve / deny: collect the pending requests, select, answer only those that are pending."""
+    from ..errors import UsageError
+    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, collect_pending, select_pending, send_and_report, validate_patterns
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    named = _validate(st, jids or [])
+    patterns = validate_patterns(match or [])
+    if all_ and (named or patterns):
+        raise UsageError("--all cannot be combined with JIDs or --match")
+    if not (all_ or named or patterns):
+        raise UsageError("name at least one JID, or use --all or --match GLOB")
+    watcher = PresenceWatcher()
+
+    async def job(_stop):
+        async with session(st, stanza_hook=watcher) as s:
+            inbound, _roster = await collect_pending(s, watcher, priority=priority, settle=settle)
+            chosen, missing = select_pending(inbound, jids=named, all_=all_, patterns=patterns)
+            skipped = [SubscriptionResult(j, (), "not-pending") for j in missing]
+            if dry_run:
+                return [SubscriptionResult(j, SENDS[kind], "dry-run") for j in chosen] + skipped
+            return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in chosen]) + skipped
+
+    results = run(job)
+    if not results:
+        warn("no pending request selected")
+    _finish(st, results, fmt)
+
+
+@app.command("request")
+def request_(
+    ctx: typer.Context,
+    jids: JidsArg,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Also set the contact's roster name.", show_default=False)] = None,
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Also put the contact in GROUP (repeatable; existing groups are kept).", show_default=False)] = None,
+    nick: Annotated[Optional[str], typer.Option("--nick", metavar="NICK", help="Our nickname, sent with the request (XEP-0172).", show_default=False)] = None,
+    message: Annotated[Optional[str], typer.Option("--message", metavar="TEXT", help="A status text sent with the request.", show_default=False)] = None,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Ask to see each JID's presence (send `subscribe`).
+
+    The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name or
+    --group the roster item is first written with that name and those groups added (its
+    current name and groups are otherwise kept).
+
+    """
+    from ..subscriptions import validate_groups
+
+    groups = validate_groups(group or [])
+    if name is not None and not name.strip():
+        from ..errors import UsageError
+
+        raise UsageError("--name: empty name")
+    _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, nick=nick, message=message)
+
+
+_extend_doc(request_, RESULT_KEYS)
+
+
+@app.command("approve")
+def approve(
+    ctx: typer.Context,
+    jids: OptJidsArg = None,
+    all_: AllOpt = False,
+    match: MatchOpt = None,
+    and_request: Annotated[bool, typer.Option("--and-request", help="Also ask for their presence (mutual subscription).")] = False,
+    priority: PriorityOpt = 0,
+    settle: SettleOpt = 0.3,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Approve pending inbound requests (send `subscribed`): named JIDs, --all, or --match GLOB.
+
+    Only JIDs with a pending request are answered: `subscribed` to anyone else would store a
+    pre-approval, so they are reported as not-pending and nothing is sent to them.
+    --dry-run lists whom it would approve.
+
+    """
+    _answer(ctx, "approve-and-request" if and_request else "approve", jids, all_, match, priority, settle, output, dry_run)
+
+
+_extend_doc(approve, COLLECTION + "\n\n" + RESULT_KEYS)
+
+
+@app.command("deny")
+def deny(
+    ctx: typer.Context,
+    jids: OptJidsArg = None,
+    all_: AllOpt = False,
+    match: MatchOpt = None,
+    priority: PriorityOpt = 0,
+    settle: SettleOpt = 0.3,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Deny pending inbound requests (send `unsubscribed`): named JIDs, --all, or --match GLOB.
+
+    Only JIDs with a pending request are answered (to revoke an existing subscriber use
+    `sub revoke`).  --dry-run lists whom it would deny.
+
+    """
+    _answer(ctx, "deny", jids, all_, match, priority, settle, output, dry_run)
+
+
+_extend_doc(deny, COLLECTION + "\n\n" + RESULT_KEYS)
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
+    """Stop seeing each JID's presence, or withdraw our pending request (send `unsubscribe`).
+
+    both becomes from, to becomes none.
+
+    """
+    _simple(ctx, "cancel", jids, output, dry_run)
+
+
+_extend_doc(cancel, RESULT_KEYS)
+
+
+@app.command("revoke")
+def revoke(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
+    """Stop each JID from seeing our presence (send `unsubscribed` to a subscriber).
+
+    both becomes to, from becomes none.
+
+    """
+    _simple(ctx, "revoke", jids, output, dry_run)
+
+
+_extend_doc(revoke, RESULT_KEYS)
+
+
+@app.command("preapprove")
+def preapprove(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
+    """Pre-approve each JID's future request (RFC 6121 §3.4: send `subscribed` before they ask).
+
+    Only when the server advertises pre-approval (urn:xmpp:features:pre-approval); otherwise
+    exit 6 with "server does not support pre-approval" and nothing is sent.  A JID that already
+    has a pending request is simply approved.
+
+    """
+    _simple(ctx, "preapprove", jids, output, dry_run)
+
+
+_extend_doc(preapprove, RESULT_KEYS)
+
+
+@app.command("pending")
+def pending(
+    ctx: typer.Context,
+    direction: Annotated[Optional[Direction], typer.Option("--direction", "-d", help="Only inbound (in) or outbound (out) requests.", show_default=False)] = None,
+    priority: PriorityOpt = 0,
+    settle: SettleOpt = 0.3,
+    output: OutputOpt = None,
+) -> None:
+    """List pending subscription requests: inbound (they asked us) and outbound (we asked them).
+
+    Outbound requests are roster items with ask=subscribe.
+
+    JSON/NDJSON keys: direction (in|out), jid (bare JID), subscription (none|to|from|both, our
+    roster's state for the JID), nick (the requester's nickname, XEP-0172, or null), message
+    (the status text sent with the request, or null); inbound first, each sorted by JID.
+
+    """
+    from ..subscriptions import PENDING_COLUMNS, PresenceWatcher, collect_pending, pending_requests
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    st.resolve_account()
+    watcher = PresenceWatcher()
+
+    async def job(_stop):
+        async with session(st, stanza_hook=watcher) as s:
+            return await collect_pending(s, watcher, priority=priority, settle=settle)
+
+    inbound, roster = run(job)
+    rows = [p for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
+    render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt)
+
+
+_extend_doc(pending, COLLECTION)

@@ -1,0 +1,307 @@
+"""Presence subscriptions (RFC 6121 §3): request, approve, deny, cancel, revoke, pending, pre-approve.
+
+How results are known without sleeping: a server processes one client's stanzas in order
+(RFC 6120 §10.1), and Prosody/ejabberd apply a subscription presence to the sender's roster
+while handling it.  So after sending the presences we fetch the roster: its answer already
+reflects every change, and any error the server bounced for a presence arrived before it.
+
+Inbound pending requests are not part of the roster.  The server redelivers them as
+``<presence type="subscribe"/>`` when the session sends initial presence (Prosody always,
+ejabberd only for a priority >= 0), so :func:`collect_pending` sends initial presence, uses a
+roster get as a barrier (the redelivery happens while the presence is handled, before the get)
+and then waits a short quiet period for servers that redeliver asynchronously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ServerRefused, UsageError
+from .roster import ROSTER_NS, RosterItem, fetch_roster
+
+if TYPE_CHECKING:
+    from .session import Session
+
+CLIENT_NS = "jabber:client"
+NICK_NS = "http://jabber.org/protocol/nick"
+STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+PREAPPROVAL_FEATURE = ("urn:xmpp:features:pre-approval", "sub")
+
+#: keys of one per-JID result in JSON/NDJSON/CSV output, in this order (a documented contract)
+RESULT_COLUMNS = ("jid", "sent", "status", "subscription", "ask", "error")
+#: keys of one pending request in JSON/NDJSON/CSV output, in this order (a documented contract)
+PENDING_COLUMNS = ("direction", "jid", "subscription", "nick", "message")
+
+#: what each command sends, in order
+SENDS = {
+    "request": ("subscribe",),
+    "approve": ("subscribed",),
+    "approve-and-request": ("subscribed", "subscribe"),
+    "deny": ("unsubscribed",),
+    "cancel": ("unsubscribe",),
+    "revoke": ("unsubscribed",),
+    "preapprove": ("subscribed",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """A subscription request still waiting for an answer.
+
+    ``direction`` is ``in`` (they asked to see our presence) or ``out`` (we asked; the roster
+    item carries ``ask="subscribe"``).  ``nick``/``message`` are what an inbound requester sent.
+    """
+
+    jid: str
+    direction: str
+    subscription: str = "none"
+    nick: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "jid": self.jid, "subscription": self.subscription,
+                "nick": self.nick, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionResult:
+    """What was (or would be) sent to one JID and the roster state it left behind.
+
+    ``status``: ``sent``; ``dry-run`` (nothing sent); ``not-pending`` (approve/deny of a JID
+    with no pending request: nothing sent, because the same presence would pre-approve or
+    revoke); ``error`` (the server bounced the presence; ``error`` holds the condition).
+    ``subscription``/``ask`` are our roster's state for the JID afterwards (``none``/false
+    when it has no item), null when nothing was sent.
+    """
+
+    jid: str
+    sent: tuple[str, ...]
+    status: str
+    subscription: str | None = None
+    ask: bool | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "not-pending")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"jid": self.jid, "sent": list(self.sent), "status": self.status,
+                "subscription": self.subscription, "ask": self.ask, "error": self.error}
+
+
+@dataclass
+class PresenceWatcher:
+    """A ``stanza_hook`` for open_session: records subscription requests and presence errors.
+
+    It runs inside slixmpp's parser, so it only records; the command awaits the results.
+    """
+
+    requests: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    last_request_at: float = 0.0
+
+    def __call__(self, xml: ET.Element) -> None:
+        if xml.tag != f"{{{CLIENT_NS}}}presence":
+            return
+        kind = xml.get("type")
+        sender = (xml.get("from") or "").partition("/")[0].lower()
+        if not sender:
+            return
+        if kind == "subscribe":
+            nick = xml.findtext(f"{{{NICK_NS}}}nick") or None
+            message = xml.findtext(f"{{{CLIENT_NS}}}status") or None
+            self.requests[sender] = (nick, message)
+            self.last_request_at = time.monotonic()
+        elif kind == "error":
+            self.errors[sender] = _error_condition(xml)
+        elif kind == "unsubscribe":
+            # the requester withdrew (or ended) its subscription: nothing left to answer
+            self.requests.pop(sender, None)
+
+
+def _error_condition(xml: ET.Element) -> str:
+    error = xml.find(f"{{{CLIENT_NS}}}error")
+    if error is not None:
+        for child in error:
+            if child.tag.startswith(f"{{{STANZAS_NS}}}") and not child.tag.endswith("}text"):
+                return child.tag.rpartition("}")[2]
+    return "undefined-condition"
+
+
+# --- pure logic --------------------------------------------------------------------------
+
+
+def validate_patterns(patterns: Iterable[str]) -> list[str]:
+    """Glob patterns for --match, normalised like JIDs (case-insensitive); empty ones refused."""
+    out = []
+    for pattern in patterns:
+        if not pattern or not pattern.strip():
+            raise UsageError("--match: empty pattern")
+        out.append(pattern.strip().casefold())
+    return out
+
+
+def matches(jid: str, patterns: Sequence[str]) -> bool:
+    """True when the bare *jid* matches any glob (``*``, ``?``, ``[...]``) in *patterns*."""
+    return any(fnmatch.fnmatchcase(jid.casefold(), p) for p in patterns)
+
+
+def select_pending(pending: Iterable[str], *, jids: Sequence[str] = (), all_: bool = False,
+                   patterns: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """Split a selection into (pending JIDs to act on, named JIDs that have no pending request).
+
+    ``--all`` takes every pending request; ``--match`` those matching any pattern; named JIDs
+    are taken when pending.  Order: named JIDs as given, then the rest sorted.
+    """
+    pending_set = set(pending)
+    chosen: dict[str, None] = {}
+    missing: list[str] = []
+    for jid in jids:
+        if jid in pending_set:
+            chosen.setdefault(jid, None)
+        elif jid not in missing:
+            missing.append(jid)
+    extra = sorted(j for j in pending_set if all_ or (patterns and matches(j, patterns)))
+    for jid in extra:
+        chosen.setdefault(jid, None)
+    return list(chosen), missing
+
+
+def pending_requests(inbound: dict[str, tuple[str | None, str | None]], roster: Iterable[RosterItem]) -> list[PendingRequest]:
+    """Inbound requests (from the redelivered presences) then outbound ones (roster ``ask``), each sorted by JID."""
+    state = {item.jid: item for item in roster}
+    out = [PendingRequest(jid, "in", state[jid].subscription if jid in state else "none", nick, message)
+           for jid, (nick, message) in sorted(inbound.items())]
+    out += [PendingRequest(item.jid, "out", item.subscription) for item in sorted(state.values(), key=lambda i: i.jid) if item.ask]
+    return out
+
+
+def validate_groups(groups: Iterable[str]) -> tuple[str, ...]:
+    """Group names for a roster item: non-empty, bounded, duplicates dropped (they are a bad-request)."""
+    seen: dict[str, None] = {}
+    for group in groups:
+        if not group:
+            raise UsageError("--group: empty group name")
+        if len(group.encode()) > 1023:
+            raise UsageError(f"--group: name longer than 1023 bytes: {group[:40]!r}...")
+        if any(ord(c) < 32 for c in group):
+            raise UsageError(f"--group: control character in {group!r}")
+        seen.setdefault(group, None)
+    return tuple(seen)
+
+
+def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: Sequence[str]) -> RosterItem | None:
+    """The roster item to set for ``request --name/--group``, or None when nothing would change.
+
+    A roster set replaces the whole item, so the current name and groups are kept; --name
+    replaces the name, --group adds groups.
+    """
+    if name is None and not groups:
+        return None
+    base = current or RosterItem(jid)
+    new_name = name if name is not None else base.name
+    new_groups = tuple(sorted(set(base.groups) | set(groups)))
+    if current is not None and new_name == current.name and new_groups == tuple(sorted(current.groups)):
+        return None
+    return RosterItem(jid, new_name or None, base.subscription, base.ask, new_groups)
+
+
+def roster_set_payload(item: RosterItem) -> ET.Element:
+    """A ``<query/>`` with exactly one item; never ``ask``/``approved``/``subscription`` (the server owns them)."""
+    query = ET.Element(f"{{{ROSTER_NS}}}query")
+    attrs = {"jid": item.jid}
+    if item.name:
+        attrs["name"] = item.name
+    el = ET.SubElement(query, f"{{{ROSTER_NS}}}item", attrs)
+    for group in item.groups:
+        ET.SubElement(el, f"{{{ROSTER_NS}}}group").text = group
+    return query
+
+
+def check_not_self(own_bare: str, jids: Iterable[str]) -> None:
+    for jid in jids:
+        if jid == own_bare:
+            raise UsageError(f"{jid} is your own JID: a subscription to yourself is implicit")
+
+
+# --- network ------------------------------------------------------------------------------
+
+
+def _presence(session: Session, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> Any:
+    pres = session.client.Presence()
+    pres["to"] = to
+    pres["type"] = kind
+    if message:
+        pres["status"] = message
+    if nick:
+        el = ET.Element(f"{{{NICK_NS}}}nick")
+        el.text = nick
+        pres.xml.append(el)
+    return pres
+
+
+async def collect_pending(session: Session, watcher: PresenceWatcher, *, priority: int = 0,
+                          settle: float = 0.3) -> tuple[dict[str, tuple[str | None, str | None]], list[RosterItem]]:
+    """Send initial presence and gather redelivered inbound requests; also return the roster.
+
+    Finishes *settle* seconds after the last request (counting from the roster answer), or at
+    the session deadline.
+    """
+    pres = session.client.Presence()
+    pres["priority"] = priority
+    session.send(pres)
+    roster = await fetch_roster(session)
+    deadline = time.monotonic() + session.timeout
+    quiet_since = time.monotonic()
+    while True:
+        now = time.monotonic()
+        remaining = min(max(quiet_since, watcher.last_request_at) + settle, deadline) - now
+        if remaining <= 0:
+            break
+        await asyncio.sleep(remaining)
+    return dict(watcher.requests), roster
+
+
+async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequence[tuple[str, tuple[str, ...]]],
+                          *, nick: str | None = None, message: str | None = None) -> list[SubscriptionResult]:
+    """Send each JID's presences, then read the roster once to report the resulting states."""
+    for jid, kinds in plan:
+        for kind in kinds:
+            session.send(_presence(session, jid, kind, nick=nick if kind == "subscribe" else None,
+                                   message=message if kind == "subscribe" else None))
+    # In-order processing: this answer comes after every roster change the presences caused.
+    roster = {item.jid: item for item in await fetch_roster(session)}
+    results = []
+    for jid, kinds in plan:
+        item = roster.get(jid)
+        if jid in watcher.errors:
+            results.append(SubscriptionResult(jid, kinds, "error", item.subscription if item else "none",
+                                              bool(item and item.ask), watcher.errors[jid]))
+        else:
+            results.append(SubscriptionResult(jid, kinds, "sent", item.subscription if item else "none", bool(item and item.ask)))
+    return results
+
+
+async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str], *, name: str | None = None,
+                  groups: Sequence[str] = (), nick: str | None = None, message: str | None = None) -> list[SubscriptionResult]:
+    """Ask to see each JID's presence; with --name/--group first put the contact on the roster."""
+    if name is not None or groups:
+        current = {item.jid: item for item in await fetch_roster(session)}
+        for jid in jids:
+            item = merged_item(jid, current.get(jid), name, groups)
+            if item is not None:
+                await session.request(session.make_iq("set", roster_set_payload(item)), what=f"roster set for {jid}")
+    return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
+
+
+def require_preapproval(session: Session) -> None:
+    if not session.has_feature(*PREAPPROVAL_FEATURE):
+        raise ServerRefused("server does not support pre-approval (no urn:xmpp:features:pre-approval stream feature)",
+                            condition="feature-not-implemented")
