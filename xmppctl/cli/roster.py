@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import OutputOpt, render, run, session, state
-from .complete import complete_group, save_roster_cache
+from .changes import ROWS_HELP
+from .common import DryRunOpt, OutputOpt, render, run, session, state
+from .complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
 
@@ -55,3 +56,528 @@ def list_(
         ungrouped=ungrouped,
     )
     render(st, (item.to_dict() for item in items), ITEM_COLUMNS, fmt)
+
+
+# ---- editing: add, remove, set, show (issue 4) -----------------------------------------------
+# Each edit fetches the roster in its own session and rewrites whole items (see cli/changes.py).
+
+JidArg = Annotated[str, typer.Argument(metavar="JID", autocompletion=complete_jid, help="The contact's bare JID (user@domain).", show_default=False)]
+GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Put the contact in GROUP (repeatable); replaces its groups.", show_default=False)]
+
+
+def _with_rows_help(fn):
+    fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + ROWS_HELP
+    return fn
+
+
+@app.command("add")
+@_with_rows_help
+def add(
+    ctx: typer.Context,
+    jid: JidArg,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Display name.", show_default=False)] = None,
+    group: GroupOpt = None,
+    subscribe: Annotated[bool, typer.Option("--subscribe", help="Also ask the contact for a presence subscription (presence type=subscribe).")] = False,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Add a contact, or update it if it is already in the roster.
+
+    On an existing contact only what is given changes: --name replaces the name and --group
+    replaces the set of groups (use `roster set --add-group` to add one); the rest of the item is
+    kept.  --subscribe sends the subscription request after the roster set (even when the item was
+    already up to date); its row has action "subscribe".
+    """
+    from ..groups import KEEP, edit_item, rewrite
+    from ..jid import bare_jid
+    from ..roster import Change, RosterItem, validate_groups, validate_name
+    from .changes import EditPlan, edit_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    bare = bare_jid(jid)
+    new_name = validate_name(name, "--name")
+    groups = validate_groups(group, "--group") if group else None
+    st.resolve_account()
+
+    def build(current: list[RosterItem]) -> EditPlan:
+        plan = EditPlan()
+        have = next((i for i in current if i.jid == bare), None)
+        if have is None:
+            plan.changes.append(Change("add", bare, None, RosterItem(bare, new_name, groups=groups or ())))
+        else:
+            change = rewrite(have, edit_item(have, name=KEEP if new_name is None else new_name, groups=groups))
+            if change is None:
+                plan.skip(bare, "already in the roster as asked")
+            else:
+                plan.changes.append(change)
+        if subscribe and dry_run:
+            plan.extra_rows.append({"action": "subscribe", "jid": bare, "ok": True, "error": None,
+                                    "message": "would send a subscription request"})
+        return plan
+
+    async def send_subscribe(s, plan: EditPlan, results) -> None:
+        if not subscribe or any(not r.ok for r in results):
+            return
+        presence = s.client.Presence()
+        presence["type"] = "subscribe"
+        presence["to"] = bare
+        s.send(presence)
+        plan.extra_rows.append({"action": "subscribe", "jid": bare, "ok": True, "error": None,
+                                "message": "subscription request sent"})
+
+    edit_roster(st, fmt, build, dry_run=dry_run, after_apply=send_subscribe)
+
+
+@app.command("remove")
+@_with_rows_help
+def remove(
+    ctx: typer.Context,
+    jids: Annotated[list[str], typer.Argument(metavar="JID...", autocompletion=complete_jid, help="Contacts to remove (bare JIDs).", show_default=False)],
+    missing_ok: Annotated[bool, typer.Option("--missing-ok", help="Skip contacts that are not in the roster instead of failing on them.")] = False,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Remove contacts from the roster.
+
+    The server then cancels the subscriptions in both directions: it sends unsubscribe and
+    unsubscribed to the contact on your behalf (RFC 6121 §2.5.2), so re-adding the contact later
+    needs a new subscription request and approval.  A JID that is not in the roster is still sent
+    and the server refuses it with item-not-found (exit 6, or 7 when other contacts were
+    removed), unless --missing-ok skips it.
+    """
+    from ..jid import bare_jids
+    from ..roster import Change, RosterItem
+    from .changes import EditPlan, edit_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    wanted = bare_jids(jids)
+    st.resolve_account()
+
+    def build(current: list[RosterItem]) -> EditPlan:
+        plan = EditPlan()
+        roster = {i.jid: i for i in current}
+        for jid in wanted:
+            have = roster.get(jid)
+            if have is not None:
+                plan.changes.append(Change("remove", jid, have, None))
+            elif missing_ok:
+                plan.skip(jid, "not in the roster (--missing-ok)")
+            else:
+                # sent anyway: the server is the authority and names the condition itself
+                plan.changes.append(Change("remove", jid, None, None))
+                plan.notes[jid] = "not in the roster: the server will refuse it (item-not-found)"
+        return plan
+
+    edit_roster(st, fmt, build, dry_run=dry_run)
+
+
+@app.command("set")
+@_with_rows_help
+def set_(
+    ctx: typer.Context,
+    jid: JidArg,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="New display name.", show_default=False)] = None,
+    no_name: Annotated[bool, typer.Option("--no-name", help="Remove the display name.")] = False,
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Replace the contact's groups with these (repeatable).", show_default=False)] = None,
+    add_group: Annotated[Optional[list[str]], typer.Option("--add-group", metavar="GROUP", autocompletion=complete_group, help="Add GROUP, keep the others (repeatable).", show_default=False)] = None,
+    remove_group: Annotated[Optional[list[str]], typer.Option("--remove-group", metavar="GROUP", autocompletion=complete_group, help="Drop GROUP, keep the others (repeatable).", show_default=False)] = None,
+    no_groups: Annotated[bool, typer.Option("--no-groups", help="Take the contact out of every group.")] = False,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Change a contact's name and/or groups; everything not asked for is kept.
+
+    --name and --no-name exclude each other; --group and --no-groups exclude each other and
+    --add-group/--remove-group (which may be combined).  Conflicting or no options: exit 2.  A JID
+    not in the roster: exit 6 (item-not-found), nothing sent; use `roster add` to create it.
+    """
+    from ..errors import UsageError
+    from ..groups import KEEP, edit_item, rewrite
+    from ..jid import bare_jid
+    from ..roster import RosterItem, validate_groups, validate_name
+    from .changes import EditPlan, edit_roster, not_in_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    bare = bare_jid(jid)
+    if name is not None and no_name:
+        raise UsageError("--name and --no-name exclude each other")
+    if group and (add_group or remove_group or no_groups):
+        raise UsageError("--group replaces all groups: do not combine it with --add-group, --remove-group or --no-groups")
+    if no_groups and (add_group or remove_group):
+        raise UsageError("--no-groups does not combine with --add-group or --remove-group")
+    if name is not None and validate_name(name, "--name") is None:
+        raise UsageError("--name: empty name (use --no-name to remove the name)")
+    adds = validate_groups(add_group or (), "--add-group")
+    drops = validate_groups(remove_group or (), "--remove-group")
+    if set(adds) & set(drops):
+        raise UsageError(f"--add-group and --remove-group both name {sorted(set(adds) & set(drops))[0]!r}")
+    groups = validate_groups(group, "--group") if group else (() if no_groups else None)
+    if name is None and not no_name and groups is None and not adds and not drops:
+        raise UsageError("nothing to change: give --name, --no-name, --group, --add-group, --remove-group or --no-groups")
+    new_name = None if no_name else (KEEP if name is None else name)
+    st.resolve_account()
+
+    def build(current: list[RosterItem]) -> EditPlan:
+        plan = EditPlan()
+        have = next((i for i in current if i.jid == bare), None)
+        if have is None:
+            not_in_roster(plan, bare)
+            return plan
+        change = rewrite(have, edit_item(have, name=new_name, groups=groups, add=adds, remove=drops))
+        if change is None:
+            plan.skip(bare, "already as asked")
+        else:
+            plan.changes.append(change)
+        return plan
+
+    edit_roster(st, fmt, build, dry_run=dry_run)
+
+
+@app.command("show")
+def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
+    """Show one contact with all its fields.
+
+    JSON keys: jid (string), name (string or null), subscription (none|to|from|both), ask
+    (boolean: our subscription request is pending), groups (list of strings).  A JID not in the
+    roster: exit 6 (item-not-found).
+    """
+    from ..errors import ServerRefused
+    from ..jid import bare_jid
+    from ..output import render_object
+    from ..roster import fetch_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    bare = bare_jid(jid)
+    st.resolve_account()
+
+    async def job(_stop):
+        async with session(st) as s:
+            return await fetch_roster(s)
+
+    item = next((i for i in run(job) if i.jid == bare), None)
+    if item is None:
+        raise ServerRefused(f"{bare} is not in the roster (item-not-found)", condition="item-not-found")
+    render_object(item.to_dict(), fmt)
+
+
+# ---- bulk: export, import, diff (issue 5) ----------------------------------------------------
+# Files are read and validated whole before login (xmppctl/rosterfile.py); the plan is the pure
+# roster.plan_roster; rows are rendered by cli/changes.py like the single-item edits.
+
+
+class FileFormat(str, Enum):
+    toml = "toml"
+    json = "json"
+    csv = "csv"
+
+
+FileArg = Annotated[str, typer.Argument(metavar="FILE", help="Roster file (TOML, JSON or CSV); - reads standard input.", show_default=False)]
+FileFormatOpt = Annotated[Optional[FileFormat], typer.Option("--format", "-f", help="File format [default: from the file extension, else guessed from the content].", show_default=False, case_sensitive=False)]
+PruneOpt = Annotated[bool, typer.Option("--prune", help="Also remove contacts that are not in the file.")]
+GroupsOnlyOpt = Annotated[bool, typer.Option("--groups-only", help="Synchronise groups only; leave names as they are.")]
+NamesOnlyOpt = Annotated[bool, typer.Option("--names-only", help="Synchronise names only; leave groups as they are.")]
+
+FILE_HELP = """
+    File formats: TOML ([[contact]] tables with jid, name, groups), JSON (a list of objects with
+    the keys of `roster list -o json`), CSV (header jid,name,groups; groups separated by ';').
+    subscription and ask are read-only: exported for information, ignored on import.  The whole
+    file is validated before anything is sent: a bad JID, a duplicate JID, an empty group, an
+    unknown key or a wrong type exits 2 naming the file, the line (TOML, CSV) or the item index
+    (JSON) and the field.
+"""
+
+
+def _with_file_help(fn):
+    fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + FILE_HELP
+    return fn
+
+
+def _read_desired(st, path: str, file_format: FileFormat | None):
+    """(items, format) of the whole file, validated before any login."""
+    from ..errors import UsageError
+    from ..rosterfile import load_roster_file
+
+    if path == "-" and st.password_stdin:
+        raise UsageError("FILE '-' and --password-stdin both need standard input; use a file or another password source")
+    return load_roster_file(path, file_format.value if file_format else None)
+
+
+def _sync_fields(groups_only: bool, names_only: bool) -> dict[str, bool]:
+    from ..errors import UsageError
+
+    if groups_only and names_only:
+        raise UsageError("--groups-only and --names-only exclude each other")
+    return {"names": not groups_only, "groups": not names_only}
+
+
+def _plan_summary(counts: dict[str, int], verb: str) -> str:
+    return (f"{counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove, "
+            f"{counts['unchanged']} unchanged; {verb}")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    file_format: FileFormatOpt = None,
+    output_file: Annotated[Optional[str], typer.Option("--output-file", "-O", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
+) -> None:
+    """Export the whole roster (jid, name, groups; subscription and ask for information).
+
+    The format is -f, else the extension of -O, else TOML.  Importing the export into an empty
+    account gives the same names and groups.
+    """
+    import sys
+
+    from ..roster import fetch_roster
+    from ..rosterfile import FORMATS, check_exportable, write_roster, write_roster_path
+
+    st = state(ctx)
+    to_stdout = output_file in (None, "-")
+    if file_format is not None:
+        fmt = file_format.value
+    else:
+        ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
+        fmt = ext if ext in FORMATS else "toml"
+    st.resolve_account()
+
+    async def job(_stop):
+        async with session(st) as s:
+            return await fetch_roster(s)
+
+    items = run(job)
+    if to_stdout:
+        check_exportable(items, fmt)
+        write_roster(items, fmt, sys.stdout)
+    else:
+        path = write_roster_path(items, fmt, output_file)
+        sys.stderr.write(f"xmppctl: exported {len(items)} contact(s) to {path}\n")
+
+
+class _ProgressBar:
+    """``[#####.....] 312/1000`` on stderr, only when stderr is a terminal; redrawn at most 10×/s."""
+
+    def __init__(self, total: int, label: str = "roster sets"):
+        import sys
+
+        self.total, self.label, self.done, self.last = total, label, 0, 0.0
+        self.enabled = total > 1 and sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, _result=None) -> None:
+        import time
+
+        self.done += 1
+        now = time.monotonic()
+        if self.enabled and (now - self.last >= 0.1 or self.done == self.total):
+            self.last = now
+            self._draw()
+
+    def _draw(self) -> None:
+        import sys
+
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.label}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        import sys
+
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def _parse_rate(text: str) -> float:
+    from ..errors import UsageError
+
+    value = text.strip().lower().removesuffix("/s").strip()
+    try:
+        rate = float(value)
+    except ValueError:
+        raise UsageError(f"--rate {text!r}: expected N/s, e.g. 5/s") from None
+    if not 0 < rate <= 1000:
+        raise UsageError(f"--rate {text!r}: must be more than 0 and at most 1000 per second")
+    return rate
+
+
+def _interrupted_summary(results, total: int, subscribed: int) -> str:
+    ok = [r for r in results if r.ok]
+    by_action = {a: sum(1 for r in ok if r.change.action == a) for a in ("add", "update", "remove")}
+    failed = len(results) - len(ok)
+    text = (f"xmppctl: interrupted: applied {len(ok)} of {total} roster changes "
+            f"({by_action['add']} added, {by_action['update']} updated, {by_action['remove']} removed"
+            + (f", {failed} failed" if failed else "") + ")")
+    if subscribed:
+        text += f"; {subscribed} subscription request(s) sent"
+    return text + "; sets still in flight may also have been applied; run the import again to finish\n"
+
+
+@app.command("import")
+@_with_file_help
+def import_(
+    ctx: typer.Context,
+    file: FileArg,
+    file_format: FileFormatOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Print the plan; send nothing.")] = False,
+    prune: PruneOpt = False,
+    subscribe: Annotated[bool, typer.Option("--subscribe", help="Ask each newly added contact for a presence subscription.")] = False,
+    rate: Annotated[str, typer.Option("--rate", metavar="N/s", help="Pace of --subscribe requests.")] = "10/s",
+    groups_only: GroupsOnlyOpt = False,
+    names_only: NamesOnlyOpt = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --prune removes contacts (required when standard input is not a terminal).")] = False,
+    window: Annotated[int, typer.Option("--window", min=1, max=256, help="Roster sets in flight at once.")] = 32,
+    output: OutputOpt = None,
+) -> None:
+    """Make the roster match FILE: add and update contacts; remove others only with --prune.
+
+    Only what differs is sent (one roster set per contact, --window in flight), so a second
+    identical import sends nothing.  A contact's name and groups become exactly those in the
+    file (a missing name or groups key means none), unless --groups-only or --names-only.
+    --prune first writes a backup export of the current roster to a timestamped file next to
+    FILE (the current directory for '-') and prints its path on stderr.  --subscribe sends a
+    subscription request to each newly added contact, --rate per second.  On a terminal a
+    progress bar is shown on stderr.  Ctrl-C stops sending, prints what was applied, exits 130.
+
+    Prints one row per roster set sent (or, with --dry-run, per planned change; a table shows
+    the changes field by field: `field: old -> new`).  JSON/NDJSON keys of a result: action
+    (add|update|remove|subscribe), jid, ok (boolean), error (condition or null), message (string
+    or null).  Dry-run keys: action, jid, changes (list of {field, old, new}), note.  Exit 7 if
+    some sets failed (the others are applied; the failed ones are listed on stderr, as JSON
+    "details" with -o json), 6 if the only one failed.
+    """
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    from ..errors import Interrupted, UsageError, XmppctlError
+    from ..roster import fetch_roster, plan_roster
+    from ..rosterfile import STDIN, backup_path, write_roster_path
+    from .changes import PLAN_COLUMNS, RESULT_COLUMNS, EditPlan, plan_rows, result_rows
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    sync = _sync_fields(groups_only, names_only)
+    per_second = _parse_rate(rate)
+    if prune and not dry_run and not yes and not sys.stdin.isatty():
+        raise UsageError("--prune removes contacts: pass --yes to confirm (standard input is not a terminal)")
+    desired, backup_fmt = _read_desired(st, file, file_format)
+    backup_dir = Path(".") if file == STDIN else Path(file).parent
+    account = st.resolve_account()
+
+    async def confirm_prune(removes: int) -> None:
+        if removes and not yes:
+            import click
+
+            if not click.confirm(f"Remove {removes} contact(s) not in {file}?", default=False, err=True):
+                raise XmppctlError("aborted: nothing was changed")
+
+    async def send_subscriptions(s, jids: list[str], rows: list) -> None:
+        for i, jid in enumerate(jids):
+            if i:
+                await asyncio.sleep(1.0 / per_second)
+            presence = s.client.Presence()
+            presence["type"] = "subscribe"
+            presence["to"] = jid
+            s.send(presence)
+            rows.append({"action": "subscribe", "jid": jid, "ok": True, "error": None,
+                         "message": "subscription request sent"})
+
+    async def job(_stop):
+        async with session(st) as s:
+            current = await fetch_roster(s)
+            plan = plan_roster(current, desired, prune=prune, **sync)
+            if dry_run:
+                return plan, None, []
+            removes = plan.counts()["remove"]
+            await confirm_prune(removes)
+            if prune:  # before anything changes, whatever the plan: the user can always roll back
+                path = write_roster_path(current, backup_fmt, backup_path(backup_dir, account.jid, backup_fmt))
+                sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
+            del current
+            results: list = []
+            extra: list = []
+            bar = _ProgressBar(len(plan.changes))
+            try:
+                from ..roster import apply_changes
+
+                await apply_changes(s, plan.changes, results, window=window, progress=bar)
+                bar.close()
+                if subscribe:
+                    added = sorted(r.change.jid for r in results if r.ok and r.change.action == "add")
+                    await send_subscriptions(s, added, extra)
+            except (asyncio.CancelledError, Interrupted):
+                bar.close()
+                sys.stderr.write(_interrupted_summary(results, len(plan.changes), len(extra)))
+                raise
+            return plan, results, extra
+
+    plan, results, extra = run(job)
+    edit = EditPlan(changes=plan.changes)
+    if results is None:
+        if subscribe:
+            edit.extra_rows = [{"action": "subscribe", "jid": c.jid, "ok": True, "error": None,
+                                "message": "would send a subscription request"} for c in plan.changes if c.action == "add"]
+        render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt)
+        if fmt == "table":
+            sys.stderr.write(_plan_summary(plan.counts(), "dry run: nothing was sent") + "\n")
+        return
+    edit.extra_rows = extra
+    render(st, result_rows(edit, results), RESULT_COLUMNS, fmt)
+    if fmt == "table":
+        ok = sum(1 for r in results if r.ok)
+        sys.stderr.write(_plan_summary(plan.counts(), f"{len(results)} roster set(s) sent, {ok} applied") + "\n")
+    from ..roster import raise_for_results
+
+    raise_for_results(results, "roster")
+
+
+@app.command("diff")
+@_with_file_help
+def diff(
+    ctx: typer.Context,
+    file: FileArg,
+    file_format: FileFormatOpt = None,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 10 when the roster differs from FILE, 0 when it matches.")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Also list contacts not in the file as removals (what `import --prune` would do).")] = False,
+    groups_only: GroupsOnlyOpt = False,
+    names_only: NamesOnlyOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Show what `roster import FILE` would change, field by field; send nothing.
+
+    One row per contact to add, update or remove.  JSON/NDJSON keys: action
+    (add|update|remove), jid, changes (list of {field, old, new}; a table shows them as
+    `field: old -> new`), note (null).  Contacts only in the roster are listed only with
+    --prune.  With --exit-code: exit 10 when there is drift, 0 when there is none.
+    """
+    import sys
+
+    from ..errors import DriftFound
+    from ..roster import fetch_roster, plan_roster
+    from .changes import PLAN_COLUMNS, EditPlan, plan_rows
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    sync = _sync_fields(groups_only, names_only)
+    desired, _fmt = _read_desired(st, file, file_format)
+    st.resolve_account()
+
+    async def job(_stop):
+        async with session(st) as s:
+            return plan_roster(await fetch_roster(s), desired, prune=prune, **sync)
+
+    plan = run(job)
+    render(st, plan_rows(EditPlan(changes=plan.changes), fmt), PLAN_COLUMNS, fmt)
+    if fmt == "table":
+        sys.stderr.write(_plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + "\n")
+    if exit_code and plan.drift:
+        counts = plan.counts()
+        raise DriftFound(f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove",
+                         details=counts)
