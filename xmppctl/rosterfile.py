@@ -1,0 +1,440 @@
+"""Roster files: read and validate TOML/JSON/CSV rosters, write exports atomically.
+
+A file is parsed and validated *whole* before anything is sent: every error names the file,
+the line (TOML, CSV) or the item index (JSON) and the field.  Formats:
+
+- TOML: ``[[contact]]`` tables with ``jid``, ``name``, ``groups`` (a list of strings).
+- JSON: a list of objects with the keys of ``roster list -o json``.
+- CSV: a header row, then ``jid,name,groups`` with groups separated by ``;``.
+
+``subscription`` and ``ask`` are accepted in every format as read-only information (exports
+carry them) and ignored on import: subscription state is the server's business.
+Library module: returns data, raises :class:`UsageError`, never prints.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import UsageError
+from .jid import bare_jid
+from .roster import RosterItem, validate_group, validate_name
+
+FORMATS = ("toml", "json", "csv")
+STDIN = "-"
+#: keys a contact may have; the read-only ones are ignored on import
+WRITABLE_KEYS = ("jid", "name", "groups")
+READ_ONLY_KEYS = ("subscription", "ask")
+KNOWN_KEYS = WRITABLE_KEYS + READ_ONLY_KEYS
+CSV_COLUMNS = ("jid", "name", "groups", "subscription", "ask")
+
+Where = Callable[[str | None], str]
+
+
+# ---- format ---------------------------------------------------------------------------------
+
+
+def format_for(path: str | None, explicit: str | None = None, text_head: str | None = None) -> str:
+    """The file's format: *explicit* (``-f``), else the file extension, else a look at its start."""
+    if explicit:
+        fmt = explicit.lower()
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown roster file format {explicit!r} (expected one of {', '.join(FORMATS)})")
+        return fmt
+    if path and path != STDIN:
+        ext = Path(path).suffix.lower().lstrip(".")
+        if ext in FORMATS:
+            return ext
+    if text_head is not None:
+        sniffed = sniff_format(text_head)
+        if sniffed:
+            return sniffed
+    shown = "standard input" if path in (None, STDIN) else path
+    raise UsageError(f"{shown}: cannot tell the roster file format; use -f toml|json|csv")
+
+
+def sniff_format(head: str) -> str | None:
+    """Guess the format from the start of the text (for stdin and files without an extension)."""
+    text = head.lstrip("\ufeff \t\r\n")
+    if not text:
+        return None
+    if text.startswith("["):
+        after = text[1:].lstrip()
+        if after[:1] in ("{", "]"):
+            return "json"
+        return "toml"
+    if text.startswith("#") or re.match(r"[A-Za-z0-9_\"'-]+\s*=", text):
+        return "toml"
+    first = text.split("\n", 1)[0]
+    if "jid" in first.lower() and "," in first:
+        return "csv"
+    if "jid" in first.lower() and "," not in first and "=" not in first:
+        return "csv"  # a one-column CSV: just JIDs
+    return None
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def read_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None = None) -> list[RosterItem]:
+    """Parse and validate the roster file at *path* (``-``: standard input); sorted by JID."""
+    return load_roster_file(path, fmt, stdin=stdin)[0]
+
+
+def load_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None = None) -> tuple[list[RosterItem], str]:
+    """Like :func:`read_roster_file`, also returning the format that was read."""
+    name = "<stdin>" if path == STDIN else path
+    if path == STDIN:
+        stream = stdin if stdin is not None else sys.stdin
+        try:
+            text = stream.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        chosen = format_for(path, fmt, text[:4096])
+        return parse_roster_text(text, chosen, name), chosen
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            chosen = format_for(path, fmt, fh.read(4096))
+            fh.seek(0)
+            if chosen == "csv":  # CSV is read row by row: no copy of the whole text
+                return parse_csv(fh, name), chosen
+            return parse_roster_text(fh.read(), chosen, name), chosen
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name}: is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+
+
+def parse_roster_text(text: str, fmt: str, name: str = "<input>") -> list[RosterItem]:
+    """Parse and validate a whole roster file given as text."""
+    if fmt == "toml":
+        return parse_toml(text, name)
+    if fmt == "json":
+        return parse_json(text, name)
+    if fmt == "csv":
+        return parse_csv(io.StringIO(text.lstrip("\ufeff"), newline=""), name)
+    raise UsageError(f"unknown roster file format {fmt!r}")
+
+
+class _Collector:
+    """Validates items one by one and remembers where each JID was seen (duplicates)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.items: list[RosterItem] = []
+        self.seen: dict[str, str] = {}
+
+    def add(self, raw: dict[str, Any], where: Where, place: str) -> None:
+        for key in raw:
+            if key not in KNOWN_KEYS:
+                raise UsageError(f"{where(key)}: unknown key {key!r} (expected {', '.join(KNOWN_KEYS)})")
+        if "jid" not in raw or raw["jid"] in (None, ""):
+            raise UsageError(f"{where('jid')}: missing JID")
+        jid_value = raw["jid"]
+        if not isinstance(jid_value, str):
+            raise UsageError(f"{where('jid')}: expected a string, got {_type_name(jid_value)}")
+        try:
+            jid = bare_jid(jid_value.strip())
+        except UsageError as exc:
+            raise UsageError(f"{where('jid')}: {exc.message}") from None
+        if jid in self.seen:
+            raise UsageError(f"{where('jid')}: duplicate JID {jid} (first at {self.seen[jid]})")
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            raise UsageError(f"{where('name')}: expected a string, got {_type_name(name)}")
+        name = validate_name(name, where("name"))
+        groups_value = raw.get("groups")
+        if groups_value is None:
+            groups: tuple[str, ...] = ()
+        else:
+            if not isinstance(groups_value, list):
+                raise UsageError(f"{where('groups')}: expected a list of strings, got {_type_name(groups_value)}")
+            for g in groups_value:
+                if not isinstance(g, str):
+                    raise UsageError(f"{where('groups')}: expected a list of strings, got a {_type_name(g)} in it")
+                validate_group(g, where("groups"))
+            groups = tuple(sorted(set(groups_value)))
+        self.seen[jid] = place
+        self.items.append(RosterItem(jid, name, groups=groups))
+
+    def result(self) -> list[RosterItem]:
+        self.items.sort(key=lambda item: item.jid)
+        return self.items
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+            dict: "table/object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+_TOML_TABLE = re.compile(r"^\s*\[\[\s*contact\s*\]\]")
+_TOML_KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
+
+
+def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
+    """``[[contact]]`` tables.  tomllib has no positions, so lines are found by a scan of the text."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text.lstrip("\ufeff"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{name}: invalid TOML: {exc}") from None
+    lines = text.splitlines()
+    for key in doc:
+        if key != "contact":
+            line = _toml_key_line(lines, key, 0, len(lines))
+            raise UsageError(f"{name}:{line or '?'}: {key}: unknown key {key!r} (expected [[contact]] tables)")
+    contacts = doc.get("contact", [])
+    if not isinstance(contacts, list):
+        raise UsageError(f"{name}: contact: expected [[contact]] tables, got {_type_name(contacts)}")
+    starts = [i + 1 for i, line in enumerate(lines) if _TOML_TABLE.match(line)]
+    if len(starts) != len(contacts):  # inline arrays: no line per table, fall back to the index
+        starts = []
+    out = _Collector(name)
+    for index, raw in enumerate(contacts):
+        if starts:
+            first, end = starts[index], (starts[index + 1] - 1 if index + 1 < len(starts) else len(lines))
+            place = f"line {first}"
+
+            def where(field: str | None, first: int = first, end: int = end) -> str:
+                line = _toml_key_line(lines, field, first, end) if field else None
+                return f"{name}:{line or first}: {field}" if field else f"{name}:{first}"
+        else:
+            place = f"contact #{index + 1}"
+
+            def where(field: str | None, index: int = index) -> str:
+                return f"{name}: contact #{index + 1}" + (f": {field}" if field else "")
+
+        if not isinstance(raw, dict):
+            raise UsageError(f"{where(None)}: expected a table, got {_type_name(raw)}")
+        out.add(raw, where, place)
+    del doc
+    return out.result()
+
+
+def _toml_key_line(lines: list[str], key: str | None, first: int, end: int) -> int | None:
+    """The 1-based line in [first, end] where *key* is assigned, if it can be found."""
+    if key is None:
+        return None
+    for number in range(max(first, 1), min(end, len(lines)) + 1):
+        m = _TOML_KEY.match(lines[number - 1])
+        if m and (m.group(1) or m.group(2) or m.group(3)) == key:
+            return number
+    return None
+
+
+def parse_json(text: str, name: str = "<input>") -> list[RosterItem]:
+    """A list of objects (``roster list -o json``); errors name the item index (from 0)."""
+    import json
+
+    try:
+        doc = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(doc, list):
+        raise UsageError(f"{name}: expected a JSON list of contacts, got {_type_name(doc)}")
+    out = _Collector(name)
+    for index, raw in enumerate(doc):
+        def where(field: str | None, index: int = index) -> str:
+            return f"{name}: item [{index}]" + (f": {field}" if field else "")
+
+        if not isinstance(raw, dict):
+            raise UsageError(f"{where(None)}: expected an object, got {_type_name(raw)}")
+        out.add(raw, where, f"item [{index}]")
+        doc[index] = None  # drop the parsed dict as we go: keeps the peak low on big files
+    return out.result()
+
+
+def parse_csv(stream: Iterable[str], name: str = "<input>") -> list[RosterItem]:
+    """``jid,name,groups`` (any order; ``subscription``/``ask`` columns allowed), groups ``;``-separated."""
+    import csv
+
+    reader = csv.reader(stream)
+    try:
+        header = None
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                header = [cell.strip().lstrip("\ufeff").lower() for cell in row]
+                break
+        if header is None:
+            return []
+        header_line = reader.line_num
+        for column in header:
+            if column not in CSV_COLUMNS:
+                raise UsageError(f"{name}:{header_line}: {column or '(empty)'}: unknown column "
+                                 f"(expected {', '.join(CSV_COLUMNS)})")
+        if "jid" not in header:
+            raise UsageError(f"{name}:{header_line}: jid: the header has no jid column")
+        if len(set(header)) != len(header):
+            raise UsageError(f"{name}:{header_line}: duplicate column in the header")
+        out = _Collector(name)
+        for row in reader:
+            line = reader.line_num
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise UsageError(f"{name}:{line}: expected {len(header)} fields ({','.join(header)}), got {len(row)}")
+            raw: dict[str, Any] = {}
+            for column, cell in zip(header, row):
+                if column in READ_ONLY_KEYS:
+                    continue
+                if column == "groups":
+                    raw["groups"] = [g.strip() for g in cell.split(";")] if cell.strip() else []
+                elif column == "name":
+                    raw["name"] = cell if cell != "" else None
+                else:
+                    raw["jid"] = cell
+
+            def where(field: str | None, line: int = line) -> str:
+                return f"{name}:{line}" + (f": {field}" if field else "")
+
+            out.add(raw, where, f"line {line}")
+    except csv.Error as exc:
+        raise UsageError(f"{name}:{reader.line_num}: invalid CSV: {exc}") from None
+    return out.result()
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def _export_dict(item: RosterItem) -> dict[str, Any]:
+    return item.to_dict()
+
+
+def _toml_str(value: str) -> str:
+    """A TOML basic string (JSON-style escapes; TOML also forbids a raw DEL)."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif code < 0x20 or code == 0x7F:
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\u{code:04X}"))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def iter_toml(items: Iterable[RosterItem]) -> Iterator[str]:
+    """TOML text, one ``[[contact]]`` table per contact (TOML has no null: no name, no key)."""
+    yield ("# xmppctl roster export. jid, name and groups are imported;\n"
+           "# subscription and ask are read-only information (ignored on import).\n")
+    for item in items:
+        lines = ["", "[[contact]]", f"jid = {_toml_str(item.jid)}"]
+        if item.name is not None:
+            lines.append(f"name = {_toml_str(item.name)}")
+        lines.append("groups = [" + ", ".join(_toml_str(g) for g in item.groups) + "]")
+        lines.append(f"subscription = {_toml_str(item.subscription)}")
+        lines.append(f"ask = {'true' if item.ask else 'false'}")
+        yield "\n".join(lines) + "\n"
+
+
+def iter_json(items: Iterable[RosterItem]) -> Iterator[str]:
+    """A JSON list with the keys of ``roster list -o json``, one object per line."""
+    import json
+
+    first = True
+    yield "["
+    for item in items:
+        yield ("\n  " if first else ",\n  ") + json.dumps(_export_dict(item), ensure_ascii=False)
+        first = False
+    yield "\n]\n" if not first else "]\n"
+
+
+def iter_csv(items: Iterable[RosterItem]) -> Iterator[str]:
+    """CSV with a header; groups joined by ``;``."""
+    import csv
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        writer.writerow([item.jid, item.name or "", ";".join(item.groups), item.subscription,
+                         "true" if item.ask else "false"])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    yield buf.getvalue()
+
+
+def check_exportable(items: Iterable[RosterItem], fmt: str) -> None:
+    """Refuse (before writing anything) what the format cannot carry back losslessly."""
+    if fmt != "csv":
+        return
+    for item in items:
+        for group in item.groups:
+            if ";" in group or group != group.strip():
+                raise UsageError(f"{item.jid}: group {group!r} cannot be written to CSV "
+                                 "(';' or leading/trailing spaces); export as toml or json")
+
+
+def write_roster(items: Iterable[RosterItem], fmt: str, stream: TextIO) -> None:
+    chunks = {"toml": iter_toml, "json": iter_json, "csv": iter_csv}.get(fmt)
+    if chunks is None:
+        raise UsageError(f"unknown roster file format {fmt!r}")
+    for chunk in chunks(items):
+        stream.write(chunk)
+
+
+def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path) -> Path:
+    """Write to *path* through a temporary file in the same directory and a rename.
+
+    A crash or a full disk leaves the old file (or none), never half of a new one.  A new
+    file is created 0600 (a roster is personal data); an existing file keeps its mode.
+    """
+    check_exportable(items, fmt)
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"{target}: {exc.strerror or exc}") from None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write_roster(items, fmt, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        raise
+    return target
+
+
+def backup_path(directory: str | Path, account_jid: str, fmt: str, now: datetime | None = None) -> Path:
+    """A new, timestamped file name for a backup export in *directory* (never an existing one)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9@._-]", "_", account_jid)
+    base = Path(directory) / f"roster-backup-{safe}-{stamp}"
+    candidate = base.with_name(base.name + f".{fmt}")
+    n = 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{n}.{fmt}")
+        n += 1
+    return candidate
