@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Probe benchmark (issue 7): ``xmppctl presence probe`` of 200 subscribed contacts, half online.
+
+On a throwaway Prosody (loopback): one prober account with --contacts contacts, all with a
+mutual ``both`` subscription (seeded in storage before anyone logs in); half of them are
+online, each as one session held open by ONE helper process (asyncio + open_session, logins
+in small batches so the machine is not flooded).  Then, interleaved for --reps runs:
+
+- ``xmppctl presence probe -o json`` (the whole command: start-up, login, roster, probe, close)
+- ``xmppctl roster list -o json`` on the same account: the floor (start-up, login, roster, close)
+
+Prints the medians, the probe's own cost (probe - floor) and checks every run's answer is
+complete (100 online rows, 100 offline, nothing timed out).  Target: probe <= 1 s.  Exit 0
+when the target is met.  Not part of the test suite.
+
+    python3 bench/bench_probe.py [--contacts 200] [--reps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from xmppctl.devserver import Contact, ProsodyServer  # noqa: E402
+
+TARGET_S = 1.0
+PASSWORD = "bench-pw"
+
+
+def hold_sessions(port: int, ca_file: str, jids: list[str]) -> None:
+    """Helper-process mode: log every JID in, send presence, print READY, hold until stdin closes."""
+    from xmppctl.config import Account
+    from xmppctl.session import open_session
+
+    async def one(jid: str, gate: asyncio.Semaphore, up: asyncio.Event, release: asyncio.Event, counter: list[int]) -> None:
+        account = Account(jid=jid, server="127.0.0.1", port=port, ca_file=ca_file, timeout=30)
+        async with gate:
+            cm = open_session(account, PASSWORD)
+            s = await cm.__aenter__()
+        try:
+            p = s.client.Presence()
+            p["status"] = "bench"
+            p["priority"] = 1
+            s.send(p)
+            counter[0] += 1
+            if counter[0] == len(jids):
+                up.set()
+            await release.wait()
+        finally:
+            await cm.__aexit__(None, None, None)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        gate, up, release, counter = asyncio.Semaphore(8), asyncio.Event(), asyncio.Event(), [0]
+        tasks = [asyncio.ensure_future(one(j, gate, up, release, counter)) for j in jids]
+        await up.wait()
+        print("READY", flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)  # the bench closes our stdin when done
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def xmppctl_argv() -> list[str]:
+    script = Path(sys.executable).parent / "xmppctl"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "xmppctl"]
+
+
+def timed(argv: list[str], env: dict) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[-4:])} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return elapsed, proc.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--contacts", type=int, default=200)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--hold-sessions", nargs=3, metavar=("PORT", "CA", "JIDFILE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.hold_sessions:
+        port, ca, jidfile = args.hold_sessions
+        hold_sessions(int(port), ca, Path(jidfile).read_text().split())
+        return 0
+
+    n_online = args.contacts // 2
+    with tempfile.TemporaryDirectory(prefix="xmppctl-bench-probe-") as tmp:
+        server = ProsodyServer(Path(tmp) / "prosody")
+        server.start()
+        holder = None
+        try:
+            t0 = time.perf_counter()
+            prober = server.register("prober", PASSWORD)
+            names = [f"c{i:04d}" for i in range(args.contacts)]
+            for name in names:
+                server.register(name, PASSWORD)
+                server.seed_roster(name, [Contact(prober, subscription="both")])
+            server.seed_roster("prober", [Contact(f"{n}@{server.domain}", subscription="both") for n in names])
+            print(f"set-up: {args.contacts} contacts registered and seeded in {time.perf_counter() - t0:.1f} s")
+
+            online = [f"{n}@{server.domain}" for n in names[:n_online]]
+            jidfile = Path(tmp) / "online.txt"
+            jidfile.write_text("\n".join(online))
+            t0 = time.perf_counter()
+            holder = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--hold-sessions", str(server.port),
+                                       str(server.ca_file), str(jidfile)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if holder.stdout.readline().strip() != "READY":
+                raise SystemExit("the helper process could not bring the contacts online")
+            print(f"set-up: {n_online} contact sessions online (one process) in {time.perf_counter() - t0:.1f} s")
+
+            env = dict(os.environ, XMPPCTL_PASSWORD=PASSWORD)
+            base = xmppctl_argv() + ["--jid", prober, "--server", "127.0.0.1", "--port", str(server.port),
+                                     "--ca-file", str(server.ca_file), "--timeout", "10"]
+            probe_argv = base + ["presence", "probe", "-o", "json"]
+            floor_argv = base + ["roster", "list", "-o", "json"]
+            timed(probe_argv, env)  # warm-up: page cache, Prosody's first-login work
+            probes, floors = [], []
+            for _ in range(args.reps):
+                elapsed, out = timed(probe_argv, env)
+                probes.append(elapsed)
+                states = Counter(row["state"] for row in json.loads(out))
+                if states != Counter({"online": n_online, "offline": args.contacts - n_online}):
+                    raise SystemExit(f"incomplete probe answer: {dict(states)}")
+                floors.append(timed(floor_argv, env)[0])
+        finally:
+            if holder is not None:
+                holder.stdin.close()
+                try:
+                    holder.wait(30)
+                except subprocess.TimeoutExpired:
+                    holder.kill()
+            server.stop()
+
+    probe_s, floor_s = statistics.median(probes), statistics.median(floors)
+    print(f"presence probe, {args.contacts} contacts ({n_online} online), median of {args.reps}: {probe_s:.3f} s"
+          f"  (min {min(probes):.3f}, max {max(probes):.3f})")
+    print(f"roster list on the same account (floor: start-up + login + roster): {floor_s:.3f} s")
+    print(f"probe's own cost: {probe_s - floor_s:.3f} s; ratio probe/floor: {probe_s / floor_s:.2f}")
+    ok = probe_s <= TARGET_S
+    print(f"target <= {TARGET_S:.1f} s: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
