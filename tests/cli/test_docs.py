@@ -119,6 +119,19 @@ def test_zsh_and_fish_protocols_answer_with_commands(xmppctl_on_path, shell, env
     assert proc.returncode == 0 and "roster" in proc.stdout, proc.stderr
 
 
+def test_completion_stays_offline_and_light(xmppctl_on_path):
+    # TAB must not pay for (or risk) the network stack: slixmpp is never imported
+    code = (
+        "import atexit, os, sys\n"
+        "os.environ.update(_XMPPCTL_COMPLETE='complete_bash', COMP_WORDS='xmppctl roster list --group ', COMP_CWORD='4')\n"
+        "atexit.register(lambda: sys.stderr.write(' '.join(m for m in ('slixmpp', 'tabulate') if m in sys.modules)))\n"
+        "from xmppctl.cli import main\n"
+        "main([])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
 def test_zsh_script_starts_with_compdef():
     assert (REPO / "completions" / "_xmppctl").read_text().startswith("#compdef xmppctl\n")
 
@@ -145,10 +158,18 @@ def test_man_page_documents_every_command_exit_code_and_variable():
     from xmppctl.errors import EXIT_CODES
 
     page = (REPO / "man" / "xmppctl.1").read_text().replace("\\-", "-").replace("\\:", "")
+    def walk(cmd, ctx):
+        for name in getattr(cmd, "list_commands", lambda _ctx: [])(ctx):
+            sub = cmd.get_command(ctx, name)
+            sub_ctx = typer.Context(sub, parent=ctx, info_name=name)
+            assert f".SS {sub_ctx.command_path} " in page, sub_ctx.command_path
+            for param in sub.params:
+                for opt in param.opts if param.param_type_name == "option" else ():
+                    assert opt in page, (sub_ctx.command_path, opt)
+            walk(sub, sub_ctx)
+
     root = typer.main.get_command(app)
-    ctx = typer.Context(root, info_name="xmppctl")
-    for name in root.list_commands(ctx):
-        assert f".SS xmppctl {name} " in page, name
+    walk(root, typer.Context(root, info_name="xmppctl"))
     for code in EXIT_CODES:
         assert f".B {int(code)}\n" in page
     for var in ("XMPPCTL_CONFIG", "XMPPCTL_ACCOUNT", "XMPPCTL_JID", "XMPPCTL_PASSWORD", "XMPPCTL_SERVER",
