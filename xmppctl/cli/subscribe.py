@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from .common import DryRunOpt, OutputOpt, State, render, run, session, state, warn
+from .complete import complete_group, complete_jid
 
 if TYPE_CHECKING:
     from ..subscriptions import SubscriptionResult
@@ -31,7 +32,7 @@ priority >= 0 also makes the server flush stored offline messages to this short 
 where they are dropped (your other clients will not get them); on Prosody a negative
 --priority avoids that and still lists every request."""
 
-JidsArg = Annotated[list[str], typer.Argument(metavar="JID", help="Bare JIDs (user@domain).", show_default=False)]
+JidsArg = Annotated[list[str], typer.Argument(metavar="JID", autocompletion=complete_jid, help="Bare JIDs (user@domain).", show_default=False)]
 OptJidsArg = Annotated[Optional[list[str]], typer.Argument(metavar="JID", help="Bare JIDs with a pending request.", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every pending inbound request.")]
 MatchOpt = Annotated[Optional[list[str]], typer.Option("--match", "-m", metavar="GLOB", help="Pending requests whose JID matches GLOB, e.g. '*@example.org' (repeatable: any of them).", show_default=False)]
@@ -136,7 +137,7 @@ def request_(
     ctx: typer.Context,
     jids: JidsArg,
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Also set the contact's roster name.", show_default=False)] = None,
-    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Also put the contact in GROUP (repeatable; existing groups are kept).", show_default=False)] = None,
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Also put the contact in GROUP (repeatable; existing groups are kept).", show_default=False)] = None,
     nick: Annotated[Optional[str], typer.Option("--nick", metavar="NICK", help="Our nickname, sent with the request (XEP-0172).", show_default=False)] = None,
     message: Annotated[Optional[str], typer.Option("--message", metavar="TEXT", help="A status text sent with the request.", show_default=False)] = None,
     dry_run: DryRunOpt = False,
