@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, UsageError
-from .roster import ROSTER_NS, RosterItem, fetch_roster
+from .roster import ROSTER_NS, RosterItem, fetch_roster, item_element
 
 if TYPE_CHECKING:
     from .session import Session
@@ -183,20 +183,6 @@ def pending_requests(inbound: dict[str, tuple[str | None, str | None]], roster: 
     return out
 
 
-def validate_groups(groups: Iterable[str]) -> tuple[str, ...]:
-    """Group names for a roster item: non-empty, bounded, duplicates dropped (they are a bad-request)."""
-    seen: dict[str, None] = {}
-    for group in groups:
-        if not group:
-            raise UsageError("--group: empty group name")
-        if len(group.encode()) > 1023:
-            raise UsageError(f"--group: name longer than 1023 bytes: {group[:40]!r}...")
-        if any(ord(c) < 32 for c in group):
-            raise UsageError(f"--group: control character in {group!r}")
-        seen.setdefault(group, None)
-    return tuple(seen)
-
-
 def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: Sequence[str]) -> RosterItem | None:
     """The roster item to set for ``request --name/--group``, or None when nothing would change.
 
@@ -216,12 +202,7 @@ def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: 
 def roster_set_payload(item: RosterItem) -> ET.Element:
     """A ``<query/>`` with exactly one item; never ``ask``/``approved``/``subscription`` (the server owns them)."""
     query = ET.Element(f"{{{ROSTER_NS}}}query")
-    attrs = {"jid": item.jid}
-    if item.name:
-        attrs["name"] = item.name
-    el = ET.SubElement(query, f"{{{ROSTER_NS}}}item", attrs)
-    for group in item.groups:
-        ET.SubElement(el, f"{{{ROSTER_NS}}}group").text = group
+    query.append(item_element(item))
     return query
 
 

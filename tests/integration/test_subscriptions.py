@@ -9,6 +9,8 @@ import asyncio
 import threading
 from contextlib import contextmanager
 
+import pytest
+
 from xmppctl.devserver import Contact
 
 
@@ -106,24 +108,18 @@ def test_deny_all_dry_run_lists_every_request_and_sends_nothing(make_user, run_c
     assert len(pending(run_cli, target)) == 2
 
 
-def test_cancel_moves_both_to_from_on_our_side_and_to_on_theirs(make_user, run_cli):
+@pytest.mark.parametrize(("command", "sent", "ours", "theirs"), [
+    ("cancel", "unsubscribe", "from", "to"),
+    ("revoke", "unsubscribed", "to", "from"),
+])
+def test_cancel_and_revoke_move_both_to_one_way_on_both_rosters(make_user, run_cli, command, sent, ours, theirs):
     alice, bob = make_user("alice"), make_user("bob")
     alice.seed([Contact(bob.jid, subscription="both")])
     bob.seed([Contact(alice.jid, subscription="both")])
-    [res] = sub(run_cli, alice, "cancel", bob.jid)
-    assert (res["sent"], res["subscription"]) == (["unsubscribe"], "from")
-    assert state(run_cli, alice, bob) == ("from", False)
-    assert state(run_cli, bob, alice) == ("to", False)
-
-
-def test_revoke_moves_both_to_to_on_our_side_and_from_on_theirs(make_user, run_cli):
-    alice, bob = make_user("alice"), make_user("bob")
-    alice.seed([Contact(bob.jid, subscription="both")])
-    bob.seed([Contact(alice.jid, subscription="both")])
-    [res] = sub(run_cli, alice, "revoke", bob.jid)
-    assert (res["sent"], res["subscription"]) == (["unsubscribed"], "to")
-    assert state(run_cli, alice, bob) == ("to", False)
-    assert state(run_cli, bob, alice) == ("from", False)
+    [res] = sub(run_cli, alice, command, bob.jid)
+    assert (res["sent"], res["subscription"]) == ([sent], ours)
+    assert state(run_cli, alice, bob) == (ours, False)
+    assert state(run_cli, bob, alice) == (theirs, False)
 
 
 def test_pending_lists_inbound_with_nick_and_message_and_outbound(make_user, run_cli):
@@ -267,7 +263,8 @@ def test_bad_jid_exits_2_and_sends_nothing(make_user, run_cli):
 def test_bulk_selection_usage_errors_exit_2(make_user, run_cli):
     alice = make_user("alice")
     for args in (["approve"], ["deny"], ["approve", "--all", "x@localhost"], ["deny", "--all", "--match", "*"],
-                 ["approve", "--match", ""], ["revoke", "bad@"], ["request", "x@localhost", "--group", ""]):
+                 ["approve", "--match", ""], ["revoke", "bad@"], ["request", "x@localhost", "--group", ""],
+                 ["request", "x@localhost", "--name", "a\x01"], ["request", "x@localhost", "--name", " "]):
         r = run_cli(alice, "sub", *args)
         assert r.code == 2, (args, r.stderr)
 

@@ -19,7 +19,6 @@ from xmppctl.subscriptions import (
     require_preapproval,
     roster_set_payload,
     select_pending,
-    validate_groups,
     validate_patterns,
 )
 
@@ -104,13 +103,6 @@ def test_roster_set_has_one_item_and_never_server_owned_attributes():
     assert len(items) == 1
     assert items[0].attrib == {"jid": "b@x.org", "name": "Bob"}
     assert [g.text for g in items[0]] == ["A", "B"]
-
-
-def test_validate_groups_drops_duplicates_and_refuses_empty_or_control_chars():
-    assert validate_groups(["A", "B", "A"]) == ("A", "B")
-    for bad in ([""], ["a\nb"], ["x" * 1024]):
-        with pytest.raises(UsageError):
-            validate_groups(bad)
 
 
 def test_own_jid_is_refused():

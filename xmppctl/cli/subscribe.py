@@ -150,13 +150,13 @@ def request_(
     current name and groups are otherwise kept).
 
     """
-    from ..subscriptions import validate_groups
+    from ..errors import UsageError
+    from ..roster import validate_groups, validate_name
 
-    groups = validate_groups(group or [])
+    groups = validate_groups(group or [], "--group")
     if name is not None and not name.strip():
-        from ..errors import UsageError
-
         raise UsageError("--name: empty name")
+    name = validate_name(name, "--name")
     _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, nick=nick, message=message)
 
 
