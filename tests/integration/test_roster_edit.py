@@ -95,9 +95,12 @@ def test_remove_several(seeded, run_cli):
 
 
 def test_remove_unknown_only_is_exit_6_item_not_found(seeded, run_cli):
+    # decided from the fetched roster: ejabberd acknowledges such a remove instead of refusing it
     r = run_cli(seeded, "roster", "remove", "ghost@example.org", "-o", "json")
     assert r.code == 6
     assert r.error()["condition"] == "item-not-found"
+    r = run_cli(seeded, "roster", "remove", "ghost@example.org")
+    assert r.code == 6 and "item-not-found" in r.stderr
     assert len(roster(run_cli, seeded)) == 3
 
 
@@ -131,7 +134,7 @@ def test_remove_dry_run_sends_nothing(seeded, run_cli):
     assert r.code == 0, r.stderr
     rows = {row["jid"]: row for row in r.json()}
     assert rows["bob@example.org"]["action"] == "remove"
-    assert "item-not-found" in rows["ghost@example.org"]["note"]
+    assert rows["ghost@example.org"]["action"] == "error" and "item-not-found" in rows["ghost@example.org"]["note"]
     assert len(roster(run_cli, seeded)) == 3
 
 
@@ -214,3 +217,12 @@ def test_show_one_item_all_fields(seeded, run_cli):
 def test_show_unknown_is_exit_6(seeded, run_cli):
     r = run_cli(seeded, "roster", "show", "ghost@example.org")
     assert r.code == 6 and "item-not-found" in r.stderr
+
+
+@pytest.mark.server_only("prosody", reason="Prosody refuses a roster set for the user's own JID (not-allowed); ejabberd accepts it")
+def test_add_refused_by_server_is_exit_6_with_condition(make_user, run_cli):
+    user = make_user()
+    r = run_cli(user, "roster", "add", user.jid, "-o", "json")
+    assert r.code == 6
+    assert r.error()["condition"] == "not-allowed"
+    assert r.json()[0]["ok"] is False

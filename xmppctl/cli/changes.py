@@ -68,7 +68,7 @@ def not_in_roster(plan: EditPlan, jid: str, action: str = "update") -> None:
     """Record *jid* as failed with item-not-found without sending anything for it."""
     from ..roster import Change
 
-    plan.refuse(Change(action, jid, None, None), "item-not-found", f"{jid} is not in the roster; nothing sent")
+    plan.refuse(Change(action, jid, None, None), "item-not-found", f"{jid} is not in the roster (item-not-found); nothing sent")
 
 
 async def execute(session: Session, plan: EditPlan, *, dry_run: bool, window: int | None = None) -> list[ChangeResult] | None:

@@ -142,13 +142,13 @@ def remove(
 
     The server then cancels the subscriptions in both directions: it sends unsubscribe and
     unsubscribed to the contact on your behalf (RFC 6121 §2.5.2), so re-adding the contact later
-    needs a new subscription request and approval.  A JID that is not in the roster is still sent
-    and the server refuses it with item-not-found (exit 6, or 7 when other contacts were
-    removed), unless --missing-ok skips it.
+    needs a new subscription request and approval.  A JID that is not in the roster fails with
+    item-not-found and nothing is sent for it (exit 6, or 7 when other contacts were removed),
+    unless --missing-ok skips it.
     """
     from ..jid import bare_jids
     from ..roster import Change, RosterItem
-    from .changes import EditPlan, edit_roster
+    from .changes import EditPlan, edit_roster, not_in_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -165,9 +165,9 @@ def remove(
             elif missing_ok:
                 plan.skip(jid, "not in the roster (--missing-ok)")
             else:
-                # sent anyway: the server is the authority and names the condition itself
-                plan.changes.append(Change("remove", jid, None, None))
-                plan.notes[jid] = "not in the roster: the server will refuse it (item-not-found)"
+                # decided here, not by the server: ejabberd acknowledges removing an unknown JID
+                # where RFC 6121 §2.5.3 requires item-not-found
+                not_in_roster(plan, jid, "remove")
         return plan
 
     edit_roster(st, fmt, build, dry_run=dry_run)
