@@ -1,7 +1,218 @@
-"""``xmppctl group ...``."""
+"""``xmppctl group ...``: groups are labels on roster items, so every edit rewrites items."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from .changes import ROWS_HELP
+from .common import DryRunOpt, OutputOpt, render, run, session, state
+from .complete import complete_group, complete_jid
+
 app = typer.Typer(help="List, rename and delete roster groups; add or drop a group on contacts.", no_args_is_help=True)
+
+GroupArg = Annotated[str, typer.Argument(metavar="GROUP", autocompletion=complete_group, help="Group name.", show_default=False)]
+JidsArg = Annotated[list[str], typer.Argument(metavar="JID...", autocompletion=complete_jid, help="Contacts (bare JIDs) already in the roster.", show_default=False)]
+
+
+def _with_rows_help(fn):
+    fn.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + ROWS_HELP
+    return fn
+
+
+def _fetch(st):
+    from ..roster import fetch_roster
+
+    async def job(_stop):
+        async with session(st) as s:
+            return await fetch_roster(s)
+
+    return run(job)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    with_members: Annotated[bool, typer.Option("--with-members", help="Also list each group's members.")] = False,
+    output: OutputOpt = None,
+) -> None:
+    """List every group with its member count, sorted by name.
+
+    Groups exist only as labels on contacts, so a group without members does not exist.
+    JSON/NDJSON keys: group (string), count (integer), and with --with-members, members (list of
+    JIDs, sorted).
+    """
+    from ..groups import GROUP_COLUMNS, GROUP_COLUMNS_WITH_MEMBERS, list_groups
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    st.resolve_account()
+    groups = list_groups(_fetch(st))
+    render(st, (g.to_dict(with_members) for g in groups), GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS, fmt)
+
+
+@app.command("members")
+def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> None:
+    """List the contacts in GROUP (an unknown group has no members: empty output, exit 0).
+
+    JSON/NDJSON keys, as in `roster list`: jid, name (string or null), subscription, ask
+    (boolean), groups (list of strings).
+    """
+    from ..groups import members
+    from ..roster import ITEM_COLUMNS, validate_group
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    name = validate_group(group, "GROUP")
+    st.resolve_account()
+    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt)
+
+
+def _plan_for_jids(current, wanted, changes, skip_why: str):
+    """Plan for a command naming contacts: changes, skips for those already right, refusals for unknown ones."""
+    from .changes import EditPlan, not_in_roster
+
+    plan = EditPlan(changes=changes)
+    roster = {i.jid for i in current}
+    changing = {c.jid for c in changes}
+    for jid in wanted:
+        if jid not in roster:
+            not_in_roster(plan, jid)
+        elif jid not in changing:
+            plan.skip(jid, skip_why)
+    return plan
+
+
+@app.command("add")
+@_with_rows_help
+def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
+    """Put contacts into GROUP, keeping their other groups.
+
+    A JID that is not in the roster fails with item-not-found (nothing is sent for it; the
+    others are still applied); use `roster add` to create contacts.
+    """
+    from ..groups import add_group
+    from ..jid import bare_jids
+    from ..roster import validate_group
+    from .changes import edit_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    name = validate_group(group, "GROUP")
+    wanted = bare_jids(jids)
+    st.resolve_account()
+    edit_roster(st, fmt, lambda current: _plan_for_jids(current, wanted, add_group(current, name, wanted), f"already in {name!r}"),
+                dry_run=dry_run, what="group")
+
+
+@app.command("remove")
+@_with_rows_help
+def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
+    """Take contacts out of GROUP, keeping them and their other groups.
+
+    A JID that is not in the roster fails with item-not-found (nothing is sent for it); a
+    contact that is not in GROUP is skipped.
+    """
+    from ..groups import remove_group
+    from ..jid import bare_jids
+    from ..roster import validate_group
+    from .changes import edit_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    name = validate_group(group, "GROUP")
+    wanted = bare_jids(jids)
+    st.resolve_account()
+    edit_roster(st, fmt, lambda current: _plan_for_jids(current, wanted, remove_group(current, name, wanted), f"not in {name!r}"),
+                dry_run=dry_run, what="group")
+
+
+def _require_group(current, name: str) -> None:
+    from ..errors import ServerRefused
+
+    if not any(name in item.groups for item in current):
+        raise ServerRefused(f"group {name!r} not found: no contact is in it (item-not-found)", condition="item-not-found")
+
+
+@app.command("rename")
+@_with_rows_help
+def rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(metavar="OLD", autocompletion=complete_group, help="Current group name.", show_default=False)],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="New group name.", show_default=False)],
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Rename group OLD to NEW on every member, keeping their other groups.
+
+    If NEW already exists the two groups merge.  One roster set per member, rewriting the
+    whole item from the server's current copy.  OLD with no members: exit 6; OLD equal to NEW:
+    exit 2.
+    """
+    from ..errors import UsageError
+    from ..groups import rename_group
+    from ..roster import validate_group
+    from .changes import EditPlan, edit_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    old_name, new_name = validate_group(old, "OLD"), validate_group(new, "NEW")
+    if old_name == new_name:
+        raise UsageError("OLD and NEW are the same group")
+    st.resolve_account()
+
+    def build(current):
+        _require_group(current, old_name)
+        return EditPlan(changes=rename_group(current, old_name, new_name))
+
+    edit_roster(st, fmt, build, dry_run=dry_run, what="group")
+
+
+@app.command("delete")
+@_with_rows_help
+def delete(
+    ctx: typer.Context,
+    group: GroupArg,
+    remove_contacts: Annotated[bool, typer.Option("--remove-contacts", help="Remove the group's contacts from the roster (this cancels their subscriptions both ways).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before removing contacts (required with --remove-contacts when stdin is not a terminal).")] = False,
+    dry_run: DryRunOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """Delete GROUP: drop it from every member and keep the contacts (and their other groups).
+
+    With --remove-contacts the members are removed from the roster instead, which also cancels
+    their subscriptions in both directions; it asks for confirmation on a terminal and needs
+    --yes otherwise (exit 2 without it, nothing sent).  A group with no members: exit 6.
+    """
+    import sys
+
+    from ..errors import UsageError, XmppctlError
+    from ..groups import delete_group
+    from ..roster import validate_group
+    from .changes import EditPlan, edit_roster
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    name = validate_group(group, "GROUP")
+    ask = remove_contacts and not yes and not dry_run
+    if ask and not sys.stdin.isatty():
+        raise UsageError("--remove-contacts removes contacts: confirm with --yes (stdin is not a terminal)")
+    st.resolve_account()
+
+    def build(current):
+        _require_group(current, name)
+        return EditPlan(changes=delete_group(current, name, remove_contacts=remove_contacts))
+
+    async def confirm(plan: EditPlan) -> None:
+        if not ask:
+            return
+        import asyncio
+
+        text = f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster and cancel their subscriptions?"
+        # typer.confirm blocks: run it off the event loop so the stream keeps being serviced
+        agreed = await asyncio.get_running_loop().run_in_executor(None, lambda: typer.confirm(text, err=True))
+        if not agreed:
+            raise XmppctlError("not confirmed: nothing was sent")
+
+    edit_roster(st, fmt, build, dry_run=dry_run, before_apply=confirm, what="group")
