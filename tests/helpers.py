@@ -57,3 +57,10 @@ def run_subprocess(user: User | None, *args: str, env: dict | None = None, timeo
     t0 = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout, input=stdin)
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+
+
+def roster_by_jid(run_cli, user: User) -> dict[str, dict]:
+    """*user*'s roster as ``roster list -o json`` shows it, keyed by JID: what a command left behind."""
+    r = run_cli(user, "roster", "list", "-o", "json")
+    assert r.code == 0, r.stderr
+    return {item["jid"]: item for item in r.json()}

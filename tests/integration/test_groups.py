@@ -1,9 +1,10 @@
-"""group list / members / add / remove / rename / delete against a real Prosody."""
+"""group list / members / add / remove / rename / delete against real servers (Prosody and ejabberd)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.helpers import roster_by_jid
 from xmppctl.devserver import Contact
 
 SEED = [
@@ -12,12 +13,6 @@ SEED = [
     Contact("dave@example.org", "Dave", ("Family",), "from"),
     Contact("erin@example.org", "Erin", (), "none"),
 ]
-
-
-def roster(run_cli, user) -> dict[str, dict]:
-    r = run_cli(user, "roster", "list", "-o", "json")
-    assert r.code == 0, r.stderr
-    return {item["jid"]: item for item in r.json()}
 
 
 @pytest.fixture
@@ -52,7 +47,7 @@ def test_add_keeps_other_groups_and_skips_members(seeded, run_cli):
     assert r.code == 0, r.stderr
     assert {row["jid"]: row["action"] for row in r.json()} == {
         "bob@example.org": "skip", "dave@example.org": "update", "erin@example.org": "update"}
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert after["dave@example.org"]["groups"] == ["Family", "Friends"]
     assert after["dave@example.org"]["name"] == "Dave" and after["dave@example.org"]["subscription"] == "from"
     assert after["erin@example.org"]["groups"] == ["Friends"]
@@ -65,7 +60,7 @@ def test_add_with_unknown_contact_is_partial_failure_exit_7(seeded, run_cli):
     assert rows["erin@example.org"]["ok"] is True
     assert (rows["ghost@example.org"]["ok"], rows["ghost@example.org"]["error"]) == (False, "item-not-found")
     assert [d["jid"] for d in r.error()["details"]] == ["ghost@example.org"]
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert after["erin@example.org"]["groups"] == ["VIP"] and "ghost@example.org" not in after
 
 
@@ -73,7 +68,7 @@ def test_remove_keeps_contact_and_other_groups(seeded, run_cli):
     r = run_cli(seeded, "group", "remove", "Work", "bob@example.org", "dave@example.org", "-o", "json")
     assert r.code == 0, r.stderr
     assert {row["jid"]: row["action"] for row in r.json()} == {"bob@example.org": "update", "dave@example.org": "skip"}
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert after["bob@example.org"]["groups"] == ["Friends"] and after["bob@example.org"]["name"] == "Bob"
     assert after["carol@example.org"]["groups"] == ["Work"]
 
@@ -82,7 +77,7 @@ def test_rename_keeps_other_groups(seeded, run_cli):
     r = run_cli(seeded, "group", "rename", "Work", "Job", "-o", "json")
     assert r.code == 0, r.stderr
     assert sorted(row["jid"] for row in r.json()) == ["bob@example.org", "carol@example.org"]
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert after["bob@example.org"]["groups"] == ["Friends", "Job"] and after["bob@example.org"]["name"] == "Bob"
     assert after["carol@example.org"]["groups"] == ["Job"]
     # the server's state is kept: subscription and pending request are not the client's to send
@@ -93,7 +88,7 @@ def test_rename_keeps_other_groups(seeded, run_cli):
 def test_rename_into_existing_group_merges(seeded, run_cli):
     r = run_cli(seeded, "group", "rename", "Friends", "Work")
     assert r.code == 0, r.stderr
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert after["bob@example.org"]["groups"] == ["Work"]
     groups = run_cli(seeded, "group", "list", "-o", "json").json()
     assert groups == [{"group": "Family", "count": 1}, {"group": "Work", "count": 2}]
@@ -104,20 +99,20 @@ def test_rename_dry_run_sends_nothing(seeded, run_cli):
     assert r.code == 0, r.stderr
     rows = {row["jid"]: row for row in r.json()}
     assert rows["bob@example.org"]["changes"] == [{"field": "groups", "old": ["Friends", "Work"], "new": ["Friends", "Job"]}]
-    assert roster(run_cli, seeded)["bob@example.org"]["groups"] == ["Friends", "Work"]
+    assert roster_by_jid(run_cli, seeded)["bob@example.org"]["groups"] == ["Friends", "Work"]
 
 
 def test_rename_unknown_group_exit_6_and_same_name_exit_2(seeded, run_cli):
     assert run_cli(seeded, "group", "rename", "Nope", "X").code == 6
     assert run_cli(seeded, "group", "rename", "Work", "Work").code == 2
     assert run_cli(seeded, "group", "rename", "Work", " ").code == 2
-    assert roster(run_cli, seeded)["bob@example.org"]["groups"] == ["Friends", "Work"]
+    assert roster_by_jid(run_cli, seeded)["bob@example.org"]["groups"] == ["Friends", "Work"]
 
 
 def test_delete_keeps_contacts(seeded, run_cli):
     r = run_cli(seeded, "group", "delete", "Work", "-o", "json")
     assert r.code == 0, r.stderr
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert len(after) == 4
     assert after["bob@example.org"]["groups"] == ["Friends"] and after["carol@example.org"]["groups"] == []
 
@@ -125,7 +120,7 @@ def test_delete_keeps_contacts(seeded, run_cli):
 def test_delete_remove_contacts_needs_yes_without_tty(seeded, run_cli):
     r = run_cli(seeded, "group", "delete", "Work", "--remove-contacts")
     assert r.code == 2 and "--yes" in r.stderr
-    assert len(roster(run_cli, seeded)) == 4
+    assert len(roster_by_jid(run_cli, seeded)) == 4
 
 
 def test_delete_remove_contacts_removes_them(seeded, run_cli):
@@ -133,14 +128,14 @@ def test_delete_remove_contacts_removes_them(seeded, run_cli):
     assert r.code == 0, r.stderr
     assert sorted((row["action"], row["jid"]) for row in r.json()) == [
         ("remove", "bob@example.org"), ("remove", "carol@example.org")]
-    assert sorted(roster(run_cli, seeded)) == ["dave@example.org", "erin@example.org"]
+    assert sorted(roster_by_jid(run_cli, seeded)) == ["dave@example.org", "erin@example.org"]
 
 
 def test_delete_remove_contacts_dry_run_sends_nothing_and_needs_no_yes(seeded, run_cli):
     r = run_cli(seeded, "group", "delete", "Work", "--remove-contacts", "--dry-run", "-o", "json")
     assert r.code == 0, r.stderr
     assert sorted(row["action"] for row in r.json()) == ["remove", "remove"]
-    assert len(roster(run_cli, seeded)) == 4
+    assert len(roster_by_jid(run_cli, seeded)) == 4
 
 
 def test_many_members_are_pipelined_and_all_rewritten(make_user, run_cli):
@@ -149,7 +144,7 @@ def test_many_members_are_pipelined_and_all_rewritten(make_user, run_cli):
     r = run_cli(user, "group", "rename", "Big", "Huge", "-o", "json")
     assert r.code == 0, r.stderr
     assert len(r.json()) == 120 and all(row["ok"] for row in r.json())
-    after = roster(run_cli, user)
+    after = roster_by_jid(run_cli, user)
     assert all(item["groups"] == ["Huge", f"Own{int(jid[1:4])}"] for jid, item in after.items())
 
 
@@ -162,6 +157,41 @@ def test_many_members_are_pipelined_and_all_rewritten(make_user, run_cli):
 def test_bad_input_exit_2_nothing_sent(seeded, run_cli, args):
     r = run_cli(seeded, "group", *args)
     assert r.code == 2, r.stderr
-    after = roster(run_cli, seeded)
+    after = roster_by_jid(run_cli, seeded)
     assert after["bob@example.org"]["groups"] == ["Friends", "Work"]
 
+
+
+def _run_on_tty(user, *args: str, answer: str):
+    """Run xmppctl with a terminal as stdin (the confirmation prompt's condition) and answer it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.helpers import Result
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
+    proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, *args], stdin=follower,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    os.close(follower)
+    os.write(leader, answer.encode())
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(leader)
+    return Result(proc.returncode, out, err)
+
+
+def test_delete_remove_contacts_on_tty_asks_and_no_sends_nothing(seeded, run_cli):
+    r = _run_on_tty(seeded, "group", "delete", "Work", "--remove-contacts", "-o", "json", answer="n\n")
+    assert r.code == 1, r.stderr
+    assert "Remove 2 contact(s)" in r.stderr
+    assert len(roster_by_jid(run_cli, seeded)) == 4
+
+
+def test_delete_remove_contacts_on_tty_yes_removes(seeded, run_cli):
+    r = _run_on_tty(seeded, "group", "delete", "Work", "--remove-contacts", "-o", "json", answer="y\n")
+    assert r.code == 0, r.stderr
+    assert sorted(roster_by_jid(run_cli, seeded)) == ["dave@example.org", "erin@example.org"]

@@ -1,9 +1,10 @@
-"""roster add / remove / set / show against a real Prosody: what is sent, kept, and reported."""
+"""roster add / remove / set / show against real servers (Prosody and ejabberd): what is sent, kept, and reported."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.helpers import roster_by_jid
 from xmppctl.devserver import Contact
 
 SEED = [
@@ -11,12 +12,6 @@ SEED = [
     Contact("carol@example.org", None, ("Work",), "to"),
     Contact("dave@example.org", "Dave", (), "from"),
 ]
-
-
-def roster(run_cli, user) -> dict[str, dict]:
-    r = run_cli(user, "roster", "list", "-o", "json")
-    assert r.code == 0, r.stderr
-    return {item["jid"]: item for item in r.json()}
 
 
 @pytest.fixture
@@ -33,7 +28,7 @@ def test_add_creates_item_with_name_and_groups(make_user, run_cli):
     r = run_cli(user, "roster", "add", "New@Example.org", "--name", "Newbie", "-g", "B", "-g", "A", "-g", "A", "-o", "json")
     assert r.code == 0, r.stderr
     assert r.json() == [{"action": "add", "jid": "new@example.org", "ok": True, "error": None, "message": None}]
-    assert roster(run_cli, user)["new@example.org"] == {
+    assert roster_by_jid(run_cli, user)["new@example.org"] == {
         "jid": "new@example.org", "name": "Newbie", "subscription": "none", "ask": False, "groups": ["A", "B"]}
 
 
@@ -41,7 +36,7 @@ def test_add_existing_updates_only_given_fields_and_keeps_subscription(seeded, r
     r = run_cli(seeded, "roster", "add", "bob@example.org", "--name", "Robert", "-o", "json")
     assert r.code == 0, r.stderr
     assert r.json()[0]["action"] == "update"
-    bob = roster(run_cli, seeded)["bob@example.org"]
+    bob = roster_by_jid(run_cli, seeded)["bob@example.org"]
     assert (bob["name"], bob["groups"], bob["subscription"]) == ("Robert", ["Friends", "Work"], "both")
 
 
@@ -57,7 +52,7 @@ def test_add_subscribe_sends_subscription_request(make_user, run_cli):
     assert r.code == 0, r.stderr
     assert [row["action"] for row in r.json()] == ["add", "subscribe"]
     # the server marks our outbound request as pending on the item
-    assert roster(run_cli, user)[other.jid]["ask"] is True
+    assert roster_by_jid(run_cli, user)[other.jid]["ask"] is True
 
 
 def test_add_dry_run_sends_nothing(make_user, run_cli):
@@ -67,7 +62,7 @@ def test_add_dry_run_sends_nothing(make_user, run_cli):
     rows = r.json()
     assert rows[0]["action"] == "add" and rows[0]["changes"] == [{"field": "name", "old": None, "new": "X"}]
     assert rows[1]["action"] == "subscribe"
-    assert roster(run_cli, user) == {}
+    assert roster_by_jid(run_cli, user) == {}
 
 
 @pytest.mark.parametrize("args", [
@@ -81,7 +76,7 @@ def test_add_bad_input_exit_2_nothing_sent(make_user, run_cli, args):
     user = make_user()
     r = run_cli(user, "roster", "add", *args)
     assert r.code == 2, r.stderr
-    assert roster(run_cli, user) == {}
+    assert roster_by_jid(run_cli, user) == {}
 
 
 # ---- remove ---------------------------------------------------------------------------------
@@ -91,7 +86,7 @@ def test_remove_several(seeded, run_cli):
     assert r.code == 0, r.stderr
     assert [(row["action"], row["jid"], row["ok"]) for row in r.json()] == [
         ("remove", "bob@example.org", True), ("remove", "carol@example.org", True)]
-    assert list(roster(run_cli, seeded)) == ["dave@example.org"]
+    assert list(roster_by_jid(run_cli, seeded)) == ["dave@example.org"]
 
 
 def test_remove_unknown_only_is_exit_6_item_not_found(seeded, run_cli):
@@ -101,7 +96,7 @@ def test_remove_unknown_only_is_exit_6_item_not_found(seeded, run_cli):
     assert r.error()["condition"] == "item-not-found"
     r = run_cli(seeded, "roster", "remove", "ghost@example.org")
     assert r.code == 6 and "item-not-found" in r.stderr
-    assert len(roster(run_cli, seeded)) == 3
+    assert len(roster_by_jid(run_cli, seeded)) == 3
 
 
 def test_remove_existing_and_unknown_is_partial_failure_exit_7(seeded, run_cli):
@@ -113,7 +108,7 @@ def test_remove_existing_and_unknown_is_partial_failure_exit_7(seeded, run_cli):
     err = r.error()
     assert err["error"] == "partial" and err["exit"] == 7
     assert [d["jid"] for d in err["details"]] == ["ghost@example.org"]
-    assert "bob@example.org" not in roster(run_cli, seeded)
+    assert "bob@example.org" not in roster_by_jid(run_cli, seeded)
 
 
 def test_remove_partial_failure_table_names_failed_item(seeded, run_cli):
@@ -135,13 +130,13 @@ def test_remove_dry_run_sends_nothing(seeded, run_cli):
     rows = {row["jid"]: row for row in r.json()}
     assert rows["bob@example.org"]["action"] == "remove"
     assert rows["ghost@example.org"]["action"] == "error" and "item-not-found" in rows["ghost@example.org"]["note"]
-    assert len(roster(run_cli, seeded)) == 3
+    assert len(roster_by_jid(run_cli, seeded)) == 3
 
 
 def test_remove_bad_jid_exit_2_nothing_sent(seeded, run_cli):
     r = run_cli(seeded, "roster", "remove", "bob@example.org", "@bad")
     assert r.code == 2
-    assert len(roster(run_cli, seeded)) == 3
+    assert len(roster_by_jid(run_cli, seeded)) == 3
 
 
 # ---- set ------------------------------------------------------------------------------------
@@ -149,28 +144,28 @@ def test_remove_bad_jid_exit_2_nothing_sent(seeded, run_cli):
 def test_set_name_keeps_groups(seeded, run_cli):
     r = run_cli(seeded, "roster", "set", "bob@example.org", "--name", "Robert")
     assert r.code == 0, r.stderr
-    bob = roster(run_cli, seeded)["bob@example.org"]
+    bob = roster_by_jid(run_cli, seeded)["bob@example.org"]
     assert (bob["name"], bob["groups"], bob["subscription"]) == ("Robert", ["Friends", "Work"], "both")
 
 
 def test_set_no_name_keeps_groups(seeded, run_cli):
     assert run_cli(seeded, "roster", "set", "bob@example.org", "--no-name").code == 0
-    bob = roster(run_cli, seeded)["bob@example.org"]
+    bob = roster_by_jid(run_cli, seeded)["bob@example.org"]
     assert (bob["name"], bob["groups"]) == (None, ["Friends", "Work"])
 
 
 def test_set_add_and_remove_group_keep_name_and_other_groups(seeded, run_cli):
     r = run_cli(seeded, "roster", "set", "bob@example.org", "--add-group", "Family", "--remove-group", "Work")
     assert r.code == 0, r.stderr
-    bob = roster(run_cli, seeded)["bob@example.org"]
+    bob = roster_by_jid(run_cli, seeded)["bob@example.org"]
     assert (bob["name"], bob["groups"]) == ("Bob", ["Family", "Friends"])
 
 
 def test_set_group_replaces_and_no_groups_clears(seeded, run_cli):
     assert run_cli(seeded, "roster", "set", "bob@example.org", "-g", "Only").code == 0
-    assert roster(run_cli, seeded)["bob@example.org"]["groups"] == ["Only"]
+    assert roster_by_jid(run_cli, seeded)["bob@example.org"]["groups"] == ["Only"]
     assert run_cli(seeded, "roster", "set", "bob@example.org", "--no-groups").code == 0
-    bob = roster(run_cli, seeded)["bob@example.org"]
+    bob = roster_by_jid(run_cli, seeded)["bob@example.org"]
     assert (bob["name"], bob["groups"]) == ("Bob", [])
 
 
@@ -178,14 +173,14 @@ def test_set_unknown_jid_is_exit_6_item_not_found(seeded, run_cli):
     r = run_cli(seeded, "roster", "set", "ghost@example.org", "--name", "G", "-o", "json")
     assert r.code == 6
     assert r.error()["condition"] == "item-not-found"
-    assert "ghost@example.org" not in roster(run_cli, seeded)
+    assert "ghost@example.org" not in roster_by_jid(run_cli, seeded)
 
 
 def test_set_dry_run_sends_nothing(seeded, run_cli):
     r = run_cli(seeded, "roster", "set", "bob@example.org", "--name", "Robert", "--dry-run", "-o", "json")
     assert r.code == 0, r.stderr
     assert r.json()[0]["changes"] == [{"field": "name", "old": "Bob", "new": "Robert"}]
-    assert roster(run_cli, seeded)["bob@example.org"]["name"] == "Bob"
+    assert roster_by_jid(run_cli, seeded)["bob@example.org"]["name"] == "Bob"
 
 
 @pytest.mark.parametrize("args", [
@@ -200,7 +195,7 @@ def test_set_dry_run_sends_nothing(seeded, run_cli):
 def test_set_conflicting_or_missing_options_exit_2(seeded, run_cli, args):
     r = run_cli(seeded, "roster", "set", "bob@example.org", *args)
     assert r.code == 2, r.stderr
-    bob = roster(run_cli, seeded)["bob@example.org"]
+    bob = roster_by_jid(run_cli, seeded)["bob@example.org"]
     assert (bob["name"], bob["groups"]) == ("Bob", ["Friends", "Work"])
 
 

@@ -69,19 +69,30 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt)
 
 
-def _plan_for_jids(current, wanted, changes, skip_why: str):
-    """Plan for a command naming contacts: changes, skips for those already right, refusals for unknown ones."""
-    from .changes import EditPlan, not_in_roster
+def _edit_members(ctx: typer.Context, group: str, jids: list[str], planner, skip_why: str, dry_run: bool, output) -> None:
+    """group add/remove: plan *planner(current, group, jids)*, skip contacts already right, refuse unknown ones."""
+    from ..jid import bare_jids
+    from ..roster import validate_group
+    from .changes import EditPlan, edit_roster, not_in_roster
 
-    plan = EditPlan(changes=changes)
-    roster = {i.jid for i in current}
-    changing = {c.jid for c in changes}
-    for jid in wanted:
-        if jid not in roster:
-            not_in_roster(plan, jid)
-        elif jid not in changing:
-            plan.skip(jid, skip_why)
-    return plan
+    st = state(ctx)
+    fmt = st.output_format(output)
+    name = validate_group(group, "GROUP")
+    wanted = bare_jids(jids)
+    st.resolve_account()
+
+    def build(current):
+        plan = EditPlan(changes=planner(current, name, wanted))
+        roster = {i.jid for i in current}
+        changing = {c.jid for c in plan.changes}
+        for jid in wanted:
+            if jid not in roster:
+                not_in_roster(plan, jid)
+            elif jid not in changing:
+                plan.skip(jid, skip_why.format(group=name))
+        return plan
+
+    edit_roster(st, fmt, build, dry_run=dry_run, what="group")
 
 
 @app.command("add")
@@ -90,20 +101,12 @@ def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt =
     """Put contacts into GROUP, keeping their other groups.
 
     A JID that is not in the roster fails with item-not-found (nothing is sent for it; the
-    others are still applied); use `roster add` to create contacts.
+    others are still applied); use `roster add` to create contacts.  A contact already in GROUP
+    is skipped.
     """
     from ..groups import add_group
-    from ..jid import bare_jids
-    from ..roster import validate_group
-    from .changes import edit_roster
 
-    st = state(ctx)
-    fmt = st.output_format(output)
-    name = validate_group(group, "GROUP")
-    wanted = bare_jids(jids)
-    st.resolve_account()
-    edit_roster(st, fmt, lambda current: _plan_for_jids(current, wanted, add_group(current, name, wanted), f"already in {name!r}"),
-                dry_run=dry_run, what="group")
+    _edit_members(ctx, group, jids, add_group, "already in {group!r}", dry_run, output)
 
 
 @app.command("remove")
@@ -115,17 +118,8 @@ def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOp
     contact that is not in GROUP is skipped.
     """
     from ..groups import remove_group
-    from ..jid import bare_jids
-    from ..roster import validate_group
-    from .changes import edit_roster
 
-    st = state(ctx)
-    fmt = st.output_format(output)
-    name = validate_group(group, "GROUP")
-    wanted = bare_jids(jids)
-    st.resolve_account()
-    edit_roster(st, fmt, lambda current: _plan_for_jids(current, wanted, remove_group(current, name, wanted), f"not in {name!r}"),
-                dry_run=dry_run, what="group")
+    _edit_members(ctx, group, jids, remove_group, "not in {group!r}", dry_run, output)
 
 
 def _require_group(current, name: str) -> None:
