@@ -50,8 +50,6 @@ class EditPlan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: items refused before sending (e.g. not in the roster): they count as failed results
     refused: list[ChangeResult] = field(default_factory=list)
-    #: jid -> remark shown in the dry-run "note" column for a planned change
-    notes: dict[str, str] = field(default_factory=dict)
     #: rows for side actions that are not roster sets (e.g. a subscription request), in result-row form
     extra_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -112,7 +110,7 @@ def plan_rows(plan: EditPlan, fmt: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for change in plan.changes:
         row = change.to_dict()
-        row["note"] = plan.notes.get(change.jid)
+        row["note"] = None
         rows.append(row)
     for jid, why in plan.skipped:
         rows.append({"action": "skip", "jid": jid, "changes": [], "note": why})

@@ -176,8 +176,9 @@ def delete(
     """Delete GROUP: drop it from every member and keep the contacts (and their other groups).
 
     With --remove-contacts the members are removed from the roster instead, which also cancels
-    their subscriptions in both directions; it asks for confirmation on a terminal and needs
-    --yes otherwise (exit 2 without it, nothing sent).  A group with no members: exit 6.
+    their subscriptions in both directions; it asks for confirmation on a terminal (declining
+    exits 1, nothing sent) and needs --yes otherwise (exit 2 without it, nothing sent).  A group
+    with no members: exit 6.
     """
     import sys
 
