@@ -133,6 +133,7 @@ class _Collector:
         self.name = name
         self.items: list[RosterItem] = []
         self.seen: dict[str, str] = {}
+        self.good_groups: set[str] = set()
 
     def add(self, raw: dict[str, Any], where: Where, place: str) -> None:
         for key in raw:
@@ -162,7 +163,9 @@ class _Collector:
             for g in groups_value:
                 if not isinstance(g, str):
                     raise UsageError(f"{where('groups')}: expected a list of strings, got a {_type_name(g)} in it")
-                validate_group(g, where("groups"))
+                if g not in self.good_groups:  # a roster has few distinct groups: check each once
+                    validate_group(g, where("groups"))
+                    self.good_groups.add(g)
             groups = tuple(sorted(set(groups_value)))
         self.seen[jid] = place
         self.items.append(RosterItem(jid, name, groups=groups))
