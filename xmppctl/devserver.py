@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -89,10 +90,23 @@ def sign_cert(directory: Path, cn: str, key: Path, crt: Path, *, sans: list[str]
     _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(csr))
     if not_before or not_after:
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(directory / "ca.crt"), "-CAkey",
-                 str(directory / "ca.key"), "-CAcreateserial", "-extfile", str(ext), "-out", str(crt),
-                 *(["-not_before", not_before] if not_before else []),
-                 *(["-not_after", not_after] if not_after else []))
+        # `openssl x509 -not_before/-not_after` needs OpenSSL >= 3.4; `openssl ca` (3.0, Debian 12)
+        # takes explicit dates but wants a config, a database and a serial file.
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp)
+            (db / "index.txt").write_text("")
+            (db / "serial").write_text(secrets.token_hex(8) + "\n")
+            (db / "ca.cnf").write_text(
+                f"[ca]\ndefault_ca = tca\n[tca]\ndatabase = {db}/index.txt\nnew_certs_dir = {db}\n"
+                f"serial = {db}/serial\ndefault_md = sha256\npolicy = pol\nunique_subject = no\n"
+                "[pol]\ncommonName = supplied\n")
+            _openssl("ca", "-batch", "-config", str(db / "ca.cnf"), "-cert", str(directory / "ca.crt"),
+                     "-keyfile", str(directory / "ca.key"), "-extfile", str(ext), "-notext",
+                     "-startdate", not_before or time.strftime("%Y%m%d%H%M%SZ", time.gmtime()),
+                     "-enddate", not_after or time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + days * 86400)),
+                     "-in", str(csr), "-out", str(crt))
     else:
         _openssl("x509", "-req", "-in", str(csr), "-CA", str(directory / "ca.crt"), "-CAkey",
                  str(directory / "ca.key"), "-CAcreateserial", "-days", str(days), "-extfile", str(ext),
@@ -283,3 +297,245 @@ VirtualHost "{self.domain}"
 
 def have(program: str) -> bool:
     return shutil.which(program) is not None
+
+
+def _erl_bin(s: str) -> str:
+    """An Erlang binary literal of *s* as UTF-8 bytes (no quoting rules to get wrong)."""
+    return "<<" + ",".join(str(b) for b in s.encode()) + ">>"
+
+
+@dataclass
+class EjabberdServer:
+    """A throwaway ejabberd (Debian package, 23.01) with the same interface as ProsodyServer.
+
+    Config, Mnesia spool, certs, logs and pid file live in *directory*; c2s listens on
+    127.0.0.1 only; the Erlang distribution listens on a fixed loopback port and no epmd is
+    started (``ERL_DIST_PORT`` makes ejabberdctl pass ``-start_epmd false``).  As root,
+    ejabberdctl always runs the node as the ``ejabberd`` user, so *directory* is chowned to it
+    and every parent directory must be traversable by others.
+    """
+
+    directory: Path
+    port: int = 0
+    domain: str = "localhost"
+    tls: str = "required"  # required | optional
+    proc: subprocess.Popen | None = None
+    ca_file: Path | None = None
+    users: dict[str, str] = field(default_factory=dict)
+    dist_port: int = 0
+    cookie: str = ""
+
+    kind = "ejabberd"
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "ejabberd.yml"
+
+    @property
+    def node(self) -> str:
+        return f"xmppctl{self.port}@localhost"
+
+    def _ctl(self) -> list[str]:
+        d = self.directory
+        return ["ejabberdctl", "--config-dir", str(d), "--config", str(self.config_file),
+                "--ctl-config", str(d / "ejabberdctl.cfg"), "--logs", str(d / "log"), "--spool", str(d / "spool")]
+
+    def start(self, timeout: float = 60) -> "EjabberdServer":
+        if not have("ejabberdctl"):
+            raise RuntimeError("ejabberd is not installed (apt-get install ejabberd)")
+        if os.geteuid() == 0:
+            for parent in self.directory.resolve().parents:
+                if parent.stat().st_mode & 0o001 == 0:
+                    raise RuntimeError(f"ejabberd runs as the 'ejabberd' user and cannot reach {self.directory}: "
+                                       f"{parent} is not traversable by others (use a directory under /tmp)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.dist_port = self.dist_port or free_port()
+        self.cookie = self.cookie or "xmppctl" + secrets.token_hex(8)
+        for sub in ("spool", "log"):
+            (self.directory / sub).mkdir(exist_ok=True)
+        certs = self.directory / "certs"
+        self.ca_file = make_certs(certs, self.domain)
+        pem = certs / f"{self.domain}.pem"
+        pem.write_bytes((certs / f"{self.domain}.key").read_bytes() + (certs / f"{self.domain}.crt").read_bytes())
+        pem.chmod(0o600)
+        self._write_config()
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "-R", "ejabberd:ejabberd", str(self.directory)], check=True)
+        log = open(self.directory / "ejabberd.stdout", "wb")
+        # foreground, in a session of its own: we own the process tree and a ^C in the
+        # caller's terminal does not reach it.
+        self.proc = subprocess.Popen([*self._ctl(), "foreground"], stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True)
+        log.close()
+        try:
+            wait_for_xmpp(self.port, self.domain, timeout, self.proc)
+        except RuntimeError:
+            self.stop()
+            logs = [self.directory / "ejabberd.stdout", self.directory / "log" / "ejabberd.log",
+                    self.directory / "log" / "error.log"]
+            tail = "".join(p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
+            raise RuntimeError(f"ejabberd did not start on 127.0.0.1:{self.port}\n{tail}") from None
+        return self
+
+    def _write_config(self) -> None:
+        d = self.directory
+        (d / "ejabberdctl.cfg").write_text(f"""# throwaway xmppctl test server (sourced by ejabberdctl)
+ERLANG_NODE={self.node}
+ERL_DIST_PORT={self.dist_port}
+INET_DIST_INTERFACE=127.0.0.1
+ERL_EPMD_ADDRESS=127.0.0.1
+EJABBERD_PID_PATH={d}/ejabberd.pid
+EJABBERD_BYPASS_WARNINGS=true
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie {self.cookie}"
+CONTRIB_MODULES_PATH={d}/contrib
+CONTRIB_MODULES_CONF_DIR={d}/contrib/conf
+""")
+        # The node resolves names from this file only: it never sends a DNS query.
+        (d / "inetrc").write_text(f'{{lookup, [file]}}.\n{{host, {{127,0,0,1}}, ["localhost", "{self.domain}"]}}.\n')
+        required = "true" if self.tls == "required" else "false"
+        # mod_roster without cache and versioning: seed_roster writes Mnesia directly and the
+        # next login must see exactly that.
+        self.config_file.write_text(f"""# throwaway xmppctl test server, loopback only
+hosts:
+  - "{self.domain}"
+loglevel: info
+log_rotate_count: 0
+hide_sensitive_log_data: true
+certfiles:
+  - "{d}/certs/{self.domain}.pem"
+ca_file: "{d}/certs/ca.crt"
+auth_method: internal
+auth_password_format: scram
+default_db: mnesia
+listen:
+  -
+    port: {self.port}
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 1048576
+    shaper: none
+    access: c2s
+    starttls: true
+    starttls_required: {required}
+s2s_access: none
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  register:
+    deny: all
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+shaper: {{}}
+shaper_rules:
+  max_user_sessions: 10
+  max_user_offline_messages: 5000
+  c2s_shaper: none
+  s2s_shaper: none
+modules:
+  mod_admin_extra: {{}}
+  mod_blocking: {{}}
+  mod_caps: {{}}
+  mod_disco: {{}}
+  mod_last: {{}}
+  mod_offline: {{}}
+  mod_ping: {{}}
+  mod_privacy: {{}}
+  mod_roster:
+    versioning: false
+    use_cache: false
+  mod_time: {{}}
+  mod_version:
+    show_os: false
+""")
+
+    def register(self, user: str, password: str) -> str:
+        r = subprocess.run([*self._ctl(), "register", user, self.domain, password],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=self.directory)
+        if r.returncode != 0:
+            raise RuntimeError(f"ejabberdctl register {user} failed: {r.stdout}{r.stderr}")
+        self.users[user] = password
+        return f"{user}@{self.domain}"
+
+    def rpc(self, exprs: str, timeout: float = 30) -> str:
+        """Run Erlang *exprs* in a throwaway hidden node connected to ours over loopback.
+
+        Inside *exprs*, ``N`` is our node.  No epmd: the client finds the node at the fixed
+        distribution port and does not listen itself.  One VM start (~0.2 s), far cheaper than
+        one ejabberdctl call per item.
+        """
+        script = (f"N = '{self.node}', "
+                  "case net_kernel:connect_node(N) of true -> ok; _ -> io:format(standard_error, \"cannot reach ~p~n\", [N]), halt(2) end, "
+                  f"{exprs}, halt(0).")
+        r = subprocess.run(
+            ["erl", "-noshell", "-hidden", "-sname", f"xmppctlrpc{os.getpid()}x{secrets.token_hex(3)}@localhost",
+             "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false",
+             "-dist_listen", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", script],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, cwd="/")
+        if r.returncode != 0:
+            raise RuntimeError(f"ejabberd RPC failed ({r.returncode}): {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def seed_roster(self, user: str, contacts: list[Contact], pending_in: list[str] = ()) -> None:
+        """Replace *user*'s roster in Mnesia (the #roster records mod_roster stores).
+
+        Unlike Prosody's file storage this also works while the user is logged in, but
+        sessions keep the roster they already fetched.  Pending inbound requests are
+        items with ask=in (and subscription none when not in *contacts*), as ejabberd keeps them.
+        """
+        asks: dict[str, str] = {c.jid: ("out" if c.ask else "none") for c in contacts}
+        for jid in pending_in:
+            asks[jid] = {"none": "in", "out": "both"}.get(asks.get(jid, "none"), "in")
+        by_jid = {c.jid: c for c in contacts}
+        records = []
+        for jid, ask in asks.items():
+            c = by_jid.get(jid, Contact(jid))
+            node, _, host = jid.partition("@") if "@" in jid else ("", "", jid)
+            ljid = f"{{{_erl_bin(node.lower())}, {_erl_bin(host.lower())}, <<>>}}"
+            records.append(
+                f"{{roster, {{U, H, {ljid}}}, {{U, H}}, {ljid}, {_erl_bin(c.name or '')}, {c.subscription}, {ask}, "
+                f"[{', '.join(_erl_bin(g) for g in c.groups)}], <<>>, []}}")
+        self.rpc(
+            f"U = {_erl_bin(user.lower())}, H = {_erl_bin(self.domain)}, "
+            "true = rpc:call(N, ejabberd_auth, user_exists, [U, H]), "
+            # check the record layout we write against the running server's
+            "[usj, us, jid, name, subscription, ask, groups, askmessage, xs] = rpc:call(N, mnesia, table_info, [roster, attributes]), "
+            "Old = rpc:call(N, mnesia, dirty_index_read, [roster, {U, H}, us]), "
+            "ok = rpc:call(N, lists, foreach, [fun mnesia:dirty_delete_object/1, Old]), "
+            f"ok = rpc:call(N, lists, foreach, [fun mnesia:dirty_write/1, [{', '.join(records)}]])")
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to our beam.smp (a clean init:stop()), then wait for our ejabberdctl to end."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        pidfile = self.directory / "ejabberd.pid"
+        try:
+            beam = int(pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{beam}/cmdline").read_bytes()
+            if str(self.config_file).encode() in cmdline or self.node.encode() in cmdline:
+                os.kill(beam, signal.SIGTERM)
+            else:
+                raise ProcessLookupError
+        except (OSError, ValueError):
+            os.killpg(proc.pid, signal.SIGTERM)  # our own session: start_new_session above
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def __enter__(self) -> "EjabberdServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
