@@ -15,6 +15,7 @@ import itertools
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -79,6 +80,11 @@ SERVER_DIFFERENCES: dict[str, tuple[str, str]] = {
     "test_presence.py::test_last_reports_when_an_offline_contact_was_last_online": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
     "test_presence.py::test_probe_table_and_csv": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
     "test_presence.py::test_watch_sees_a_subscribed_contacts_presence_set": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
+    # hangs on ejabberd: its watches wait for a probe answer / a redelivered request (priority < 0)
+    "test_presence.py::test_directed_presence_is_seen_only_by_its_target": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
+    "test_presence.py::test_watch_marks_subscription_requests": (
+        "prosody", "ejabberd redelivers pending subscription requests only to an initial presence with "
+                   "priority >= 0; watch uses a negative priority by default (PROTOCOL.md)"),
     "test_presence.py::test_presence_error_from_unreachable_domain_is_error_state": (
         "prosody", "with no s2s, ejabberd does not answer a probe to a remote domain with Prosody's not-allowed "
                    "error (observed failure, not yet investigated)"),
@@ -87,6 +93,14 @@ SERVER_DIFFERENCES: dict[str, tuple[str, str]] = {
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "server_only(kind, reason): run the test on that server kind only")
+    # A SIGTERM (timeout(1), CI cancelling) must still run fixture teardown, or the servers,
+    # started in sessions of their own, outlive the run.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _selected_kinds() -> list[str]:
