@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -31,13 +33,27 @@ class Held:
         env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
         self.proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        # a reader thread, so that a line that never comes fails the test instead of hanging it
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def line(self) -> dict:
-        text = self.proc.stdout.readline()
-        if not text:
+    def _read(self) -> None:
+        for text in self.proc.stdout:
+            self.lines.put(text)
+        self.lines.put(None)
+
+    def raw_line(self, timeout: float = 15) -> str:
+        try:
+            text = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output line within {timeout} s") from None
+        if text is None:
             self.proc.wait(10)
             raise AssertionError(f"no output; exit {self.proc.returncode}: {self.proc.stderr.read()}")
-        return json.loads(text)
+        return text
+
+    def line(self, timeout: float = 15) -> dict:
+        return json.loads(self.raw_line(timeout))
 
     def stop(self) -> int:
         """SIGINT, then the exit status (the caller asserts it is 0)."""
@@ -50,8 +66,16 @@ class Held:
             raise
 
     def rest(self) -> list[dict]:
-        out, _ = self.proc.communicate(timeout=15)
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        """The remaining output lines once the process ends by itself (--count/--until)."""
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the process did not end by itself") from None
+        out = []
+        while (text := self.lines.get(timeout=5)) is not None:
+            if text.strip():
+                out.append(json.loads(text))
+        return out
 
 
 @pytest.fixture
@@ -246,7 +270,7 @@ def test_watch_until_ends_cleanly_and_sigint_exits_0(make_user, run_cli, held):
     r = run_cli(user, "presence", "watch", "--until", "0.5", "-o", "json")
     assert (r.code, r.json()) == (0, [])
     w = held(user, "presence", "watch", "-o", "table", ready=False)
-    assert w.proc.stdout.readline().split()[:2] == ["time", "jid/resource"]  # connected
+    assert w.raw_line().split()[:2] == ["time", "jid/resource"]  # connected
     assert w.stop() == 0
 
 

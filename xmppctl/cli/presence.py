@@ -37,13 +37,13 @@ def set_(
     --unavailable with a status.  With --hold the presence stays up (cron, systemd, tests) until
     the time passes or SIGINT/SIGTERM arrives; then unavailable is sent and the exit code is 0.
 
-    Show and priority are validated before connecting (exit 2).  Prints what was sent as soon
-    as it is sent; JSON keys: jid (our full JID), type (available|unavailable), show (string or
+    Show and priority are validated before connecting (exit 2).  Prints what was sent once the
+    server has it; JSON keys: jid (our full JID), type (available|unavailable), show (string or
     null), status, priority (integer or null), to (list of JIDs; empty for a broadcast),
     hold (seconds, "forever" or null).
     """
     from ..output import render_object
-    from ..presence import hold_presence, make_request, parse_duration, send_presence
+    from ..presence import barrier, hold_presence, make_request, parse_duration, send_presence
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -60,6 +60,9 @@ def set_(
     async def job(stop):
         async with session(st) as s:
             send_presence(s, req)
+            # once the server answered a ping sent after it, the presence is out: scripts (and
+            # tests) waiting for this output can rely on contacts seeing it
+            await barrier(s)
             render_object({
                 "jid": s.jid, "type": req.type, "show": req.show, "status": req.status, "priority": req.priority,
                 "to": list(req.to), "hold": None if hold is None else ("forever" if hold_for is None else hold_for),
@@ -194,8 +197,6 @@ def watch(
                                         count=count, until=seconds):
                 emit(event.to_dict())
 
-    try:
-        run(job, graceful_signals=True)
-    finally:
-        if fmt == "json":
-            render(st, collected, WATCH_COLUMNS, "json")
+    run(job, graceful_signals=True)
+    if fmt == "json":
+        render(st, collected, WATCH_COLUMNS, "json")
