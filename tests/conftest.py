@@ -52,6 +52,8 @@ def prosody(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ejabberd():
+    if "ejabberd" not in _selected_kinds():
+        pytest.skip("ejabberd: not in XMPPCTL_TEST_SERVERS")
     if not have("ejabberdctl"):
         pytest.fail("ejabberd is not installed: run the README's test command (scripts/test), which installs it")
     # Not under pytest's tmp dir: ejabberdctl runs the node as the 'ejabberd' user, which cannot

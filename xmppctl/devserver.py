@@ -518,21 +518,39 @@ modules:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        pidfile = self.directory / "ejabberd.pid"
-        try:
-            beam = int(pidfile.read_text().strip())
-            cmdline = Path(f"/proc/{beam}/cmdline").read_bytes()
-            if str(self.config_file).encode() in cmdline or self.node.encode() in cmdline:
-                os.kill(beam, signal.SIGTERM)
-            else:
-                raise ProcessLookupError
-        except (OSError, ValueError):
-            os.killpg(proc.pid, signal.SIGTERM)  # our own session: start_new_session above
+        # su runs the node in a session of its own, so signalling our process group would
+        # miss it: signal our beam.smp itself.
+        beam = self._beam_pid()
+        if beam is not None:
+            os.kill(beam, signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)  # not up yet: our own session (start_new_session)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            beam = self._beam_pid()
+            if beam is not None:
+                os.kill(beam, signal.SIGKILL)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+    def _beam_pid(self) -> int | None:
+        """Our node's beam.smp: from its pid file, else the process whose command line names our node."""
+        marker = f"-sname\0{self.node}\0".encode()
+        candidates = []
+        try:
+            candidates.append(int((self.directory / "ejabberd.pid").read_text().strip()))
+        except (OSError, ValueError):
+            pass
+        candidates += [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+        for pid in candidates:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline and b"beam" in cmdline.split(b"\0", 1)[0]:
+                return pid
+        return None
 
     def __enter__(self) -> "EjabberdServer":
         return self.start()

@@ -15,7 +15,9 @@ Real differences between the two servers observed with xmppctl (Prosody 0.12, ej
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
 
 from pathlib import Path
@@ -46,8 +48,25 @@ def test_login_uses_scram_not_plain(make_user, run_cli):
 
 
 def _listeners(pid: int) -> list[str]:
-    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
-    return [line.split()[3] for line in out.splitlines() if f"pid={pid}," in line]
+    """host:port of every TCP socket *pid* listens on (from /proc: no iproute2 needed)."""
+    inodes = set()
+    for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in (Path("/proc") / str(pid) / "net" / table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A = LISTEN
+                addr, port = local.split(":")
+                host = (socket.inet_ntoa(bytes.fromhex(addr)[::-1]) if len(addr) == 8 else f"[{addr}]")
+                found.append(f"{host}:{int(port, 16)}")
+    return found
 
 
 def test_ejabberd_listens_on_loopback_only_and_starts_no_epmd(ejabberd):
