@@ -362,6 +362,25 @@ class ProbeCollector:
         self.answered: set[str] = set()
         self.resources: dict[str, dict[str, PresenceInfo]] = {}
         self.final: dict[str, PresenceInfo] = {}  # the last non-available answer (offline/error)
+        self.last_seen: dict[str, tuple[str, int]] = {}  # jid -> (last_seen, idle) from XEP-0012
+
+    @property
+    def unanswered(self) -> set[str]:
+        return self.expected - self.answered
+
+    def settle_offline(self, jid: str, seconds: int, status: str | None, now: datetime) -> bool:
+        """Take a XEP-0012 answer as the offline answer the server did not send (ejabberd).
+
+        XEP-0012: a contact with an available resource answers seconds=0 and no text, so a
+        positive count or a status text means offline.  A zero without text proves nothing:
+        the contact stays unanswered (its presence may still be on the way).
+        """
+        if jid not in self.unanswered or (seconds <= 0 and not status):
+            return False
+        self.final[jid] = PresenceInfo(jid=jid, resource="", type="unavailable", status=status)
+        self.last_seen[jid] = (_utc_iso(now - timedelta(seconds=seconds)), seconds)
+        self.answered.add(jid)
+        return True
 
     @property
     def done(self) -> bool:
@@ -402,7 +421,9 @@ class ProbeCollector:
             if info is None:
                 out.append(PresenceRow(jid=jid, state="timeout"))
             elif info.type == "unavailable":
-                out.append(PresenceRow(jid=jid, state="offline", status=info.status, since=info.since))
+                last_seen, idle = self.last_seen.get(jid, (None, None))
+                out.append(PresenceRow(jid=jid, state="offline", status=info.status, since=info.since,
+                                       last_seen=last_seen, idle=idle))
             elif info.type == "unsubscribed":
                 out.append(PresenceRow(jid=jid, state="no-subscription"))
             else:
@@ -427,11 +448,19 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
     if collector.expected:
         deadline = time.monotonic() + session.timeout
         _initial_presence(session, priority)
-        while not collector.done:
-            el = await inbox.get(session, deadline - time.monotonic())
-            if el is None:
-                break
-            collector.feed(parse_presence(el))
+        settled = asyncio.Event()
+        fallback = asyncio.ensure_future(_offline_evidence(session, collector, settled))
+        try:
+            while not collector.done:
+                el = await inbox.get(session, deadline - time.monotonic(), settled)
+                if el is not None:
+                    collector.feed(parse_presence(el))
+                elif settled.is_set() and time.monotonic() < deadline:
+                    settled.clear()
+                else:
+                    break
+        finally:
+            fallback.cancel()
         if collector.done:
             # The first answer of a contact may be followed by its other resources' answers.
             await barrier(session, timeout=max(0.5, deadline - time.monotonic()))
@@ -442,6 +471,31 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
         rows = await add_last_activity(session, rows)
     return PresenceSnapshot(rows=rows, expected=len(collector.expected), answered=len(collector.answered & collector.expected),
                             elapsed=time.monotonic() - t0)
+
+
+async def _offline_evidence(session: Session, collector: ProbeCollector, settled: asyncio.Event) -> None:
+    """Ask XEP-0012 about the contacts still silent once the server has handled our presence.
+
+    Prosody answers a probe of an offline contact with ``unavailable``; ejabberd sends nothing,
+    which would leave every offline contact waiting for the deadline.  After a ping round trip
+    the server has processed our initial presence (on Prosody everyone local has answered by
+    then, so nothing is asked); the silent ones get one ``jabber:iq:last`` each, in parallel.
+    """
+    from .errors import XmppctlError
+
+    try:
+        await barrier(session)
+        silent = sorted(collector.unanswered)
+        if not silent:
+            return
+        answers = await asyncio.gather(*(last_activity(session, jid) for jid in silent))
+    except XmppctlError:  # the main loop's deadline decides what becomes of the silent ones
+        return
+    now = datetime.now(timezone.utc)
+    for jid, answer in zip(silent, answers):
+        if answer is not None:
+            collector.settle_offline(jid, answer[0], answer[1], now)
+    settled.set()
 
 
 def _utc_iso(moment: datetime) -> str:
@@ -469,7 +523,7 @@ async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | 
 
 async def add_last_activity(session: Session, rows: list[PresenceRow]) -> list[PresenceRow]:
     """Fill last_seen/idle (and an empty status) of offline rows via XEP-0012, queried in parallel."""
-    offline = [i for i, row in enumerate(rows) if row.state == "offline"]
+    offline = [i for i, row in enumerate(rows) if row.state == "offline" and row.last_seen is None]
     answers = await asyncio.gather(*(last_activity(session, rows[i].jid) for i in offline))
     now = datetime.now(timezone.utc)
     out = list(rows)

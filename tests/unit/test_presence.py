@@ -202,3 +202,30 @@ def test_watch_filter_is_any_of_jids_or_group_members():
     f = WatchFilter(jids=frozenset({"a@x"}), group_members=frozenset({"b@x"}))
     assert f.matches("a@x") and f.matches("b@x") and not f.matches("c@x")
     assert not WatchFilter(group_members=frozenset()).matches("a@x")
+
+
+NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def test_last_activity_with_seconds_or_text_settles_a_silent_contact_as_offline():
+    c = ProbeCollector(ME, ["bob@x", "carol@x"], ROSTER)
+    assert c.settle_offline("bob@x", 90, None, NOW)
+    assert c.settle_offline("carol@x", 0, "Registered but didn't login", NOW)
+    assert c.done
+    rows = {r.jid: r for r in c.rows()}
+    assert (rows["bob@x"].state, rows["bob@x"].last_seen, rows["bob@x"].idle) == ("offline", "2024-05-06T11:58:30Z", 90)
+    assert rows["carol@x"].status == "Registered but didn't login"
+
+
+def test_last_activity_zero_without_text_proves_nothing():
+    # XEP-0012: that is what an online contact answers; its presence may still be on the way
+    c = ProbeCollector(ME, ["bob@x"], ROSTER)
+    assert not c.settle_offline("bob@x", 0, None, NOW)
+    assert c.unanswered == {"bob@x"}
+
+
+def test_last_activity_does_not_override_a_presence_answer():
+    c = ProbeCollector(ME, ["bob@x"], ROSTER)
+    c.feed(info("bob@x", "phone"))
+    assert not c.settle_offline("bob@x", 500, "gone", NOW)
+    assert [r.state for r in c.rows()] == ["online"]

@@ -98,6 +98,10 @@ def probe(
     the presence, or null), last_seen (ISO time from XEP-0012 with --last, or null), idle
     (seconds since last seen, or null), error (condition or null).
 
+    Servers that do not answer a probe for an offline contact (ejabberd) are asked XEP-0012
+    last activity for the contacts still silent after our presence was processed; an answer
+    that says offline makes the row 'offline' (with last_seen/idle) without waiting.
+
     Caveat: servers redeliver pending subscription requests on initial presence; ejabberd also
     flushes offline messages to a session with priority >= 0, hence the negative default.
     """
