@@ -71,25 +71,18 @@ def ejabberd():
 SERVER_KINDS = ("prosody", "ejabberd")
 
 _NO_OFFLINE_PROBE_ANSWER = ("ejabberd 23.01 sends no presence in answer to the probe for an offline contact "
-                            "(even one mod_last knows), so probe reports 'timeout' and watch gets no first event; "
-                            "observed, to be handled by the presence commands")
+                            "(even one mod_last knows): probe falls back to XEP-0012, but these watch tests use the "
+                            "probe answer as their 'watch is connected' signal")
 #: Tests written against Prosody's behaviour that differ on ejabberd (real server differences,
 #: see tests/integration/test_interop.py).  Kept here, not as marks in the test files, while
 #: their owners work on them; each entry says what differs.
 SERVER_DIFFERENCES: dict[str, tuple[str, str]] = {
-    "test_presence.py::test_offline_and_unsubscribed_contacts_are_reported_without_waiting": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
-    "test_presence.py::test_named_jids_not_in_roster_and_group_selection": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
-    "test_presence.py::test_last_reports_when_an_offline_contact_was_last_online": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
-    "test_presence.py::test_probe_table_and_csv": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
     "test_presence.py::test_watch_sees_a_subscribed_contacts_presence_set": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
     # hangs on ejabberd: its watches wait for a probe answer / a redelivered request (priority < 0)
     "test_presence.py::test_directed_presence_is_seen_only_by_its_target": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
     "test_presence.py::test_watch_marks_subscription_requests": (
         "prosody", "ejabberd redelivers pending subscription requests only to an initial presence with "
                    "priority >= 0; watch uses a negative priority by default (PROTOCOL.md)"),
-    "test_presence.py::test_presence_error_from_unreachable_domain_is_error_state": (
-        "prosody", "with no s2s, ejabberd does not answer a probe to a remote domain with Prosody's not-allowed "
-                   "error (observed failure, not yet investigated)"),
 }
 
 
