@@ -29,12 +29,12 @@ def render(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str, 
     """
     out = stream if stream is not None else sys.stdout
     if fmt == "json":
-        json.dump(list(rows), out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        # One object per line: readable, diff-friendly, and encoded by json's C encoder
+        # (indent= falls back to the pure-Python one, ~10x slower on a 1000-item roster).
+        lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+        out.write("[\n  " + ",\n  ".join(lines) + "\n]\n" if lines else "[]\n")
     elif fmt == "ndjson":
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False))
-            out.write("\n")
+        out.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)

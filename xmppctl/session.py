@@ -197,6 +197,27 @@ def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
     return ctx
 
 
+def _use_c_pbkdf2() -> None:
+    """Make slixmpp's SCRAM key derivation use hashlib's C PBKDF2.
+
+    slixmpp computes SCRAM's Hi() (RFC 5802 §2.2, which *is* PBKDF2-HMAC with the hash's
+    output length) in a Python loop: ~40 ms of CPU per login at Prosody's 10 000 iterations,
+    a sixth of a whole `roster list`.  Same function, same bytes, done in C.
+    """
+    import hashlib
+
+    from slixmpp.util.sasl.mechanisms import SCRAM
+
+    if getattr(SCRAM, "_xmppctl_c_pbkdf2", False):
+        return
+
+    def hi(self: Any, text: Any, salt: bytes, iterations: int) -> bytes:
+        return hashlib.pbkdf2_hmac(self.hash().name, bytes(text), salt, iterations)
+
+    SCRAM.Hi = hi
+    SCRAM._xmppctl_c_pbkdf2 = True
+
+
 def _answer_roster_push(client: Any, xml: ET.Element, bare: str) -> None:
     """RFC 6121 §2.1.6: acknowledge a roster push; refuse one from anyone but our server/account."""
     from xml.sax.saxutils import quoteattr
@@ -228,6 +249,7 @@ async def open_session(
     """
     from slixmpp import ClientXMPP
 
+    _use_c_pbkdf2()
     resource = "xmppctl-" + secrets.token_hex(4)
     client = ClientXMPP(
         f"{account.jid}/{resource}",

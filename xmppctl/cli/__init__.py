@@ -1,6 +1,5 @@
 """The root typer app, its global options, and the one error edge (:func:`main`)."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, Optional

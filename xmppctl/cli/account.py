@@ -1,6 +1,5 @@
 """``xmppctl account ...``: manage named accounts in the config file."""
 
-from __future__ import annotations
 
 from typing import Annotated, Optional
 

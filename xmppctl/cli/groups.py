@@ -1,6 +1,5 @@
 """``xmppctl group ...``: groups are labels on roster items, so every edit rewrites items."""
 
-from __future__ import annotations
 
 from typing import Annotated
 

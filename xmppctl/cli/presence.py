@@ -1,6 +1,5 @@
 """``xmppctl presence ...``: set presence, take a snapshot (probe), watch changes."""
 
-from __future__ import annotations
 
 import sys
 from typing import Annotated, Optional

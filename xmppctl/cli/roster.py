@@ -1,6 +1,5 @@
 """``xmppctl roster ...``: read and edit the roster."""
 
-from __future__ import annotations
 
 from enum import Enum
 from typing import Annotated, Optional

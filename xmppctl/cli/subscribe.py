@@ -1,6 +1,5 @@
 """``xmppctl sub ...``: presence subscriptions, one JID at a time or in bulk."""
 
-from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
@@ -60,7 +59,7 @@ def _validate(st: State, jids: Sequence[str]) -> list[str]:
     return out
 
 
-def _finish(st: State, results: list[SubscriptionResult], fmt: str) -> None:
+def _finish(st: State, results: "list[SubscriptionResult]", fmt: str) -> None:
     """Render per-JID results; then fail with 1/6/7 if any JID was not done."""
     from ..errors import PartialFailure, ServerRefused, XmppctlError
     from ..subscriptions import RESULT_COLUMNS
