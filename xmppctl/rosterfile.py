@@ -153,6 +153,8 @@ class _Collector:
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
             raise UsageError(f"{where('name')}: expected a string, got {_type_name(name)}")
+        if name is not None:
+            _check_xml_text(name, where("name"))
         name = validate_name(name, where("name"))
         groups_value = raw.get("groups")
         if groups_value is None:
@@ -164,6 +166,7 @@ class _Collector:
                 if not isinstance(g, str):
                     raise UsageError(f"{where('groups')}: expected a list of strings, got a {_type_name(g)} in it")
                 if g not in self.good_groups:  # a roster has few distinct groups: check each once
+                    _check_xml_text(g, where("groups"))
                     validate_group(g, where("groups"))
                     self.good_groups.add(g)
             groups = tuple(sorted(set(groups_value)))
@@ -173,6 +176,23 @@ class _Collector:
     def result(self) -> list[RosterItem]:
         self.items.sort(key=lambda item: item.jid)
         return self.items
+
+
+def _parser_limit(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(";")[0]
+
+
+# XML 1.0 cannot carry these at all (JSON escapes such as \ud800 produce them): the server would
+# end the stream on the first stanza holding one.
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def _check_xml_text(value: str, where: str) -> None:
+    bad = _NOT_XML.search(value)
+    if bad:
+        raise UsageError(f"{where}: contains U+{ord(bad.group()):04X}, which XML cannot carry")
 
 
 def _type_name(value: Any) -> str:
@@ -192,6 +212,8 @@ def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
         doc = tomllib.loads(text.lstrip("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{name}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, arrays nested too deep
+        raise UsageError(f"{name}: invalid TOML: {_parser_limit(exc)}") from None
     lines = text.splitlines()
     for key in doc:
         if key != "contact":
@@ -244,6 +266,8 @@ def parse_json(text: str, name: str = "<input>") -> list[RosterItem]:
         doc = json.loads(text.lstrip("\ufeff"))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, lists nested too deep
+        raise UsageError(f"{name}: invalid JSON: {_parser_limit(exc)}") from None
     if not isinstance(doc, list):
         raise UsageError(f"{name}: expected a JSON list of contacts, got {_type_name(doc)}")
     out = _Collector(name)
