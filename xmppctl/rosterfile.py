@@ -20,11 +20,12 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import UsageError
+from .errors import Interrupted, UsageError
 from .jid import bare_jid
 from .roster import RosterItem, validate_group, validate_name
 
@@ -431,27 +432,51 @@ def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path) -> Pa
         mode = None
     except OSError as exc:
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write_roster(items, fmt, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException as exc:
+    with _sigterm_raises():  # SIGTERM's default action would leave the temp file behind
         try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        except OSError as exc:
             raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
-        raise
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                write_roster(items, fmt, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if mode is not None:
+                os.chmod(tmp_name, mode)
+            os.replace(tmp_name, target)
+        except BaseException as exc:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+            if isinstance(exc, OSError):
+                raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
+            raise
     return target
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While writing, SIGTERM raises Interrupted (so the temp file is removed) instead of killing us.
+
+    Only when SIGTERM has its default action: inside the command's event loop run() handles it.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise Interrupted("interrupted by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def backup_path(directory: str | Path, account_jid: str, fmt: str, now: datetime | None = None) -> Path:

@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="xmppctl", standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == int(ExitCode.INTERRUPTED):  # typer turns a KeyboardInterrupt outside run() into a silent Exit(130)
+            code = _report(Interrupted("interrupted"), hint)
     except XmppctlError as exc:
         if debug:
             import traceback
