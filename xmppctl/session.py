@@ -65,6 +65,12 @@ def configure_logging(debug: bool, password: str | None) -> None:
     """Route slixmpp's logging: a redacted XML trace on stderr with --debug, silence otherwise."""
     root = logging.getLogger("slixmpp")
     ours = logging.getLogger("xmppctl")
+    # asyncio warns on stderr (via logging's last-resort handler) when a transport dies under
+    # pending writes; the command reports the lost connection itself, once.
+    aio = logging.getLogger("asyncio")
+    aio.handlers.clear()
+    aio.propagate = False
+    aio.addHandler(logging.StreamHandler(sys.stderr) if debug else logging.NullHandler())
     for logger in (root, ours):
         logger.handlers.clear()
         logger.propagate = False

@@ -531,7 +531,10 @@ def import_(
     render(st, result_rows(edit, results), RESULT_COLUMNS, fmt)
     if fmt == "table":
         ok = sum(1 for r in results if r.ok)
-        sys.stderr.write(_plan_summary(plan.counts(), f"{len(results)} roster set(s) sent, {ok} applied") + "\n")
+        # after a lost connection the rest are reported as failed without being sent
+        unsent = sum(1 for r in results if not r.ok and (r.message or "").startswith("not sent"))
+        tail = f"{len(results) - unsent} roster set(s) sent, {ok} applied" + (f", {unsent} not sent" if unsent else "")
+        sys.stderr.write(_plan_summary(plan.counts(), tail) + "\n")
     from ..roster import raise_for_results
 
     raise_for_results(results, "roster")
