@@ -476,11 +476,23 @@ modules:
         script = (f"N = '{self.node}', "
                   "case net_kernel:connect_node(N) of true -> ok; _ -> io:format(standard_error, \"cannot reach ~p~n\", [N]), halt(2) end, "
                   f"{exprs}, halt(0).")
-        r = subprocess.run(
-            ["erl", "-noshell", "-hidden", "-sname", f"xmppctlrpc{os.getpid()}x{secrets.token_hex(3)}@localhost",
-             "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false",
-             "-dist_listen", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", script],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, cwd="/")
+        script_file = None
+        if len(script) > 100_000:
+            # Linux caps one argument at 128 KiB (a 1000-contact seed_roster is bigger): read it from a file.
+            script_file = self.directory / f"rpc-{secrets.token_hex(4)}.erl"
+            script_file.write_text(script)
+            script = (f"{{ok, B}} = file:read_file({_erl_bin(str(script_file))}), "
+                      "{ok, T, _} = erl_scan:string(binary_to_list(B)), {ok, E} = erl_parse:parse_exprs(T), "
+                      "erl_eval:exprs(E, erl_eval:new_bindings()).")
+        try:
+            r = subprocess.run(
+                ["erl", "-noshell", "-hidden", "-sname", f"xmppctlrpc{os.getpid()}x{secrets.token_hex(3)}@localhost",
+                 "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false",
+                 "-dist_listen", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", script],
+                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, cwd="/")
+        finally:
+            if script_file is not None:
+                script_file.unlink(missing_ok=True)
         if r.returncode != 0:
             raise RuntimeError(f"ejabberd RPC failed ({r.returncode}): {r.stdout}{r.stderr}")
         return r.stdout
