@@ -88,12 +88,15 @@ def report(title: str, times: dict[str, list[float]], baseline: str, subject: st
     return ok
 
 
-def bench_help(reps: int) -> bool:
-    cases = {
+def help_cases() -> dict[str, tuple[list[str], dict | None]]:
+    return {
         "xmppctl --help": (xmppctl_argv() + ["--help"], None),
         "typer floor --help": ([sys.executable, str(HERE / "floor_typer_app.py"), "--help"], None),
     }
-    times = side_by_side(cases, reps)
+
+
+def bench_help(reps: int) -> bool:
+    times = side_by_side(help_cases(), reps)
     return report("cold --help (process start to exit)", times, "typer floor --help", "xmppctl --help", HELP_TARGET)
 
 
@@ -126,20 +129,7 @@ def bench_roster(reps: int, n_items: int, want_xmppc: bool) -> bool:
         contacts = [Contact(f"contact{i:04d}@{domain}", f"Contact {i:04d}", (f"Group {i % 10 + 1}",), "both")
                     for i in range(1, n_items + 1)]
         server.seed_roster("alice", contacts)
-        env = dict(os.environ, XMPPCTL_PASSWORD=password, XMPP_PASSWORD=password)
-        ctl = xmppctl_argv() + ["--jid", jid, "--server", "127.0.0.1", "--port", str(server.port),
-                                "--ca-file", str(server.ca_file), "roster", "list", "-o", "json"]
-        floor = [sys.executable, str(HERE / "floor_slixmpp_roster.py"), jid, "127.0.0.1", str(server.port),
-                 str(server.ca_file)]
-        # Same answer from both, or the comparison means nothing.
-        got_ctl = json.loads(run_once(ctl, env)[1])
-        got_floor = json.loads(run_once(floor, env)[1])
-        if len(got_ctl) != n_items or got_ctl != got_floor:
-            raise RuntimeError(f"outputs differ: xmppctl {len(got_ctl)} items, floor {len(got_floor)} items")
-        cases = {
-            f"xmppctl roster list -o json ({n_items})": (ctl, env),
-            f"bare slixmpp fetch+json ({n_items})": (floor, env),
-        }
+        cases = roster_cases(server, jid, password, n_items)
         xmppc_note = None
         if want_xmppc:
             xmppc_note = add_xmppc(cases, server, jid, password, n_items)
@@ -147,9 +137,8 @@ def bench_roster(reps: int, n_items: int, want_xmppc: bool) -> bool:
         names = list(cases)
         ok = report(f"roster of {n_items} items on Prosody (login + fetch + print + close)", times,
                     names[1], names[0], ROSTER_TARGET)
-        if "peer.sh overhead" in times:
-            xmppc_name = next(n for n in names if n.startswith("xmppc "))
-            net = statistics.median(times[xmppc_name]) - statistics.median(times["peer.sh overhead"])
+        net = xmppc_net(times)
+        if net is not None:
             ctl_med = statistics.median(times[names[0]])
             print(f"  xmppc net of peer.sh overhead: {net * 1000:.1f} ms; xmppctl / xmppc: {ctl_med / net:.2f}x")
         if xmppc_note:
@@ -160,14 +149,40 @@ def bench_roster(reps: int, n_items: int, want_xmppc: bool) -> bool:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def add_xmppc(cases: dict, server: ProsodyServer, jid: str, password: str, n_items: int) -> str | None:
+def roster_cases(server, jid: str, password: str, n_items: int) -> dict[str, tuple[list[str], dict | None]]:
+    """xmppctl and the bare slixmpp floor listing *jid*'s roster, checked to print the same items."""
+    env = dict(os.environ, XMPPCTL_PASSWORD=password, XMPP_PASSWORD=password)
+    ctl = xmppctl_argv() + ["--jid", jid, "--server", "127.0.0.1", "--port", str(server.port),
+                            "--ca-file", str(server.ca_file), "roster", "list", "-o", "json"]
+    floor = [sys.executable, str(HERE / "floor_slixmpp_roster.py"), jid, "127.0.0.1", str(server.port),
+             str(server.ca_file)]
+    # Same answer from both, or the comparison means nothing.
+    got_ctl = json.loads(run_once(ctl, env)[1])
+    got_floor = json.loads(run_once(floor, env)[1])
+    if len(got_ctl) != n_items or got_ctl != got_floor:
+        raise RuntimeError(f"outputs differ: xmppctl {len(got_ctl)} items, floor {len(got_floor)} items")
+    return {
+        f"xmppctl roster list -o json ({n_items})": (ctl, env),
+        f"bare slixmpp fetch+json ({n_items})": (floor, env),
+    }
+
+
+def xmppc_net(times: dict[str, list[float]]) -> float | None:
+    """xmppc's median minus peer.sh's own (seconds), when add_xmppc added both."""
+    name = next((n for n in times if n.startswith("xmppc ")), None)
+    if name is None or "peer.sh overhead" not in times:
+        return None
+    return statistics.median(times[name]) - statistics.median(times["peer.sh overhead"])
+
+
+def add_xmppc(cases: dict, server, jid: str, password: str, n_items: int) -> str | None:
     """Add xmppc (via peer.sh) to *cases*; return why it was skipped, or None."""
     if not shutil.which("xmppc"):
         return "skipped: not installed (apt-get install xmppc)"
     if not PEER_SH.exists() or not shutil.which("unshare"):
         return f"skipped: needs {PEER_SH} and unshare(1) for the loopback DNS stub (xmppc has no port option)"
     (server.directory / "bench.env").write_text(
-        f"BENCH_KIND=prosody\nBENCH_DOMAIN={server.domain}\nBENCH_PORT={server.port}\nBENCH_CA={server.ca_file}\n")
+        f"BENCH_KIND={server.kind}\nBENCH_DOMAIN={server.domain}\nBENCH_PORT={server.port}\nBENCH_CA={server.ca_file}\n")
     argv = [str(PEER_SH), str(server.directory), "xmppc", "-j", jid, "-p", password, "-m", "roster", "list"]
     try:
         out = run_once(argv)[1]

@@ -166,9 +166,11 @@ class Bench:
         return [sys.executable, str(Path(__file__).resolve()), "--floor-child", jid, "127.0.0.1",
                 str(self.server.port), str(self.server.ca_file), str(self.file), str(window)], env
 
-    def import_run(self, reps: int) -> None:
+    def import_run(self, reps: int, *, second_import: bool = True, ctl_one_at_a_time: bool = False) -> dict[str, list[float]]:
+        """Timings by case name; *ctl_one_at_a_time* adds xmppctl with --window 1 (after the floor cases)."""
         names = (f"xmppctl roster import ({self.n})", "bare slixmpp, pipelined (window 32)", "bare slixmpp, one at a time")
-        times: dict[str, list[float]] = {name: [] for name in names}
+        ctl_one = f"xmppctl roster import --window 1 ({self.n})"
+        times: dict[str, list[float]] = {name: [] for name in names + ((ctl_one,) if ctl_one_at_a_time else ())}
         second: list[float] = []
         listing: list[float] = []
         for rep in range(reps):
@@ -180,8 +182,14 @@ class Bench:
             for name, window in ((names[1], 32), (names[2], 1)):
                 argv, fenv = self.floor(window)
                 times[name].append(timed(argv, fenv, name)[0])
+            if ctl_one_at_a_time:
+                _, env1, ctl1 = self.user()
+                elapsed, out = timed(ctl1 + ["roster", "import", "--window", "1", str(self.file), "-o", "json"], env1, ctl_one)
+                if len(json.loads(out)) != self.n:
+                    raise RuntimeError(f"xmppctl --window 1 sent {len(json.loads(out))} sets, expected {self.n}")
+                times[ctl_one].append(elapsed)
             # the second identical import vs a plain listing of the same roster, interleaved
-            for _ in range(3):
+            for _ in range(3 if second_import else 0):
                 elapsed, out = timed(ctl + ["roster", "import", str(self.file), "-o", "json"], env)
                 if json.loads(out) != []:
                     raise RuntimeError(f"second import sent {len(json.loads(out))} roster sets, expected 0")
@@ -199,11 +207,14 @@ class Bench:
         self.verdict(f"xmppctl / pipelined floor: {ratio:.2f}x", ratio <= IMPORT_TARGET, f"<= {IMPORT_TARGET}x")
         one = statistics.median(times[names[2]]) / statistics.median(times[names[1]])
         print(f"  one-at-a-time / pipelined floor: {one:.2f}x")
+        if not second_import:
+            return times
         print(f"\n== {self.server.kind}: second identical import (0 roster sets sent, checked) vs roster list")
         print(f"  {'xmppctl roster import (again)':<40} {fmt_s(second)}")
         print(f"  {'xmppctl roster list -o json':<40} {fmt_s(listing)}")
         ratio = statistics.median(second) / statistics.median(listing)
         self.verdict(f"second import / roster list: {ratio:.2f}x", ratio <= SECOND_TARGET, f"<= {SECOND_TARGET}x")
+        return times
 
     def plan_rss(self, n_plan: int) -> None:
         from xmppctl.devserver import Contact

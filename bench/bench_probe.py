@@ -89,6 +89,58 @@ def timed(argv: list[str], env: dict) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
+def run_probe(server, tmp: Path, contacts: int, reps: int) -> tuple[list[float], list[float]]:
+    """(probe times, roster list times) on the started *server*, half of *contacts* online.
+
+    Registers a prober and *contacts* users (seeded before any of them logs in).
+    """
+    n_online = contacts // 2
+    holder = None
+    try:
+        t0 = time.perf_counter()
+        prober = server.register("prober", PASSWORD)
+        names = [f"c{i:04d}" for i in range(contacts)]
+        for name in names:
+            server.register(name, PASSWORD)
+            server.seed_roster(name, [Contact(prober, subscription="both")])
+        server.seed_roster("prober", [Contact(f"{n}@{server.domain}", subscription="both") for n in names])
+        print(f"set-up: {contacts} contacts registered and seeded in {time.perf_counter() - t0:.1f} s")
+
+        online = [f"{n}@{server.domain}" for n in names[:n_online]]
+        jidfile = tmp / "online.txt"
+        jidfile.write_text("\n".join(online))
+        t0 = time.perf_counter()
+        holder = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--hold-sessions", str(server.port),
+                                   str(server.ca_file), str(jidfile)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if holder.stdout.readline().strip() != "READY":
+            raise SystemExit("the helper process could not bring the contacts online")
+        print(f"set-up: {n_online} contact sessions online (one process) in {time.perf_counter() - t0:.1f} s")
+
+        env = dict(os.environ, XMPPCTL_PASSWORD=PASSWORD)
+        base = xmppctl_argv() + ["--jid", prober, "--server", "127.0.0.1", "--port", str(server.port),
+                                 "--ca-file", str(server.ca_file), "--timeout", "10"]
+        probe_argv = base + ["presence", "probe", "-o", "json"]
+        floor_argv = base + ["roster", "list", "-o", "json"]
+        timed(probe_argv, env)  # warm-up: page cache, Prosody's first-login work
+        probes, floors = [], []
+        for _ in range(reps):
+            elapsed, out = timed(probe_argv, env)
+            probes.append(elapsed)
+            states = Counter(row["state"] for row in json.loads(out))
+            if states != Counter({"online": n_online, "offline": contacts - n_online}):
+                raise SystemExit(f"incomplete probe answer: {dict(states)}")
+            floors.append(timed(floor_argv, env)[0])
+        return probes, floors
+    finally:
+        if holder is not None:
+            holder.stdin.close()
+            try:
+                holder.wait(30)
+            except subprocess.TimeoutExpired:
+                holder.kill()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--contacts", type=int, default=200)
@@ -100,55 +152,15 @@ def main() -> int:
         hold_sessions(int(port), ca, Path(jidfile).read_text().split())
         return 0
 
-    n_online = args.contacts // 2
     with tempfile.TemporaryDirectory(prefix="xmppctl-bench-probe-") as tmp:
         server = ProsodyServer(Path(tmp) / "prosody")
         server.start()
-        holder = None
         try:
-            t0 = time.perf_counter()
-            prober = server.register("prober", PASSWORD)
-            names = [f"c{i:04d}" for i in range(args.contacts)]
-            for name in names:
-                server.register(name, PASSWORD)
-                server.seed_roster(name, [Contact(prober, subscription="both")])
-            server.seed_roster("prober", [Contact(f"{n}@{server.domain}", subscription="both") for n in names])
-            print(f"set-up: {args.contacts} contacts registered and seeded in {time.perf_counter() - t0:.1f} s")
-
-            online = [f"{n}@{server.domain}" for n in names[:n_online]]
-            jidfile = Path(tmp) / "online.txt"
-            jidfile.write_text("\n".join(online))
-            t0 = time.perf_counter()
-            holder = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--hold-sessions", str(server.port),
-                                       str(server.ca_file), str(jidfile)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            if holder.stdout.readline().strip() != "READY":
-                raise SystemExit("the helper process could not bring the contacts online")
-            print(f"set-up: {n_online} contact sessions online (one process) in {time.perf_counter() - t0:.1f} s")
-
-            env = dict(os.environ, XMPPCTL_PASSWORD=PASSWORD)
-            base = xmppctl_argv() + ["--jid", prober, "--server", "127.0.0.1", "--port", str(server.port),
-                                     "--ca-file", str(server.ca_file), "--timeout", "10"]
-            probe_argv = base + ["presence", "probe", "-o", "json"]
-            floor_argv = base + ["roster", "list", "-o", "json"]
-            timed(probe_argv, env)  # warm-up: page cache, Prosody's first-login work
-            probes, floors = [], []
-            for _ in range(args.reps):
-                elapsed, out = timed(probe_argv, env)
-                probes.append(elapsed)
-                states = Counter(row["state"] for row in json.loads(out))
-                if states != Counter({"online": n_online, "offline": args.contacts - n_online}):
-                    raise SystemExit(f"incomplete probe answer: {dict(states)}")
-                floors.append(timed(floor_argv, env)[0])
+            probes, floors = run_probe(server, Path(tmp), args.contacts, args.reps)
         finally:
-            if holder is not None:
-                holder.stdin.close()
-                try:
-                    holder.wait(30)
-                except subprocess.TimeoutExpired:
-                    holder.kill()
             server.stop()
 
+    n_online = args.contacts // 2
     probe_s, floor_s = statistics.median(probes), statistics.median(floors)
     print(f"presence probe, {args.contacts} contacts ({n_online} online), median of {args.reps}: {probe_s:.3f} s"
           f"  (min {min(probes):.3f}, max {max(probes):.3f})")
