@@ -276,10 +276,12 @@ async def apply_changes(
     """
     import asyncio
 
-    sem = asyncio.Semaphore(max(1, window))
+    pending = iter(changes)
 
-    async def one(change: Change) -> None:
-        async with sem:
+    # *window* workers pulling from one iterator: the same pipelining as a task per change
+    # behind a semaphore, without a thousand waiting tasks for a thousand-contact import.
+    async def worker() -> None:
+        for change in pending:
             if session.closed.done():
                 result = ChangeResult(change, False, "connection-lost", "not sent: connection lost")
             else:
@@ -288,7 +290,7 @@ async def apply_changes(
             if progress is not None:
                 progress(result)
 
-    tasks = [asyncio.ensure_future(one(c)) for c in changes]
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(max(1, window), len(changes)))]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
