@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             code = _report(err, hint)
     except KeyboardInterrupt:
         code = _report(Interrupted("interrupted"), hint)
-    except BrokenPipeError:
+    except BrokenPipeError:  # e.g. `| head`: the reader is gone; say nothing more
+        _silence_stdout()
         code = int(ExitCode.FAILURE)
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
@@ -153,8 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        pass
+        _silence_stdout()
     return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout replaced (tests) or already closed
+        pass
 
 
 def _current_state() -> State | None:
