@@ -65,6 +65,8 @@ class Account:
     timeout: float = DEFAULT_TIMEOUT
     output: str | None = None
     insecure: bool = False
+    #: allow an unencrypted stream, only to a loopback address (checked by the session)
+    allow_plaintext: bool = False
 
 
 @dataclass

@@ -203,6 +203,28 @@ def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
     return ctx
 
 
+def connect_host(account: Account) -> tuple[str | None, int]:
+    """(host, port) to connect to; host None means SRV lookup / the JID's domain."""
+    host = account.server or (account.jid.partition("@")[2] if account.port else None)
+    return host, account.port or (5223 if account.tls == "direct" else 5222)
+
+
+def check_plaintext_allowed(account: Account) -> None:
+    """--allow-plaintext-loopback is refused (exit 2) unless the address is a loopback one."""
+    import ipaddress
+
+    from .errors import UsageError
+
+    host = connect_host(account)[0] or account.jid.partition("@")[2]
+    name = host.strip("[]")
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = name.lower() in ("localhost", "localhost.")
+    if not loopback:
+        raise UsageError(f"--allow-plaintext-loopback: {host} is not a loopback address; TLS is required")
+
+
 def _use_c_pbkdf2() -> None:
     """Make slixmpp's SCRAM key derivation use hashlib's C PBKDF2.
 
@@ -260,19 +282,22 @@ async def open_session(
     client = ClientXMPP(
         f"{account.jid}/{resource}",
         password,
-        plugin_config={"feature_mechanisms": {"use_mechs": list(SASL_MECHS)}},
+        plugin_config={"feature_mechanisms": {
+            "use_mechs": list(SASL_MECHS),
+            # only with --allow-plaintext-loopback (checked before we get here); PLAIN stays refused
+            "unencrypted_scram": account.allow_plaintext,
+        }},
     )
     _configure_tls(client.ssl_context, account)
     client.auto_authorize = None  # never answer subscription requests on our own
     client.auto_subscribe = False
     client.whitespace_keepalive = False
-    client.enable_plaintext = False
+    client.enable_plaintext = account.allow_plaintext
     client.enable_starttls = account.tls == "starttls"
     client.enable_direct_tls = account.tls == "direct"
     client.use_ipv6 = True
 
-    host = account.server or (account.jid.partition("@")[2] if account.port else None)
-    port = account.port or (5223 if account.tls == "direct" else 5222)
+    host, port = connect_host(account)
     where = f"{host or account.jid.partition('@')[2]}:{port}" if host else account.jid.partition("@")[2]
 
     loop = asyncio.get_running_loop()

@@ -238,6 +238,22 @@ def test_real_plaintext_only_server_is_refused_with_4(plaintext_prosody):
     assert r.elapsed < 3
 
 
+def test_plaintext_on_loopback_only_when_explicitly_allowed(plaintext_prosody):
+    plaintext_prosody.register("plain2", "plain-password-2")
+    user = User(plaintext_prosody, "plain2", "plain-password-2")
+    r = run_subprocess(user, "--allow-plaintext-loopback", "roster", "list", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert r.json() == [] and "unencrypted" in r.stderr
+
+
+def test_allow_plaintext_refuses_a_non_loopback_address_before_connecting(run_cli):
+    # 192.0.2.1 (TEST-NET-1) is never contacted: the check comes first
+    r = run_cli(None, "--jid", "a@example.org", "--server", "192.0.2.1", "--allow-plaintext-loopback",
+                "roster", "list", env={"XMPPCTL_PASSWORD": "x"})
+    assert r.code == 2, r.stderr
+    assert "not a loopback address" in r.stderr
+
+
 def test_two_processes_on_one_account_both_succeed_with_distinct_resources(make_user):
     user = make_user()
     env = dict(os.environ, XMPPCTL_PASSWORD=user.password)

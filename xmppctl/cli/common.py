@@ -57,6 +57,7 @@ class State:
     ca_file: str | None = None
     timeout: float | None = None
     insecure: bool = False
+    allow_plaintext: bool = False
     password_stdin: bool = False
     debug: bool = False
     _config: Any = None
@@ -89,6 +90,7 @@ class State:
                 timeout=self.timeout,
                 insecure=self.insecure,
             )
+            self._account.allow_plaintext = self.allow_plaintext
         return self._account
 
     def output_format(self, requested: OutputFormat | None) -> str:
@@ -182,6 +184,11 @@ async def session(st: State, **kwargs: Any) -> AsyncIterator[Session]:
     configure_logging(st.debug, password)
     if account.insecure:
         warn("--insecure: the server's TLS certificate is NOT verified")
+    if account.allow_plaintext:
+        from ..session import check_plaintext_allowed
+
+        check_plaintext_allowed(account)
+        warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
     async with open_session(account, password, **kwargs) as s:
         yield s
 
