@@ -50,25 +50,15 @@ RSS_TARGET_MB = 80
 async def floor_child(jid: str, host: str, port: int, ca_file: str, path: str, window: int) -> None:
     """Connect, pipeline one roster set per contact of *path* (TOML), at most *window* in flight."""
     import asyncio
-    import ssl
     import tomllib
     import xml.etree.ElementTree as ET
 
-    from slixmpp import ClientXMPP
+    sys.path.insert(0, str(HERE))
+    from floor_slixmpp_roster import login
 
     with open(path, "rb") as fh:
         contacts = tomllib.load(fh)["contact"]
-    client = ClientXMPP(jid, os.environ["XMPP_PASSWORD"])
-    ctx = ssl.create_default_context()
-    ctx.load_verify_locations(cafile=ca_file)
-    client.ssl_context = ctx
-    client.enable_direct_tls = False
-    client.enable_starttls = True
-    client.enable_plaintext = False
-    started = asyncio.get_running_loop().create_future()
-    client.add_event_handler("session_start", lambda _: started.set_result(None))
-    client.connect(host, port)
-    await asyncio.wait_for(started, 10)
+    client = await login(jid, host, port, ca_file)
     ns = "jabber:iq:roster"
     sem = asyncio.Semaphore(window)
 

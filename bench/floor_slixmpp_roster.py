@@ -14,7 +14,8 @@ import sys
 from slixmpp import ClientXMPP
 
 
-async def main(jid: str, host: str, port: int, ca_file: str) -> None:
+async def login(jid: str, host: str, port: int, ca_file: str) -> ClientXMPP:
+    """The bare login every floor script shares: STARTTLS, the given CA, session started."""
     client = ClientXMPP(jid, os.environ["XMPP_PASSWORD"])
     ctx = ssl.create_default_context()
     ctx.load_verify_locations(cafile=ca_file)
@@ -26,6 +27,11 @@ async def main(jid: str, host: str, port: int, ca_file: str) -> None:
     client.add_event_handler("session_start", lambda _: started.set_result(None))
     client.connect(host, port)
     await asyncio.wait_for(started, 10)
+    return client
+
+
+async def main(jid: str, host: str, port: int, ca_file: str) -> None:
+    client = await login(jid, host, port, ca_file)
     iq = client.Iq()
     iq["type"] = "get"
     iq.enable("roster")
