@@ -69,7 +69,13 @@ FILES = [
      "Accounts (TOML, [accounts.NAME] tables and default_account); written by xmppctl account add with mode 0600."),
     ("$XDG_CACHE_HOME/xmppctl/roster/JID.json",
      "Roster JIDs and groups saved by roster list, offered by shell completion (which never uses the network)."),
+    ("$XDG_DATA_HOME/xmppctl/received-messages.ndjson",
+     "Messages that reached an xmppctl session (default ~/.local/share/xmppctl): one JSON object per line, "
+     "mode 0600; xmppctl never drops a message, see SECURITY AND DATA SAFETY."),
 ]
+
+#: README sections the man page repeats (one source for what is guaranteed)
+README_GUARANTEES = ("Security", "Your messages are never lost")
 
 #: (description, command line); an example whose command or options do not exist is an error
 EXAMPLES = [
@@ -269,6 +275,34 @@ def roff_params(node: Node) -> list[str]:
     return out
 
 
+def readme_section(title: str) -> str:
+    """The text under README's ``## title`` heading, up to the next heading."""
+    text = (Path(__file__).resolve().parent.parent / README_FILE).read_text(encoding="utf-8")
+    start = text.find(f"\n## {title}\n")
+    if start < 0:
+        raise SystemExit(f"gen_docs: {README_FILE} has no '## {title}' section")
+    body = text[start + len(title) + 5:]
+    end = body.find("\n## ")
+    return body[:end if end >= 0 else None].strip()
+
+
+def roff_markdown(text: str) -> list[str]:
+    """Paragraphs and '- ' bullet lists of a README section as roff (code spans as plain text)."""
+    out: list[str] = []
+    for block in text.split("\n\n"):
+        items = [""]
+        for line in block.splitlines():
+            if line.startswith("- "):
+                items.append(line[2:])
+            else:
+                items[-1] += (" " if items[-1] else "") + line.strip()
+        if items[0]:
+            out += [".PP", roff(items[0].replace("`", ""))]
+        for item in items[1:]:
+            out += [".IP \\(bu 2", roff(item.replace("`", ""))]
+    return out
+
+
 def man_page(nodes: list[Node]) -> str:
     from xmppctl import __version__
     from xmppctl.errors import EXIT_CODES
@@ -303,6 +337,9 @@ def man_page(nodes: list[Node]) -> str:
                 out += [".PP", "Commands: " + ", ".join(f"\\fB{roff(n.path[-1])}\\fR" for n in subs) + "."]
         else:
             out += roff_params(node)
+    out.append(".SH SECURITY AND DATA SAFETY")
+    for title in README_GUARANTEES:
+        out += [".SS " + roff(title), *roff_markdown(readme_section(title))]
     out.append(".SH EXIT STATUS")
     for code, (name, meaning) in EXIT_CODES.items():
         out += [".TP", f".B {int(code)}", roff(f"{name}: {meaning}.")]

@@ -263,6 +263,15 @@ def send_presence(session: Session, req: PresenceRequest) -> None:
         session.send(stanza)
 
 
+async def publish(session: Session, req: PresenceRequest) -> None:
+    """Send *req*; a broadcast available presence at priority >= 0 (which makes servers flush
+    stored offline messages) is preceded by the XEP-0013 request that keeps them stored where
+    the server supports it.  Messages that reach the session anyway go to its StrayKeeper."""
+    if req.type == "available" and not req.to and (req.priority is None or req.priority >= 0):
+        await session.keep_offline_messages_stored()
+    send_presence(session, req)
+
+
 async def hold_presence(session: Session, req: PresenceRequest, hold: float | None, stop: asyncio.Event) -> str:
     """Keep the session (and the presence just sent) up for *hold* seconds (None: forever) or
     until *stop* is set, then send unavailable to the same audience.  Returns why it ended.
@@ -431,10 +440,10 @@ class ProbeCollector:
         return out
 
 
-def _initial_presence(session: Session, priority: int) -> None:
-    p = session.client.Presence()
-    p["priority"] = priority
-    session.send(p)
+async def _initial_presence(session: Session, priority: int) -> None:
+    if priority >= 0:  # an explicit choice: keep stored messages stored where XEP-0013 allows it
+        await session.keep_offline_messages_stored()
+    session.send_initial_presence(priority)
 
 
 async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
@@ -447,7 +456,7 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
     collector = ProbeCollector(session.bare_jid, select_targets(roster, jids, groups), roster)
     if collector.expected:
         deadline = time.monotonic() + session.timeout
-        _initial_presence(session, priority)
+        await _initial_presence(session, priority)
         settled = asyncio.Event()
         fallback = asyncio.ensure_future(_offline_evidence(session, collector, settled))
         try:
@@ -605,7 +614,7 @@ async def watch(session: Session, inbox: PresenceInbox, stop: asyncio.Event, *, 
 
         roster = await fetch_roster(session)
         filt.group_members = frozenset(i.jid for i in roster if wanted_groups.intersection(i.groups))
-    _initial_presence(session, priority)
+    await _initial_presence(session, priority)
     deadline = None if until is None else time.monotonic() + until
     seen = 0
     while count is None or seen < count:

@@ -30,11 +30,14 @@ from typing import Any
 
 from .config import Account
 from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
+from .strays import StrayKeeper, stderr_report
 
 log = logging.getLogger("xmppctl.session")
 
 STREAM_NS = "http://etherx.jabber.org/streams"
 ROSTER_QUERY = "{jabber:iq:roster}query"
+DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+OFFLINE_NODE = "http://jabber.org/protocol/offline"
 _HANDLED = ET.Element("{urn:xmppctl:internal}handled")
 SASL_MECHS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
@@ -186,6 +189,39 @@ class Session:
             raise ConnectionFailure("connection lost")
         stanza.send()
 
+    async def keep_offline_messages_stored(self) -> bool:
+        """Ask for XEP-0013 flexible offline retrieval; True when the server confirmed it.
+
+        Sent before the initial presence, a disco#info query to the offline node tells a
+        XEP-0013 server (ejabberd) that this client retrieves stored messages itself, so the
+        initial presence that follows (even at priority >= 0) does not flush them to this
+        session: they stay stored for the user's real client.  A server without XEP-0013
+        (Prosody 0.12) answers with an error and False is returned.
+        """
+        query = ET.Element(f"{{{DISCO_INFO_NS}}}query", {"node": OFFLINE_NODE})
+        try:
+            result = await self.request(self.make_iq("get", query), what="offline-message disco")
+        except ServerRefused:
+            return False
+        answer = result.find(f"{{{DISCO_INFO_NS}}}query")
+        if answer is None:
+            return False
+        return any(f.get("var") == OFFLINE_NODE for f in answer.iter(f"{{{DISCO_INFO_NS}}}feature")) or any(
+            i.get("category") == "automation" and i.get("type") == "message-list"
+            for i in answer.iter(f"{{{DISCO_INFO_NS}}}identity"))
+
+    def send_initial_presence(self, priority: int, *, show: str | None = None, status: str | None = None) -> None:
+        """Broadcast available presence.  A priority >= 0 may make the server hand stored
+        offline messages to this session (kept by the StrayKeeper); callers choose -1 unless
+        they need otherwise (see docs/protocol-notes.md, "Offline messages")."""
+        p = self.client.Presence()
+        if show:
+            p["show"] = show
+        if status:
+            p["status"] = status
+        p["priority"] = priority
+        self.send(p)
+
 
 def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
     """Adjust slixmpp's default context (system store, hostname check) for this account."""
@@ -268,12 +304,15 @@ async def open_session(
     password: str,
     *,
     stanza_hook: Callable[[ET.Element], None] | None = None,
+    keeper: StrayKeeper | None = None,
 ) -> AsyncIterator[Session]:
     """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
 
     *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
     handles it; commands that collect presences use it instead of slixmpp events so that
-    nothing is lost or answered behind their back.
+    nothing is lost or answered behind their back.  Every incoming message, and every
+    subscription request the command does not expect, goes to *keeper* (by default one that
+    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
     """
     from slixmpp import ClientXMPP
 
@@ -311,7 +350,13 @@ async def open_session(
         if not login.done():
             login.set_exception(exc)
 
+    if keeper is None:
+        keeper = StrayKeeper(account.jid, stderr_report)
+
     def incoming(xml: ET.Element) -> ET.Element:
+        # Messages never reach slixmpp's handlers (which would drop them): the keeper keeps them.
+        if keeper(xml):
+            return _HANDLED
         if xml.tag == "{jabber:client}iq" and xml.get("type") == "set" and xml.find(ROSTER_QUERY) is not None:
             _answer_roster_push(client, xml, account.jid)
             if stanza_hook is not None and login.done():
@@ -386,6 +431,7 @@ async def open_session(
         except asyncio.TimeoutError:
             raise TimeoutFailure(f"{where} did not complete login within {account.timeout:g} s (while {state['phase']})") from None
         session = Session(client=client, account=account, jid=str(client.boundjid), features=set(features), closed=closed)
+        keeper.session_jid = session.jid
         yield session
     finally:
         client.cancel_connection_attempt()

@@ -32,6 +32,8 @@ CLIENT_NS = "jabber:client"
 NICK_NS = "http://jabber.org/protocol/nick"
 STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 PREAPPROVAL_FEATURE = ("urn:xmpp:features:pre-approval", "sub")
+#: initial-presence priority that keeps stored offline messages stored (RFC 6121 §4.7.2.3, XEP-0160)
+SAFE_PRIORITY = -1
 
 #: keys of one per-JID result in JSON/NDJSON/CSV output, in this order (a documented contract)
 RESULT_COLUMNS = ("jid", "sent", "status", "subscription", "ask", "error")
@@ -228,16 +230,21 @@ def _presence(session: Session, to: str, kind: str, *, nick: str | None = None, 
     return pres
 
 
-async def collect_pending(session: Session, watcher: PresenceWatcher, *, priority: int = 0,
+async def collect_pending(session: Session, watcher: PresenceWatcher, *, priority: int | None = None,
                           settle: float = 0.3) -> tuple[dict[str, tuple[str | None, str | None]], list[RosterItem]]:
     """Send initial presence and gather redelivered inbound requests; also return the roster.
+
+    Stored offline messages must stay stored for the user's real client, so the presence is
+    sent the safe way (docs/protocol-notes.md, "Offline messages"): XEP-0013 flexible offline
+    retrieval is requested first; where the server confirms it (ejabberd), priority 0 (which
+    ejabberd needs to redeliver pending requests); otherwise priority -1 (Prosody redelivers
+    at any priority).  An explicit *priority* is used as given (after the same XEP-0013 step).
 
     Finishes *settle* seconds after the last request (counting from the roster answer), or at
     the session deadline.
     """
-    pres = session.client.Presence()
-    pres["priority"] = priority
-    session.send(pres)
+    held = await session.keep_offline_messages_stored()
+    session.send_initial_presence(priority if priority is not None else (0 if held else SAFE_PRIORITY))
     roster = await fetch_roster(session)
     deadline = time.monotonic() + session.timeout
     quiet_since = time.monotonic()

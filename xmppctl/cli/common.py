@@ -120,6 +120,17 @@ def warn(message: str) -> None:
     sys.stderr.write(f"xmppctl: warning: {message}\n")
 
 
+def warn_if_messages_may_arrive(priority: int | None) -> None:
+    """Before connecting: an explicit priority >= 0 lets the server route messages to this session."""
+    if priority is None or priority < 0:
+        return
+    from ..strays import default_keep_path
+
+    warn(f"--priority {priority} >= 0: the server may deliver stored offline messages and new messages to "
+         f"this session instead of keeping them for your clients; each one is reported here and kept in "
+         f"{default_keep_path()}")
+
+
 def render(st: State, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str) -> None:
     from ..output import render as _render
 
@@ -175,9 +186,15 @@ async def _password(st: State, account: Account) -> str:
 
 
 @asynccontextmanager
-async def session(st: State, **kwargs: Any) -> AsyncIterator[Session]:
-    """Resolve the account and password, log in, yield the session, always close it."""
+async def session(st: State, *, subscriptions_expected: bool = False, **kwargs: Any) -> AsyncIterator[Session]:
+    """Resolve the account and password, log in, yield the session, always close it.
+
+    Messages that reach the session, and subscription requests unless the command lists them
+    itself (*subscriptions_expected*), are reported on stderr (JSON lines with -o json/ndjson)
+    and messages are kept in the keep file (xmppctl.strays).
+    """
     from ..session import configure_logging, open_session
+    from ..strays import StrayKeeper, json_stderr_report, stderr_report
 
     account = st.resolve_account()
     password = await _password(st, account)
@@ -189,7 +206,9 @@ async def session(st: State, **kwargs: Any) -> AsyncIterator[Session]:
 
         check_plaintext_allowed(account)
         warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
-    async with open_session(account, password, **kwargs) as s:
+    report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
+    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected)
+    async with open_session(account, password, keeper=keeper, **kwargs) as s:
         yield s
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import OutputOpt, render, run, session, state
+from .common import OutputOpt, render, run, session, state, warn_if_messages_may_arrive
 
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
 
@@ -22,7 +22,7 @@ def set_(
     ctx: typer.Context,
     show: Annotated[Optional[str], typer.Option("--show", "-s", metavar="SHOW", help="chat, away, xa, dnd or available [default: available].", show_default=False)] = None,
     status: Annotated[Optional[str], typer.Option("--status", "-m", metavar="TEXT", help="Status message.", show_default=False)] = None,
-    priority: Annotated[Optional[int], typer.Option("--priority", "-p", metavar="N", help="Priority -128..127 [default: 0].", show_default=False)] = None,
+    priority: Annotated[Optional[int], typer.Option("--priority", "-p", metavar="N", help="Priority -128..127 [default: -1 for a broadcast available presence, so the server keeps your messages for your real clients].", show_default=False)] = None,
     to: Annotated[Optional[list[str]], typer.Option("--to", metavar="JID", help="Send directed presence to JID only (repeatable); no broadcast to subscribers.", show_default=False)] = None,
     unavailable: Annotated[bool, typer.Option("--unavailable", help="Send unavailable (with an optional --status) instead.")] = False,
     hold: Annotated[Optional[str], typer.Option("--hold", metavar="DURATION|forever", help="Stay online for DURATION (30, 30s, 5m, 1h) or forever; SIGINT/SIGTERM end it early. Then send unavailable and exit 0.", show_default=False)] = None,
@@ -36,17 +36,28 @@ def set_(
     --unavailable with a status.  With --hold the presence stays up (cron, systemd, tests) until
     the time passes or SIGINT/SIGTERM arrives; then unavailable is sent and the exit code is 0.
 
+    Messages are never taken from your real clients: a broadcast available presence has
+    priority -1 unless --priority says otherwise, so the server keeps messages addressed to the
+    account stored (or routes them to your other clients).  An explicit --priority >= 0 is
+    warned about; any message that reaches this session is reported on stderr and kept in
+    $XDG_DATA_HOME/xmppctl/received-messages.ndjson, as are subscription requests reported.
+
     Show and priority are validated before connecting (exit 2).  Prints what was sent once the
     server has it; JSON keys: jid (our full JID), type (available|unavailable), show (string or
     null), status, priority (integer or null), to (list of JIDs; empty for a broadcast),
     hold (seconds, "forever" or null).
     """
     from ..output import render_object
-    from ..presence import barrier, hold_presence, make_request, parse_duration, send_presence
+    from ..presence import READ_ONLY_PRIORITY, barrier, hold_presence, make_request, parse_duration, publish
 
     st = state(ctx)
     fmt = st.output_format(output)
+    broadcast_available = not unavailable and not to
+    if priority is None and broadcast_available:
+        priority = READ_ONLY_PRIORITY  # messages to the bare JID stay stored for the real clients
     req = make_request(show=show, status=status, priority=priority, to=to or (), unavailable=unavailable)
+    if broadcast_available:
+        warn_if_messages_may_arrive(req.priority)
     hold_for: float | None = None
     if hold is not None:
         if unavailable:
@@ -58,7 +69,7 @@ def set_(
 
     async def job(stop):
         async with session(st) as s:
-            send_presence(s, req)
+            await publish(s, req)
             # once the server answered a ping sent after it, the presence is out: scripts (and
             # tests) waiting for this output can rely on contacts seeing it
             await barrier(s)
@@ -101,8 +112,12 @@ def probe(
     last activity for the contacts still silent after our presence was processed; an answer
     that says offline makes the row 'offline' (with last_seen/idle) without waiting.
 
-    Caveat: servers redeliver pending subscription requests on initial presence; ejabberd also
-    flushes offline messages to a session with priority >= 0, hence the negative default.
+    Messages: an initial presence with priority >= 0 makes servers flush the account's stored
+    offline messages to the session, hence the default -1 (they stay stored for your clients).
+    An explicit --priority >= 0 is warned about before connecting; XEP-0013 is then asked to
+    keep them stored where the server supports it, and any message that still reaches this
+    session is reported on stderr and kept in $XDG_DATA_HOME/xmppctl/received-messages.ndjson.
+    Subscription requests that arrive during the probe are reported on stderr, not answered.
     """
     from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
 
@@ -115,6 +130,7 @@ def probe(
     prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
     select_targets([], jids or (), ())  # validates the JIDs before connecting
     st.resolve_account()
+    warn_if_messages_may_arrive(priority)
 
     async def job(_stop):
         inbox = PresenceInbox()
@@ -167,6 +183,7 @@ def watch(
     seconds = parse_duration(until, option="--until") if until is not None else None
     filters = bare_jids(list(jid or ()))
     st.resolve_account()
+    warn_if_messages_may_arrive(priority)
     collected: list[dict] = []
     out = sys.stdout
     widths = (8, 36, 20, 9, 4, 0)
@@ -188,7 +205,7 @@ def watch(
 
     async def job(stop):
         inbox = PresenceInbox()
-        async with session(st, stanza_hook=inbox.hook) as s:
+        async with session(st, stanza_hook=inbox.hook, subscriptions_expected=True) as s:
             if writer is not None:
                 writer.writerow(WATCH_COLUMNS)
             elif fmt == "table":

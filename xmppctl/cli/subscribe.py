@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, State, render, run, session, state, warn
+from .common import DryRunOpt, OutputOpt, State, render, run, session, state, warn, warn_if_messages_may_arrive
 from .complete import complete_group, complete_jid
 
 if TYPE_CHECKING:
@@ -23,19 +23,20 @@ was sent), ask (boolean: our own request still pending; null if nothing was sent
 (the server's error condition or null)."""
 
 COLLECTION = """Inbound requests are not stored in the roster: the server redelivers them when a
-session sends initial presence.  So this command sends initial presence (priority
---priority, default 0), reads the roster, then collects `subscribe` presences until nothing
-new arrived for --settle seconds (or --timeout).  Prosody redelivers on every initial
-presence; ejabberd only when the priority is >= 0.  Caveat: an initial presence with a
-priority >= 0 also makes the server flush stored offline messages to this short session,
-where they are dropped (your other clients will not get them); on Prosody a negative
---priority avoids that and still lists every request."""
+session sends initial presence.  So this command sends initial presence, reads the roster,
+then collects `subscribe` presences until nothing new arrived for --settle seconds (or
+--timeout).  It never makes the server hand over the account's stored offline messages:
+first it asks for XEP-0013 flexible offline retrieval; where the server confirms it
+(ejabberd, which redelivers pending requests only at priority >= 0) the presence has
+priority 0, otherwise -1 (Prosody redelivers at any priority).  An explicit --priority >= 0
+is warned about: any message the server then routes to this session is reported on stderr
+and kept in $XDG_DATA_HOME/xmppctl/received-messages.ndjson."""
 
 JidsArg = Annotated[list[str], typer.Argument(metavar="JID", autocompletion=complete_jid, help="Bare JIDs (user@domain).", show_default=False)]
 OptJidsArg = Annotated[Optional[list[str]], typer.Argument(metavar="JID", help="Bare JIDs with a pending request.", show_default=False)]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every pending inbound request.")]
 MatchOpt = Annotated[Optional[list[str]], typer.Option("--match", "-m", metavar="GLOB", help="Pending requests whose JID matches GLOB, e.g. '*@example.org' (repeatable: any of them).", show_default=False)]
-PriorityOpt = Annotated[int, typer.Option("--priority", metavar="N", min=-128, max=127, help="Priority of the initial presence used to collect pending requests (see above).")]
+PriorityOpt = Annotated[Optional[int], typer.Option("--priority", metavar="N", min=-128, max=127, help="Priority of the initial presence used to collect pending requests [default: 0 where XEP-0013 keeps offline messages stored, else -1; see above].", show_default=False)]
 SettleOpt = Annotated[float, typer.Option("--settle", metavar="SECONDS", min=0.0, help="Quiet period that ends the collection of pending requests.")]
 
 
@@ -101,7 +102,7 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
 
 
 def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,
-            priority: int, settle: float, output, dry_run: bool) -> None:
+            priority: int | None, settle: float, output, dry_run: bool) -> None:
     """approve / deny: collect the pending requests, select, answer only those that are pending."""
     from ..errors import UsageError
     from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, collect_pending, select_pending, send_and_report, validate_patterns
@@ -114,12 +115,17 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
         raise UsageError("--all cannot be combined with JIDs or --match")
     if not (all_ or named or patterns):
         raise UsageError("name at least one JID, or use --all or --match GLOB")
+    warn_if_messages_may_arrive(priority)
     watcher = PresenceWatcher()
 
     async def job(_stop):
-        async with session(st, stanza_hook=watcher) as s:
+        async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
             inbound, _roster = await collect_pending(s, watcher, priority=priority, settle=settle)
             chosen, missing = select_pending(inbound, jids=named, all_=all_, patterns=patterns)
+            others = sorted(set(inbound) - set(chosen))
+            if others:  # delivered to us, so never left unmentioned
+                warn(f"{len(others)} other pending request(s) not answered: " + ", ".join(others[:10])
+                     + (" ..." if len(others) > 10 else "") + " (see `xmppctl sub pending`)")
             skipped = [SubscriptionResult(j, (), "not-pending") for j in missing]
             if dry_run:
                 return [SubscriptionResult(j, SENDS[kind], "dry-run") for j in chosen] + skipped
@@ -169,7 +175,7 @@ def approve(
     all_: AllOpt = False,
     match: MatchOpt = None,
     and_request: Annotated[bool, typer.Option("--and-request", help="Also ask for their presence (mutual subscription).")] = False,
-    priority: PriorityOpt = 0,
+    priority: PriorityOpt = None,
     settle: SettleOpt = 0.3,
     dry_run: DryRunOpt = False,
     output: OutputOpt = None,
@@ -193,7 +199,7 @@ def deny(
     jids: OptJidsArg = None,
     all_: AllOpt = False,
     match: MatchOpt = None,
-    priority: PriorityOpt = 0,
+    priority: PriorityOpt = None,
     settle: SettleOpt = 0.3,
     dry_run: DryRunOpt = False,
     output: OutputOpt = None,
@@ -255,7 +261,7 @@ _extend_doc(preapprove, RESULT_KEYS)
 def pending(
     ctx: typer.Context,
     direction: Annotated[Optional[Direction], typer.Option("--direction", "-d", help="Only inbound (in) or outbound (out) requests.", show_default=False)] = None,
-    priority: PriorityOpt = 0,
+    priority: PriorityOpt = None,
     settle: SettleOpt = 0.3,
     output: OutputOpt = None,
 ) -> None:
@@ -273,10 +279,11 @@ def pending(
     st = state(ctx)
     fmt = st.output_format(output)
     st.resolve_account()
+    warn_if_messages_may_arrive(priority)
     watcher = PresenceWatcher()
 
     async def job(_stop):
-        async with session(st, stanza_hook=watcher) as s:
+        async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
             return await collect_pending(s, watcher, priority=priority, settle=settle)
 
     inbound, roster = run(job)
