@@ -66,14 +66,16 @@ class FakeServer:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop at once: shutdown() wakes the accept() and recv() calls (close() alone does not)."""
         self._stop.set()
-        self._sock.close()
-        for c in self._conns:
+        for s in (self._sock, *self._conns):
             try:
-                c.close()
-            except OSError:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:  # not connected (any more)
                 pass
+            s.close()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the fake server's accept thread did not stop"
 
     def _accept(self) -> None:
         n = 0
@@ -310,3 +312,4 @@ def test_debug_trace_of_a_full_login_leaks_no_secret(make_user):
         except ValueError:
             continue
         assert "p=" not in decoded and "n=" + user.name not in decoded and user.password not in decoded
+
