@@ -455,7 +455,7 @@ def import_(
     import sys
     from pathlib import Path
 
-    from ..errors import Interrupted, UsageError, XmppctlError
+    from ..errors import Interrupted, UsageError
     from ..roster import fetch_roster, plan_roster
     from ..rosterfile import STDIN, backup_path, write_roster_path
     from .changes import PLAN_COLUMNS, RESULT_COLUMNS, EditPlan, plan_rows, result_rows
@@ -469,13 +469,6 @@ def import_(
     desired, backup_fmt = _read_desired(st, file, file_format)
     backup_dir = Path(".") if file == STDIN else Path(file).parent
     account = st.resolve_account()
-
-    async def confirm_prune(removes: int) -> None:
-        if removes and not yes:
-            import click
-
-            if not click.confirm(f"Remove {removes} contact(s) not in {file}?", default=False, err=True):
-                raise XmppctlError("aborted: nothing was changed")
 
     async def send_subscriptions(s, jids: list[str], rows: list) -> None:
         for i, jid in enumerate(jids):
@@ -495,7 +488,10 @@ def import_(
             if dry_run:
                 return plan, None, []
             removes = plan.counts()["remove"]
-            await confirm_prune(removes)
+            if removes and not yes:
+                from .prompt import confirm_or_abort
+
+                await confirm_or_abort(f"Remove {removes} contact(s) not in {file}?")
             if prune:  # before anything changes, whatever the plan: the user can always roll back
                 path = write_roster_path(current, backup_fmt, backup_path(backup_dir, account.jid, backup_fmt))
                 sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
