@@ -122,12 +122,46 @@ def xmpp_server(request):
     return request.getfixturevalue(request.param)
 
 
+class AccountPool:
+    """Fresh accounts registered ahead, in batches, and handed out one per ``make_user``.
+
+    Registering one account costs ejabberd ~0.5-0.9 s (an ``ejabberdctl`` process) but a
+    batch costs one RPC; Prosody's prosodyctl is cheap, so it registers one at a time.
+    Batches are per name prefix (tests match JIDs by prefix) and grow with use, so a prefix
+    used once wastes little.  An account handed out has never been logged in to.
+    """
+
+    def __init__(self, server, min_batch: int, max_batch: int):
+        self.server = server
+        self.min_batch, self.max_batch = min_batch, max_batch
+        self.free: dict[str, list[tuple[str, str]]] = {}
+        self.taken: dict[str, int] = {}
+
+    def take(self, prefix: str) -> tuple[str, str]:
+        free = self.free.setdefault(prefix, [])
+        if not free:
+            size = min(self.max_batch, max(self.min_batch, self.taken.get(prefix, 0)))
+            batch = [(f"{prefix}{next(_counter)}x{secrets.token_hex(3)}", secrets.token_urlsafe(12)) for _ in range(size)]
+            self.server.register_many(batch)
+            free.extend(reversed(batch))
+        self.taken[prefix] = self.taken.get(prefix, 0) + 1
+        return free.pop()
+
+
+@pytest.fixture(scope="session")
+def account_pools() -> dict[str, AccountPool]:
+    return {}
+
+
 @pytest.fixture
-def make_user(xmpp_server):
+def make_user(xmpp_server, account_pools):
+    pool = account_pools.get(xmpp_server.kind)
+    if pool is None:
+        batches = (4, 32) if xmpp_server.kind == "ejabberd" else (1, 1)
+        pool = account_pools[xmpp_server.kind] = AccountPool(xmpp_server, *batches)
+
     def make(prefix: str = "u") -> User:
-        name = f"{prefix}{next(_counter)}x{secrets.token_hex(3)}"
-        password = secrets.token_urlsafe(12)
-        xmpp_server.register(name, password)
+        name, password = pool.take(prefix)
         return User(xmpp_server, name, password)
 
     return make

@@ -64,3 +64,83 @@ def roster_by_jid(run_cli, user: User) -> dict[str, dict]:
     r = run_cli(user, "roster", "list", "-o", "json")
     assert r.code == 0, r.stderr
     return {item["jid"]: item for item in r.json()}
+
+
+class Terminal:
+    """xmppctl in a child process whose stdin, stdout and stderr are a pseudo-terminal.
+
+    The child is a session leader with the terminal as its controlling terminal, so what a user
+    types reaches it as through a shell: lines for a prompt, ``\\x03`` (Ctrl-C) as SIGINT.
+    """
+
+    def __init__(self, user: User, *args: str, cwd: str | None = None):
+        import pty
+
+        self.leader, follower = pty.openpty()
+        env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
+        self.proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, *args], stdin=follower,
+                                     stdout=follower, stderr=follower, env=env, cwd=cwd,
+                                     preexec_fn=_take_terminal, close_fds=True)
+        os.close(follower)
+        self.output = ""
+        self._open = True
+
+    def __enter__(self) -> "Terminal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self.leader)
+
+    def read_until(self, text: str, deadline_s: float = 60) -> str:
+        """Read the terminal until *text* shows (a readiness signal, not a timing assumption)."""
+        import select
+
+        deadline = time.monotonic() + deadline_s
+        while text not in self.output:
+            assert time.monotonic() < deadline, f"{text!r} never showed; the terminal shows:\n{self.output}"
+            ready, _, _ = select.select([self.leader], [], [], 0.5)
+            if ready and not self._read():
+                raise AssertionError(f"the command ended before {text!r} showed:\n{self.output}")
+        return self.output
+
+    def type(self, text: str) -> None:
+        os.write(self.leader, text.encode())
+
+    def finish(self, deadline_s: float = 60) -> Result:
+        """Read until the child closes the terminal, then reap it."""
+        import select
+
+        deadline = time.monotonic() + deadline_s
+        while True:
+            assert time.monotonic() < deadline, f"the command did not end; the terminal shows:\n{self.output}"
+            ready, _, _ = select.select([self.leader], [], [], 0.5)
+            if ready and not self._read():
+                break
+        self._close()
+        code = self.proc.wait(timeout=deadline_s)
+        return Result(code, self.output, self.output)
+
+    def _read(self) -> bool:
+        try:
+            chunk = os.read(self.leader, 4096)
+        except OSError:  # EIO: every end of the terminal on the child's side is closed
+            return False
+        self.output += chunk.decode(errors="replace")
+        return bool(chunk)
+
+
+def _take_terminal() -> None:
+    """In the child: a new session whose controlling terminal is stdin (the pty)."""
+    import fcntl
+    import termios
+
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)

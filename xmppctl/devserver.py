@@ -257,6 +257,10 @@ VirtualHost "{self.domain}"
         self.users[user] = password
         return f"{user}@{self.domain}"
 
+    def register_many(self, accounts: list[tuple[str, str]]) -> list[str]:
+        """Register (user, password) pairs (prosodyctl is cheap: one call each)."""
+        return [self.register(user, password) for user, password in accounts]
+
     def seed_roster(self, user: str, contacts: list[Contact], pending_in: list[str] = ()) -> None:
         """Replace *user*'s roster in storage.  Only for users that have not logged in since start."""
         lines = ["return {", "\t[false] = { version = 1; pending = {"]
@@ -465,6 +469,19 @@ modules:
             raise RuntimeError(f"ejabberdctl register {user} failed: {r.stdout}{r.stderr}")
         self.users[user] = password
         return f"{user}@{self.domain}"
+
+    def register_many(self, accounts: list[tuple[str, str]]) -> list[str]:
+        """Register (user, password) pairs in one RPC: one VM start instead of one
+        ``ejabberdctl register`` (~0.5-0.9 s) per account.  All must be new."""
+        if not accounts:
+            return []
+        pairs = ", ".join(f"{{{_erl_bin(user)}, {_erl_bin(password)}}}" for user, password in accounts)
+        self.rpc(f"H = {_erl_bin(self.domain)}, "
+                 f"R = [{{U, rpc:call(N, ejabberd_auth, try_register, [U, H, P])}} || {{U, P}} <- [{pairs}]], "
+                 "case [X || {_, Res} = X <- R, Res =/= ok] of [] -> ok; "
+                 "Bad -> io:format(standard_error, \"not registered: ~p~n\", [Bad]), halt(3) end")
+        self.users.update(accounts)
+        return [f"{user}@{self.domain}" for user, _ in accounts]
 
     def rpc(self, exprs: str, timeout: float = 30) -> str:
         """Run Erlang *exprs* in a throwaway hidden node connected to ours over loopback.

@@ -66,14 +66,16 @@ class FakeServer:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop at once: shutdown() wakes the accept() and recv() calls (close() alone does not)."""
         self._stop.set()
-        self._sock.close()
-        for c in self._conns:
+        for s in (self._sock, *self._conns):
             try:
-                c.close()
-            except OSError:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:  # not connected (any more)
                 pass
+            s.close()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the fake server's accept thread did not stop"
 
     def _accept(self) -> None:
         n = 0
@@ -310,3 +312,53 @@ def test_debug_trace_of_a_full_login_leaks_no_secret(make_user):
         except ValueError:
             continue
         assert "p=" not in decoded and "n=" + user.name not in decoded and user.password not in decoded
+
+
+
+def _interrupt_fake_client(server: FakeServer, ca: Path, ready, signum: int, *, repeat: bool) -> None:
+    """Run `roster list` against *server*; once ready(proc) holds, send *signum* (again and again
+    until the process is gone with *repeat*); it must end with "interrupted" and exit 130."""
+    user = fake_user(server, ca)
+    env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
+    proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, "--timeout", "20", "roster", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not ready(proc):
+            assert proc.poll() is None, f"ended before the signal: {proc.communicate()[1][-1000:]}"
+            assert time.monotonic() < deadline, "the moment to signal never came"
+            time.sleep(0.001)
+        proc.send_signal(signum)
+        while repeat and proc.poll() is None:
+            time.sleep(0.001)
+            proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-1000:]
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def _importing_extension_modules(proc: subprocess.Popen) -> bool:
+    """The child maps its first C extension module: Python is up and importing the CLI's libraries."""
+    try:
+        return "lib-dynload/" in Path(f"/proc/{proc.pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_while_the_cli_is_still_importing_exits_130(fake_server, certs, signum):
+    """Importing typer and slixmpp takes a moment before any event loop runs; a signal then is no
+    different: "interrupted", exit 130 (not a KeyboardInterrupt traceback or a death by signal)."""
+    _interrupt_fake_client(fake_server("request"), certs["ca"], _importing_extension_modules, signum, repeat=False)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_more_signals_while_the_first_is_handled_still_exit_130(fake_server, certs, signum):
+    """A user pressing Ctrl-C again (or a supervisor repeating SIGTERM) while the session closes and
+    "interrupted" is printed: the exit stays 130, never a death by the later signal."""
+    server = fake_server("request")
+    _interrupt_fake_client(server, certs["ca"], lambda _proc: b"jabber:iq:roster" in server.received, signum,
+                           repeat=True)

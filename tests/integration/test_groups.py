@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import roster_by_jid
+from tests.helpers import Terminal, roster_by_jid
 from xmppctl.devserver import Contact
 
 SEED = [
@@ -163,31 +163,17 @@ def test_bad_input_exit_2_nothing_sent(seeded, run_cli, args):
 
 
 def _run_on_tty(user, *args: str, answer: str):
-    """Run xmppctl with a terminal as stdin (the confirmation prompt's condition) and answer it."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    from tests.helpers import Result
-
-    leader, follower = pty.openpty()
-    env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
-    proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, *args], stdin=follower,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    os.close(follower)
-    os.write(leader, answer.encode())
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        os.close(leader)
-    return Result(proc.returncode, out, err)
+    """Run xmppctl on a terminal (the confirmation prompt's condition) and answer its prompt."""
+    with Terminal(user, *args) as term:
+        term.read_until("[y/N]: ")
+        term.type(answer)
+        return term.finish()
 
 
 def test_delete_remove_contacts_on_tty_asks_and_no_sends_nothing(seeded, run_cli):
     r = _run_on_tty(seeded, "group", "delete", "Work", "--remove-contacts", "-o", "json", answer="n\n")
     assert r.code == 1, r.stderr
-    assert "Remove 2 contact(s)" in r.stderr
+    assert "Remove 2 contact(s)" in r.stderr and "aborted: nothing was changed" in r.stderr
     assert len(roster_by_jid(run_cli, seeded)) == 4
 
 

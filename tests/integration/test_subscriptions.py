@@ -208,7 +208,7 @@ def test_preapproval_follows_what_the_server_advertises(make_user, run_cli):
     if r.code == 6:
         assert r.error()["message"].startswith("server does not support pre-approval")
         assert roster(run_cli, alice) == {}
-        return
+        pytest.skip("the server does not advertise pre-approval: its refusal (exit 6, nothing sent) was checked")
     assert r.code == 0, r.stderr
     assert r.json()[0]["sent"] == ["subscribed"]
     with logged_in(alice):
@@ -225,7 +225,7 @@ def test_preapproval_while_preapprover_offline_prosody_0_12_quirk(make_user, run
     so the requester is not told.  This pins that behaviour so a server upgrade shows up here."""
     alice, bob = make_user("alice"), make_user("bob")
     if run_cli(alice, "sub", "preapprove", bob.jid).code == 6:
-        return  # covered by the test above
+        pytest.skip("the server does not advertise pre-approval (its refusal is checked above)")
     sub(run_cli, bob, "request", alice.jid)
     assert state(run_cli, alice, bob) == ("from", False)
     assert pending(run_cli, alice) == []

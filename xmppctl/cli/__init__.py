@@ -109,13 +109,28 @@ def _report(exc, fmt: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: run the app and turn every outcome into an exit code."""
-    from ..errors import ExitCode, Interrupted, UsageError, XmppctlError
+    """Run the app and turn every outcome into an exit code (the console script: launch.entry)."""
+    from ..errors import Interrupted
 
     args = list(sys.argv[1:] if argv is None else argv)
     if completion_requested():  # a shell asking for TAB completions (completions/*)
         enable_shell_completion()
     hint = _output_hint(args)
+    try:
+        code = _dispatch(args, hint)
+    except KeyboardInterrupt:  # a signal while an outcome was being reported (launch.py absorbs any later one)
+        code = _report(Interrupted("interrupted"), hint)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return code
+
+
+def _dispatch(args: list[str], hint: str | None) -> int:
+    """Run the app; every exception becomes a message on stderr and an exit code."""
+    from ..errors import ExitCode, Interrupted, UsageError, XmppctlError
+
     debug = "--debug" in args
     code: int
     try:
@@ -153,10 +168,6 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
     return code
 
 
@@ -175,4 +186,6 @@ def _current_state() -> State | None:
 
 
 def entry() -> None:
-    sys.exit(main())
+    from ..launch import entry as launch_entry
+
+    launch_entry()

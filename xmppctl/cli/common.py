@@ -145,6 +145,7 @@ def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signa
     the command, its session closes the stream, and the edge exits 130.
     """
     from ..errors import Interrupted
+    from ..launch import SIGNALS, note_interrupted
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -159,13 +160,15 @@ def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signa
             elif task is not None:
                 task.cancel()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+        for sig in SIGNALS:
             loop.add_signal_handler(sig, on_signal, sig)
         try:
             return await _cancel_guard(coro_factory(stop), got)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            if got:
+                note_interrupted()
+            _restore_handlers(loop, previous)
 
     async def _cancel_guard(aw: Awaitable[T], got: list[int]) -> T:
         try:
@@ -177,6 +180,25 @@ def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signa
             raise
 
     return asyncio.run(main())
+
+
+def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any]) -> None:
+    """Hand SIGINT/SIGTERM back to the handlers that were there before :func:`run`.
+
+    ``remove_signal_handler`` resets them to Python's defaults (SIGTERM: death by signal), so
+    the old ones are put back by hand, with both signals blocked in between: one arriving in
+    that moment is delivered to the restored handler, never to a default.
+    """
+    from ..launch import SIGNALS
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+            if previous.get(sig) is not None:  # None: a handler not set from Python; keep the default
+                signal.signal(sig, previous[sig])
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 async def _password(st: State, account: Account) -> str:

@@ -181,7 +181,7 @@ def delete(
     """
     import sys
 
-    from ..errors import UsageError, XmppctlError
+    from ..errors import UsageError
     from ..groups import delete_group
     from ..roster import validate_group
     from .changes import EditPlan, edit_roster
@@ -199,14 +199,10 @@ def delete(
         return EditPlan(changes=delete_group(current, name, remove_contacts=remove_contacts))
 
     async def confirm(plan: EditPlan) -> None:
-        if not ask:
-            return
-        import asyncio
+        if ask:
+            from .prompt import confirm_or_abort
 
-        text = f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster and cancel their subscriptions?"
-        # typer.confirm blocks: run it off the event loop so the stream keeps being serviced
-        agreed = await asyncio.get_running_loop().run_in_executor(None, lambda: typer.confirm(text, err=True))
-        if not agreed:
-            raise XmppctlError("not confirmed: nothing was sent")
+            await confirm_or_abort(f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster "
+                                   "and cancel their subscriptions?")
 
     edit_roster(st, fmt, build, dry_run=dry_run, before_apply=confirm, what="group")

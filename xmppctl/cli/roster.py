@@ -418,6 +418,15 @@ def _interrupted_summary(results, total: int, subscribed: int) -> str:
     return text + "; sets still in flight may also have been applied; run the import again to finish\n"
 
 
+def _check_max_remove(removes: int, max_remove: int | None) -> None:
+    """--max-remove: refuse the whole plan, before anything is sent, when it removes too many."""
+    from ..errors import UsageError
+
+    if max_remove is not None and removes > max_remove:
+        raise UsageError(f"the plan would remove {removes} contact(s), more than --max-remove {max_remove}; "
+                         "nothing was sent", details={"remove": removes, "max_remove": max_remove})
+
+
 @app.command("import")
 @_with_file_help
 def import_(
@@ -431,6 +440,8 @@ def import_(
     groups_only: GroupsOnlyOpt = False,
     names_only: NamesOnlyOpt = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --prune removes contacts (required when standard input is not a terminal).")] = False,
+    max_remove: Annotated[Optional[int], typer.Option("--max-remove", metavar="N", min=0, help="Refuse (exit 2, nothing sent) a plan that would remove more than N contacts.", show_default=False)] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow --prune with a file that has no contacts (it removes every contact); else exit 2.")] = False,
     window: Annotated[int, typer.Option("--window", min=1, max=256, help="Roster sets in flight at once.")] = 32,
     output: OutputOpt = None,
 ) -> None:
@@ -440,7 +451,10 @@ def import_(
     identical import sends nothing.  A contact's name and groups become exactly those in the
     file (a missing name or groups key means none), unless --groups-only or --names-only.
     --prune first writes a backup export of the current roster to a timestamped file next to
-    FILE (the current directory for '-') and prints its path on stderr.  --subscribe sends a
+    FILE (the current directory for '-') and prints its path on stderr.  Guards against a
+    truncated or wrong file: --prune with a file that has no contacts exits 2 before logging in
+    unless --allow-empty is given, and --max-remove N refuses (exit 2) a plan that would remove
+    more than N contacts; a --dry-run reports the same refusals.  --subscribe sends a
     subscription request to each newly added contact, --rate per second.  On a terminal a
     progress bar is shown on stderr.  Ctrl-C stops sending, prints what was applied, exits 130.
 
@@ -455,10 +469,9 @@ def import_(
     import sys
     from pathlib import Path
 
-    from ..errors import Interrupted, UsageError, XmppctlError
+    from ..errors import Interrupted, UsageError
     from ..roster import fetch_roster, plan_roster
     from ..rosterfile import STDIN, backup_path, write_roster_path
-    from .changes import PLAN_COLUMNS, RESULT_COLUMNS, EditPlan, plan_rows, result_rows
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -467,15 +480,11 @@ def import_(
     if prune and not dry_run and not yes and not sys.stdin.isatty():
         raise UsageError("--prune removes contacts: pass --yes to confirm (standard input is not a terminal)")
     desired, backup_fmt = _read_desired(st, file, file_format)
+    if prune and not desired and not allow_empty:  # a truncated file must not empty the roster
+        raise UsageError(f"{'<stdin>' if file == STDIN else file}: no contacts: with --prune this would remove "
+                         "every contact; nothing was sent (pass --allow-empty if that is what you want)")
     backup_dir = Path(".") if file == STDIN else Path(file).parent
     account = st.resolve_account()
-
-    async def confirm_prune(removes: int) -> None:
-        if removes and not yes:
-            import click
-
-            if not click.confirm(f"Remove {removes} contact(s) not in {file}?", default=False, err=True):
-                raise XmppctlError("aborted: nothing was changed")
 
     async def send_subscriptions(s, jids: list[str], rows: list) -> None:
         for i, jid in enumerate(jids):
@@ -492,10 +501,14 @@ def import_(
         async with session(st) as s:
             current = await fetch_roster(s)
             plan = plan_roster(current, desired, prune=prune, **sync)
+            removes = plan.counts()["remove"]
+            _check_max_remove(removes, max_remove)
             if dry_run:
                 return plan, None, []
-            removes = plan.counts()["remove"]
-            await confirm_prune(removes)
+            if removes and not yes:
+                from .prompt import confirm_or_abort
+
+                await confirm_or_abort(f"Remove {removes} contact(s) not in {file}?")
             if prune:  # before anything changes, whatever the plan: the user can always roll back
                 path = write_roster_path(current, backup_fmt, backup_path(backup_dir, account.jid, backup_fmt))
                 sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
@@ -518,6 +531,16 @@ def import_(
             return plan, results, extra
 
     plan, results, extra = run(job)
+    _report_import(st, fmt, plan, results, extra, subscribe=subscribe)
+
+
+def _report_import(st, fmt: str, plan, results: list | None, extra: list, *, subscribe: bool) -> None:
+    """The dry-run plan, or one row per roster set sent; then exit 6/7 for failed sets."""
+    import sys
+
+    from ..roster import raise_for_results
+    from .changes import PLAN_COLUMNS, RESULT_COLUMNS, EditPlan, plan_rows, result_rows
+
     edit = EditPlan(changes=plan.changes)
     if results is None:
         if subscribe:
@@ -535,8 +558,6 @@ def import_(
         unsent = sum(1 for r in results if not r.ok and (r.message or "").startswith("not sent"))
         tail = f"{len(results) - unsent} roster set(s) sent, {ok} applied" + (f", {unsent} not sent" if unsent else "")
         sys.stderr.write(_plan_summary(plan.counts(), tail) + "\n")
-    from ..roster import raise_for_results
-
     raise_for_results(results, "roster")
 
 
