@@ -45,6 +45,7 @@ SASL_MECHS = [*SCRAM_MECHS, "PLAIN"]
 #: hostile server can make us do (Hi() blocks the event loop; see docs/protocol-notes.md)
 SCRAM_MIN_ITERATIONS = 4096
 SCRAM_MAX_ITERATIONS = 1_000_000
+PRESENCE_TAG = "{jabber:client}presence"
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
 
 
@@ -139,6 +140,10 @@ class Session:
     features: set[tuple[str, str]] = field(default_factory=set)
     closed: asyncio.Future = field(default=None)  # type: ignore[assignment]
     _pending: set = field(default_factory=set, repr=False)
+    #: who has seen us available and not unavailable since: the broadcast audience, and the
+    #: targets of directed presence (RFC 6121 §4.5.1: they get unavailable before we close)
+    _available_broadcast: bool = field(default=False, repr=False)
+    _available_to: dict[str, None] = field(default_factory=dict, repr=False)
 
     @property
     def timeout(self) -> float:
@@ -192,7 +197,37 @@ class Session:
     def send(self, stanza: Any) -> None:
         if self.closed.done():
             raise ConnectionFailure("connection lost")
+        self._note_presence(stanza.xml)
         stanza.send()
+
+    def _note_presence(self, xml: ET.Element) -> None:
+        if xml.tag != PRESENCE_TAG or xml.get("type") not in (None, "unavailable"):
+            return
+        available, to = xml.get("type") is None, xml.get("to")
+        if to is None:
+            self._available_broadcast = available
+        elif available:
+            self._available_to[to] = None
+        else:
+            self._available_to.pop(to, None)
+
+    def send_unavailable(self) -> int:
+        """RFC 6121 §4.5.1: unavailable to everyone we are still available to; how many were sent.
+
+        The session's close path calls this, so every command that sent available presence
+        ends it cleanly (servers otherwise record the dropped stream, e.g. ejabberd's last
+        status "Stream reset by peer"); presences already ended are not repeated.
+        """
+        stanzas = []
+        for to in [*self._available_to, *([None] if self._available_broadcast else [])]:
+            p = self.client.Presence()
+            p["type"] = "unavailable"
+            if to is not None:
+                p["to"] = to
+            stanzas.append(p)
+        for p in stanzas:
+            self.send(p)
+        return len(stanzas)
 
 
 def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
@@ -538,6 +573,8 @@ async def open_session(
         logged_in = login.done() and not login.cancelled() and login.exception() is None
         if logged_in and not closed.done() and client.transport is not None:
             try:
+                if session is not None:
+                    session.send_unavailable()
                 await asyncio.wait_for(client.disconnect(wait=min(2.0, account.timeout)), min(3.0, account.timeout + 0.5))
             except (asyncio.TimeoutError, Exception):  # closing is best effort; never hang here
                 client.abort()
