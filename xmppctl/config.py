@@ -222,10 +222,7 @@ def read_password(
     """The password, from the first source that has one (see module docs for the order)."""
     env = os.environ if env is None else env
     if password_stdin:
-        line = (stdin or sys.stdin).readline().rstrip("\r\n")
-        if not line:
-            raise UsageError("--password-stdin: standard input gave an empty password")
-        return line
+        return _password_from_stdin(stdin, account.jid)
     if env.get("XMPPCTL_PASSWORD"):
         return env["XMPPCTL_PASSWORD"]
     if account.password_command:
@@ -239,6 +236,48 @@ def read_password(
         f"no password for {account.jid}: use --password-stdin, XMPPCTL_PASSWORD, "
         "password_command in the config, or the keyring"
     )
+
+
+def read_password_to_store(
+    jid: str,
+    *,
+    password_stdin: bool = False,
+    stdin: TextIO | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The password ``account add --store-password`` writes: from --password-stdin or
+    XMPPCTL_PASSWORD only, never from a password_command or the keyring (a secret kept there
+    must not end up in a clear-text file)."""
+    env = os.environ if env is None else env
+    if password_stdin:
+        return _password_from_stdin(stdin, jid)
+    if env.get("XMPPCTL_PASSWORD"):
+        return env["XMPPCTL_PASSWORD"]
+    raise UsageError("--store-password: give the password with --password-stdin or XMPPCTL_PASSWORD")
+
+
+def _password_from_stdin(stdin: TextIO | None, jid: str) -> str:
+    """The first line of standard input; on a terminal, prompted for without echo (getpass)."""
+    stream = stdin or sys.stdin
+    if _isatty(stream):
+        import getpass
+
+        try:
+            line = getpass.getpass(f"Password for {jid}: ")
+        except EOFError:
+            line = ""
+    else:
+        line = stream.readline().rstrip("\r\n")
+    if not line:
+        raise UsageError("--password-stdin: standard input gave an empty password")
+    return line
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
 
 
 def _run_password_command(argv: list[str]) -> str:

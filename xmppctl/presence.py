@@ -489,22 +489,27 @@ async def _offline_evidence(session: Session, collector: ProbeCollector, settled
     which would leave every offline contact waiting for the deadline.  After a ping round trip
     the server has processed our initial presence (on Prosody everyone local has answered by
     then, so nothing is asked); the silent ones get one ``jabber:iq:last`` each, in parallel.
+
+    A contact that went offline less than a second ago reads ``seconds=0`` without a status,
+    like an available one (XEP-0012 counts whole seconds): those are asked again a second
+    later, until they answer with presence, read as offline, or the main loop's deadline.
     """
     from .errors import XmppctlError
 
     try:
         await barrier(session)
         silent = sorted(collector.unanswered)
-        if not silent:
-            return
-        answers = await asyncio.gather(*(last_activity(session, jid) for jid in silent))
+        while silent:
+            answers = await asyncio.gather(*(last_activity(session, jid) for jid in silent))
+            now = datetime.now(timezone.utc)
+            silent = [jid for jid, answer in zip(silent, answers)
+                      if answer is not None and not collector.settle_offline(jid, answer[0], answer[1], now)]
+            settled.set()
+            if silent:
+                await asyncio.sleep(1.0)
+                silent = [jid for jid in silent if jid in collector.unanswered]
     except XmppctlError:  # the main loop's deadline decides what becomes of the silent ones
         return
-    now = datetime.now(timezone.utc)
-    for jid, answer in zip(silent, answers):
-        if answer is not None:
-            collector.settle_offline(jid, answer[0], answer[1], now)
-    settled.set()
 
 
 def _utc_iso(moment: datetime) -> str:

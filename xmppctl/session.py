@@ -5,12 +5,13 @@ yields a :class:`Session`, and always closes the stream.  Each network phase (lo
 request, the close) has a deadline of ``account.timeout`` seconds.  slixmpp is imported here,
 lazily, so ``--help`` never pays for it.
 
-slixmpp traps handled here (see shared/PROTOCOL.md): ``connect()`` retries forever (we stop
+slixmpp traps handled here (see docs/protocol-notes.md): ``connect()`` retries forever (we stop
 it at the first definite failure or at the deadline); a missing STARTTLS must not become
-plaintext (only TLS transports, and SCRAM/PLAIN refuse an unencrypted stream, which we report
-as a TLS failure); subscription requests are never answered automatically; no initial
-presence is sent; exceptions in event handlers are swallowed by slixmpp, so handlers only
-resolve futures that the caller awaits.
+plaintext, and slixmpp starts a session even when the server skipped TLS and SASL, so the
+session is trusted only once the transport really is TLS (or an allowed loopback peer) and
+SASL really succeeded (SCRAM: with the server's signature checked); subscription requests
+are never answered automatically; no initial presence is sent; exceptions in event handlers
+are swallowed by slixmpp, so handlers only resolve futures that the caller awaits.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ ROSTER_QUERY = "{jabber:iq:roster}query"
 DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 OFFLINE_NODE = "http://jabber.org/protocol/offline"
 _HANDLED = ET.Element("{urn:xmppctl:internal}handled")
-SASL_MECHS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
+#: SCRAM, channel-bound variants first (used only where a binding exists: TLS <= 1.2, see
+#: docs/protocol-notes.md); PLAIN only over TLS with a verified certificate (not with --insecure)
+SCRAM_MECHS = ["SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1"]
+SASL_MECHS = [*SCRAM_MECHS, "PLAIN"]
+#: SCRAM iteration counts we compute: RFC 7677's minimum, and a cap that bounds the work a
+#: hostile server can make us do (Hi() blocks the event loop; see docs/protocol-notes.md)
+SCRAM_MIN_ITERATIONS = 4096
+SCRAM_MAX_ITERATIONS = 1_000_000
+PRESENCE_TAG = "{jabber:client}presence"
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
 
 
@@ -134,6 +143,10 @@ class Session:
     features: set[tuple[str, str]] = field(default_factory=set)
     closed: asyncio.Future = field(default=None)  # type: ignore[assignment]
     _pending: set = field(default_factory=set, repr=False)
+    #: who has seen us available and not unavailable since: the broadcast audience, and the
+    #: targets of directed presence (RFC 6121 §4.5.1: they get unavailable before we close)
+    _available_broadcast: bool = field(default=False, repr=False)
+    _available_to: dict[str, None] = field(default_factory=dict, repr=False)
 
     @property
     def timeout(self) -> float:
@@ -187,6 +200,7 @@ class Session:
     def send(self, stanza: Any) -> None:
         if self.closed.done():
             raise ConnectionFailure("connection lost")
+        self._note_presence(stanza.xml)
         stanza.send()
 
     async def keep_offline_messages_stored(self) -> bool:
@@ -222,6 +236,35 @@ class Session:
         p["priority"] = priority
         self.send(p)
 
+    def _note_presence(self, xml: ET.Element) -> None:
+        if xml.tag != PRESENCE_TAG or xml.get("type") not in (None, "unavailable"):
+            return
+        available, to = xml.get("type") is None, xml.get("to")
+        if to is None:
+            self._available_broadcast = available
+        elif available:
+            self._available_to[to] = None
+        else:
+            self._available_to.pop(to, None)
+
+    def send_unavailable(self) -> int:
+        """RFC 6121 §4.5.1: unavailable to everyone we are still available to; how many were sent.
+
+        The session's close path calls this, so every command that sent available presence
+        ends it cleanly (servers otherwise record the dropped stream, e.g. ejabberd's last
+        status "Stream reset by peer"); presences already ended are not repeated.
+        """
+        stanzas = []
+        for to in [*self._available_to, *([None] if self._available_broadcast else [])]:
+            p = self.client.Presence()
+            p["type"] = "unavailable"
+            if to is not None:
+                p["to"] = to
+            stanzas.append(p)
+        for p in stanzas:
+            self.send(p)
+        return len(stanzas)
+
 
 def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
     """Adjust slixmpp's default context (system store, hostname check) for this account."""
@@ -245,41 +288,157 @@ def connect_host(account: Account) -> tuple[str | None, int]:
     return host, account.port or (5223 if account.tls == "direct" else 5222)
 
 
-def check_plaintext_allowed(account: Account) -> None:
-    """--allow-plaintext-loopback is refused (exit 2) unless the address is a loopback one."""
+def is_loopback_address(address: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (``::ffff:127.0.0.1``); False for names."""
     import ipaddress
 
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").partition("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def check_plaintext_allowed(account: Account) -> None:
+    """--allow-plaintext-loopback is refused (exit 2) unless the configured address is a loopback
+    one.  This is the early check; the session checks the address it actually connected to."""
     from .errors import UsageError
 
     host = connect_host(account)[0] or account.jid.partition("@")[2]
     name = host.strip("[]")
-    try:
-        loopback = ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        loopback = name.lower() in ("localhost", "localhost.")
-    if not loopback:
+    if not (is_loopback_address(name) or name.lower() in ("localhost", "localhost.")):
         raise UsageError(f"--allow-plaintext-loopback: {host} is not a loopback address; TLS is required")
 
 
-def _use_c_pbkdf2() -> None:
-    """Make slixmpp's SCRAM key derivation use hashlib's C PBKDF2.
+def _tls_object(client: Any) -> ssl.SSLObject | None:
+    """The TLS state of the connection as it is now: None when the transport is not TLS."""
+    transport = client.transport
+    return transport.get_extra_info("ssl_object") if transport is not None else None
 
-    slixmpp computes SCRAM's Hi() (RFC 5802 §2.2, which *is* PBKDF2-HMAC with the hash's
-    output length) in a Python loop: ~40 ms of CPU per login at Prosody's 10 000 iterations,
-    a sixth of a whole `roster list`.  Same function, same bytes, done in C.
+
+def _peer_address(client: Any) -> str | None:
+    transport = client.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return str(peer[0]) if peer else None
+
+
+def _transport_problem(client: Any, account: Account, where: str) -> XmppctlError | None:
+    """Why this connection must not carry a login or a session: no TLS, unless plaintext is
+    allowed and the peer we are really connected to (not the name we asked for) is loopback."""
+    if _tls_object(client) is not None:
+        return None
+    if not account.allow_plaintext:
+        return ConnectionFailure(f"{where} did not offer TLS; refusing to log in over plaintext")
+    peer = _peer_address(client)
+    if peer is None or not is_loopback_address(peer):
+        return ConnectionFailure(f"{where}: connected to {peer}, which is not a loopback address; "
+                                 "TLS is required (--allow-plaintext-loopback allows loopback only)")
+    return None
+
+
+def _install_security_callback(client: Any, account: Account, refuse: Callable[[str], None]) -> None:
+    """Base slixmpp's SASL choices on the real transport, not on the features it has seen.
+
+    slixmpp's default calls a stream "encrypted" once "starttls" appears among its negotiated
+    features; we ask the transport.  Unencrypted SCRAM needs --allow-plaintext-loopback *and* a
+    loopback peer; unencrypted PLAIN never happens.  ``xmppctl_refuse`` is how our SCRAM
+    patches (see :func:`_patch_scram`) end the login.
+    """
+    plugin = client.plugin["feature_mechanisms"]
+    default = plugin.security_callback
+
+    def settings(values: Any) -> dict[str, Any]:
+        result = default(values)
+        tls = _tls_object(client)
+        result["encrypted"] = tls is not None
+        result["tls_version"] = tls.version() if tls is not None else None
+        result["unencrypted_scram"] = _transport_problem(client, account, "") is None
+        result["unencrypted_plain"] = False
+        result["xmppctl_refuse"] = refuse
+        return result
+
+    plugin.security_callback = settings
+
+
+def _scram_refuse(mech: Any, message: str) -> Exception:
+    """Report a SCRAM refusal to the session (exit 3 at once) and return slixmpp's cancel.
+
+    slixmpp answers a failed step with <abort/> and then waits for the server, which a hostile
+    one never answers (or answers with <failure/>, upon which slixmpp tries the next
+    mechanism); the session's security callback hands each mechanism a ``refuse`` function
+    (see :func:`_install_security_callback`) that ends the login now, with our message.
+    """
+    from slixmpp.util.sasl.client import SASLCancelled
+
+    report = (getattr(mech, "security_settings", None) or {}).get("xmppctl_refuse")
+    if report is not None:
+        report(message)
+    return SASLCancelled(message)
+
+
+def _patch_scram() -> None:
+    """Harden slixmpp's SCRAM client (RFC 5802) in place; idempotent.
+
+    - Hi() (which *is* PBKDF2-HMAC with the hash's output length) runs in hashlib's C PBKDF2
+      instead of a Python loop (~40 ms of CPU per login at Prosody's 10 000 iterations), and
+      only for SCRAM_MIN_ITERATIONS..SCRAM_MAX_ITERATIONS: a server asking 2**31 would freeze
+      the process for many minutes (the event loop, so --timeout and SIGINT too), one asking
+      for a handful makes the proof we send cheap to brute-force.
+    - The client nonce comes from ``secrets`` (slixmpp uses the digits of ``random.random()``).
+    - Every failure of a step (malformed message, wrong server signature, bad nonce) ends the
+      login with exit 3 instead of an <abort/> a hostile server may never answer.
     """
     import hashlib
 
+    from slixmpp.util.sasl.client import SASLCancelled
     from slixmpp.util.sasl.mechanisms import SCRAM
 
-    if getattr(SCRAM, "_xmppctl_c_pbkdf2", False):
+    if getattr(SCRAM, "_xmppctl_patched", False):
         return
+    process_1, process = SCRAM.process_1, SCRAM.process
 
     def hi(self: Any, text: Any, salt: bytes, iterations: int) -> bytes:
+        if not SCRAM_MIN_ITERATIONS <= iterations <= SCRAM_MAX_ITERATIONS:
+            raise _scram_refuse(self, f"the server asked for {iterations} SCRAM iterations; refusing "
+                                      f"(accepted: {SCRAM_MIN_ITERATIONS}..{SCRAM_MAX_ITERATIONS})")
         return hashlib.pbkdf2_hmac(self.hash().name, bytes(text), salt, iterations)
 
+    def first_message(self: Any, challenge: bytes) -> bytes:
+        process_1(self, challenge)
+        # the nonce is the last attribute of client-first-message-bare ("n=user,r=NONCE")
+        self.cnonce = secrets.token_urlsafe(24).encode()
+        self.client_first_message_bare = self.client_first_message_bare.rpartition(b",r=")[0] + b",r=" + self.cnonce
+        self.client_first_message = self.gs2_header + self.client_first_message_bare
+        return self.client_first_message
+
+    def checked_process(self: Any, challenge: bytes = b"") -> bytes:
+        from slixmpp.util.sasl.client import SASLMutualAuthFailed
+
+        try:
+            return process(self, challenge)
+        except SASLMutualAuthFailed:
+            _scram_refuse(self, "the server's SCRAM signature is wrong: it does not know the password "
+                                "(a man in the middle?)")
+            raise  # slixmpp's own answer to it: disconnect
+        except SASLCancelled as exc:
+            raise _scram_refuse(self, f"SCRAM exchange refused: {exc.message}") from None
+        except Exception as exc:  # malformed server message: slixmpp would swallow it and hang
+            raise _scram_refuse(self, f"malformed SCRAM message from the server ({type(exc).__name__})") from None
+
     SCRAM.Hi = hi
-    SCRAM._xmppctl_c_pbkdf2 = True
+    SCRAM.process_1 = first_message
+    SCRAM.process = checked_process
+    SCRAM._xmppctl_patched = True
+
+
+def _scram_verified(client: Any) -> str | None:
+    """Why the SASL success just reported cannot be trusted, or None if it can."""
+    mech = client.plugin["feature_mechanisms"].mech
+    name = getattr(mech, "name", "")
+    if name.startswith("SCRAM-") and not getattr(mech, "_mutual_auth", False):
+        return "the server reported SCRAM success without proving it knows the password"
+    return None if name in SASL_MECHS else f"unexpected SASL mechanism {name!r}"
 
 
 def _answer_roster_push(client: Any, xml: ET.Element, bare: str) -> None:
@@ -316,13 +475,13 @@ async def open_session(
     """
     from slixmpp import ClientXMPP
 
-    _use_c_pbkdf2()
+    _patch_scram()
     resource = "xmppctl-" + secrets.token_hex(4)
     client = ClientXMPP(
         f"{account.jid}/{resource}",
         password,
         plugin_config={"feature_mechanisms": {
-            "use_mechs": list(SASL_MECHS),
+            "use_mechs": list(SCRAM_MECHS if account.insecure else SASL_MECHS),
             # only with --allow-plaintext-loopback (checked before we get here); PLAIN stays refused
             "unencrypted_scram": account.allow_plaintext,
         }},
@@ -344,7 +503,7 @@ async def open_session(
     login: asyncio.Future = loop.create_future()
     closed: asyncio.Future = loop.create_future()
     features: set[tuple[str, str]] = set()
-    state = {"phase": "connecting", "auth_failed": None, "encrypted": False}
+    state = {"phase": "connecting", "auth_failed": None, "sasl": False}
 
     def fail(exc: XmppctlError) -> None:
         if not login.done():
@@ -352,6 +511,14 @@ async def open_session(
 
     if keeper is None:
         keeper = StrayKeeper(account.jid, stderr_report)
+
+    def refuse(exc: XmppctlError) -> None:
+        # Drop the connection before slixmpp reads the server's next word: after a refused
+        # SCRAM step it would try the next mechanism, PLAIN included.
+        fail(exc)
+        loop.call_soon(client.abort)
+
+    _install_security_callback(client, account, lambda message: refuse(AuthError(f"{where}: {message}")))
 
     def incoming(xml: ET.Element) -> ET.Element:
         # Messages never reach slixmpp's handlers (which would drop them): the keeper keeps them.
@@ -380,10 +547,24 @@ async def open_session(
     def on_phase(name: str) -> Callable[[Any], None]:
         def handler(_: Any) -> None:
             state["phase"] = name
-            if name in ("TLS negotiated",):
-                state["encrypted"] = True
 
         return handler
+
+    def on_auth_success(_: Any) -> None:
+        state["phase"] = "binding a resource"
+        problem = _scram_verified(client)
+        state["sasl"] = problem is None
+        if problem:
+            refuse(AuthError(f"{where}: {problem}"))
+
+    def on_session_start(_: Any) -> None:
+        # slixmpp starts a session even when the server offered neither TLS nor SASL (bind only)
+        skipped = None if state["sasl"] else AuthError(f"{where} skipped SASL authentication; refusing the session")
+        problem = _transport_problem(client, account, where) or skipped
+        if problem is not None:
+            refuse(problem)
+        elif not login.done():
+            login.set_result(None)
 
     def on_failed_auth(stanza: Any) -> None:
         state["auth_failed"] = stanza["condition"] or "not-authorized"
@@ -391,10 +572,10 @@ async def open_session(
     def on_failed_all_auth(_: Any) -> None:
         if state["auth_failed"]:
             fail(AuthError(f"authentication failed for {account.jid}: {state['auth_failed']}"))
-        elif not state["encrypted"]:
-            fail(ConnectionFailure(f"{where} did not offer TLS; refusing to log in over plaintext"))
         else:
-            fail(AuthError(f"{where} offers no SASL mechanism we accept (SCRAM or PLAIN over TLS)"))
+            accepted = "SCRAM only, as the certificate is not verified" if account.insecure else "SCRAM, or PLAIN over TLS"
+            fail(_transport_problem(client, account, where)
+                 or AuthError(f"{where} offers no SASL mechanism we accept ({accepted})"))
 
     def on_stream_error(err: Any) -> None:
         condition = err["condition"] or "undefined-condition"
@@ -413,9 +594,9 @@ async def open_session(
 
     client.add_event_handler("connected", on_phase("waiting for the stream header"))
     client.add_event_handler("tls_success", on_phase("TLS negotiated"))
-    client.add_event_handler("auth_success", on_phase("binding a resource"))
+    client.add_event_handler("auth_success", on_auth_success)
     client.add_event_handler("session_bind", on_phase("starting the session"))
-    client.add_event_handler("session_start", lambda _: login.done() or login.set_result(None))
+    client.add_event_handler("session_start", on_session_start)
     client.add_event_handler("failed_auth", on_failed_auth)
     client.add_event_handler("failed_all_auth", on_failed_all_auth)
     client.add_event_handler("connection_failed", lambda err: fail(_connection_error(err, where)))
@@ -438,6 +619,8 @@ async def open_session(
         logged_in = login.done() and not login.cancelled() and login.exception() is None
         if logged_in and not closed.done() and client.transport is not None:
             try:
+                if session is not None:
+                    session.send_unavailable()
                 await asyncio.wait_for(client.disconnect(wait=min(2.0, account.timeout)), min(3.0, account.timeout + 0.5))
             except (asyncio.TimeoutError, Exception):  # closing is best effort; never hang here
                 client.abort()

@@ -63,9 +63,9 @@ def root(
     tls: Annotated[Optional[str], typer.Option("--tls", metavar="MODE", help="starttls or direct (TLS is always required) [default: starttls].", show_default=False)] = None,
     ca_file: Annotated[Optional[str], typer.Option("--ca-file", metavar="PATH", help="Also trust the CA certificates in PATH (PEM).", show_default=False)] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Deadline for each network phase [default: 10].", show_default=False)] = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify the server certificate (prints a warning).")] = False,
-    allow_plaintext: Annotated[bool, typer.Option("--allow-plaintext-loopback", help="Allow a server without TLS, only on a loopback address (127.0.0.0/8, ::1, localhost); SCRAM only, never PLAIN.")] = False,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify the server certificate (prints a warning); SCRAM only then, never PLAIN, so an impostor gets no password.")] = False,
+    allow_plaintext: Annotated[bool, typer.Option("--allow-plaintext-loopback", help="Allow a server without TLS, only on a loopback address (127.0.0.0/8, ::1, localhost), checked again on the address actually connected to; SCRAM only, never PLAIN.")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input (on a terminal: prompted for, not echoed).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Print the XML stream (SASL and password redacted) and tracebacks on stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:

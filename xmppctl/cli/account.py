@@ -25,18 +25,18 @@ def add(
     password_command: Annotated[Optional[str], typer.Option("--password-command", metavar="CMD", help="Command whose first output line is the password (run without a shell).", show_default=False)] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.001, help="Default deadline per network phase, seconds.", show_default=False)] = None,
     default_output: Annotated[Optional[str], typer.Option("--default-output", metavar="FORMAT", help="Output format when stdout is not a terminal: table, json, ndjson or csv.", show_default=False)] = None,
-    store_password: Annotated[bool, typer.Option("--store-password", help="Store the password (from --password-stdin or XMPPCTL_PASSWORD) in the file, in clear text.")] = False,
+    store_password: Annotated[bool, typer.Option("--store-password", help="Store the password in the file, in clear text. It is taken only from --password-stdin or XMPPCTL_PASSWORD, never from a password command or the keyring.")] = False,
     make_default: Annotated[bool, typer.Option("--default", help="Make this the default account.")] = False,
 ) -> None:
     """Add or replace an account.  The password is stored only with --store-password."""
-    from ..config import Account, add_account, read_password
+    from ..config import add_account, read_password_to_store
     from ..jid import parse_jid
 
     st = state(ctx)
     bare = parse_jid(jid, allow_resource=False, require_local=True).bare
     password = None
     if store_password:
-        password = read_password(Account(jid=bare), password_stdin=st.password_stdin)
+        password = read_password_to_store(bare, password_stdin=st.password_stdin)
     table = {
         "jid": bare,
         "server": server,
