@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectionFailure, UsageError
 from .jid import bare_jids, parse_jid
+from .text import validate_status
 
 if TYPE_CHECKING:
     from .roster import RosterItem
@@ -73,20 +74,6 @@ def check_priority(value: int | None) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not PRIORITY_MIN <= value <= PRIORITY_MAX:
         raise UsageError(f"invalid priority {value!r}: expected an integer from {PRIORITY_MIN} to {PRIORITY_MAX}")
-    return value
-
-
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def check_status(value: str | None) -> str | None:
-    """Status text must be representable in XML, or slixmpp would send a broken stream."""
-    if value is None:
-        return None
-    if _XML_FORBIDDEN.search(value):
-        raise UsageError("invalid status: it contains a control character")
-    if len(value.encode()) > 1024:
-        raise UsageError("invalid status: longer than 1024 bytes")
     return value
 
 
@@ -236,7 +223,7 @@ def make_request(*, show: str | None = None, status: str | None = None, priority
     for value in to:
         targets.setdefault(parse_jid(value).full, None)
     return PresenceRequest(type="unavailable" if unavailable else "available", show=shown,
-                           status=check_status(status), priority=check_priority(priority), to=tuple(targets))
+                           status=validate_status(status, "--status"), priority=check_priority(priority), to=tuple(targets))
 
 
 def _stanzas(session: Session, req: PresenceRequest) -> list[Any]:

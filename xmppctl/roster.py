@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+# The validators live in text.py (shared with the CLI options); re-exported for old callers.
+from .text import MAX_TEXT_BYTES, validate_group, validate_groups, validate_name  # noqa: F401
+
 if TYPE_CHECKING:
     from .session import Session
 
@@ -88,43 +91,7 @@ def filter_items(
 
 # ---- editing: validation, the pure plan, and pipelined application ------------------------
 
-MAX_TEXT_BYTES = 1023
 DEFAULT_WINDOW = 32
-
-
-def validate_name(name: str | None, where: str = "name") -> str | None:
-    """A contact's display name; ``None``/empty means no name.  Raises UsageError (exit 2)."""
-    from .errors import UsageError
-
-    if name is None or name == "":
-        return None
-    if not isinstance(name, str):
-        raise UsageError(f"{where}: expected a string, got {type(name).__name__}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise UsageError(f"{where}: {name!r} contains a control character")
-    if len(name.encode()) > MAX_TEXT_BYTES:
-        raise UsageError(f"{where}: longer than {MAX_TEXT_BYTES} bytes")
-    return name
-
-
-def validate_group(group: str, where: str = "group") -> str:
-    """A group name: non-empty, not only spaces, no control characters (RFC 6121 §2.1.2.5)."""
-    from .errors import UsageError
-
-    if not isinstance(group, str):
-        raise UsageError(f"{where}: expected a string, got {type(group).__name__}")
-    if not group.strip():
-        raise UsageError(f"{where}: empty group name")
-    if any(ord(c) < 32 or ord(c) == 127 for c in group):
-        raise UsageError(f"{where}: {group!r} contains a control character")
-    if len(group.encode()) > MAX_TEXT_BYTES:
-        raise UsageError(f"{where}: group name longer than {MAX_TEXT_BYTES} bytes")
-    return group
-
-
-def validate_groups(groups: Iterable[str], where: str = "groups") -> tuple[str, ...]:
-    """Validated, de-duplicated (servers reject duplicates) and sorted group names."""
-    return tuple(sorted({validate_group(g, where) for g in groups}))
 
 
 @dataclass(frozen=True, slots=True)

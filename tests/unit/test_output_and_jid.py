@@ -60,7 +60,9 @@ def test_resource_kept_in_full_jid():
     assert (j.bare, j.resource, j.full) == ("a@b.org", "Phone 1", "a@b.org/Phone 1")
 
 
-@pytest.mark.parametrize("value", ["", "@b.org", "a@", "a@b.org/", "a\"b@c.org", "a b@c.org", "a@b..org", "a@" + "x" * 64 + ".org"])
+@pytest.mark.parametrize("value", ["", "@b.org", "a@", "a@b.org/", "a\"b@c.org", "a b@c.org", "a@b..org", "a@" + "x" * 64 + ".org",
+                                   # undecodable argv bytes (surrogateescape) are refused, not a crash
+                                   "caf\udce9@x.org", "a@x\udcff.org", "a@x.org/r\udcff"])
 def test_parse_invalid(value):
     with pytest.raises(UsageError):
         parse_jid(value)

@@ -13,7 +13,6 @@ from xmppctl.presence import (
     ProbeCollector,
     WatchFilter,
     check_priority,
-    check_status,
     make_request,
     parse_duration,
     parse_presence,
@@ -54,9 +53,9 @@ def test_priority_out_of_range_is_usage_error(value):
 
 
 def test_status_with_control_character_is_rejected():
-    with pytest.raises(UsageError):
-        check_status("bad\x07bell")
-    assert check_status("tab\tand\nnewline") == "tab\tand\nnewline"
+    with pytest.raises(UsageError, match="--status: contains U\\+0007"):
+        make_request(status="bad\x07bell")
+    assert make_request(status="tab\tand\nnewline").status == "tab\tand\nnewline"
 
 
 @pytest.mark.parametrize("text, seconds", [("30", 30), ("30s", 30), ("1.5m", 90), ("1h30m", 5400), ("250ms", 0.25), ("2d", 172800)])
