@@ -146,7 +146,7 @@ def request_(
 
     The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name or
     --group the roster item is first written with that name and those groups added (its
-    current name and groups are otherwise kept).
+    current name and groups, and what other clients stored on it, are otherwise kept).
     --nick and --name are one line; --message may span lines; control characters: exit 2.
 
     """
