@@ -1,4 +1,4 @@
-"""Text safety against real servers: bad command-line text sends nothing."""
+"""Text safety against real servers: bad command-line text sends nothing; remote text in tables is inert."""
 
 from __future__ import annotations
 
@@ -36,3 +36,13 @@ def test_bad_text_options_exit_2_and_leave_the_roster_untouched(make_user, run_c
         assert r.stderr.count("\n") == 1 and "contains U+" in r.stderr, (args, r.stderr)
     assert roster_by_jid(run_cli, user) == before  # no set, and no subscribe (it would add other.jid)
 
+
+def test_remote_bidi_and_separator_characters_are_escaped_in_tables_only(make_user, run_cli):
+    user = make_user()
+    user.seed([Contact("eve@example.org", "Eve\u202egnp.exe", ("Line\u2028Break",), "both")])
+    r = run_cli(user, "roster", "list", "-o", "table")
+    assert r.code == 0, r.stderr
+    assert "Eve\\u202egnp.exe" in r.stdout and "Line\\u2028Break" in r.stdout
+    assert "\u202e" not in r.stdout and "\u2028" not in r.stdout
+    r = run_cli(user, "roster", "list", "-o", "json")
+    assert r.json()[0]["name"] == "Eve\u202egnp.exe" and r.json()[0]["groups"] == ["Line\u2028Break"]

@@ -126,11 +126,13 @@ def probe(
 
 
 def _table_line(event: dict, widths: tuple[int, ...]) -> str:
+    from ..output import table_cell
+
+    # remote text (resource, status...) is escaped like any table cell: it cannot add lines
     cells = [event["at"][11:19], event["jid"] + (f"/{event['resource']}" if event["resource"] else ""),
              event["type"] + (" (request)" if event["kind"] == "subscription" and event["type"] == "subscribe" else ""),
-             event["show"] or "", "" if event["priority"] is None else str(event["priority"]),
-             event["status"] or event["error"] or ""]
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+             event["show"], event["priority"], event["status"] or event["error"]]
+    return "  ".join(str(table_cell(c)).ljust(w) for c, w in zip(cells, widths)).rstrip()
 
 
 @app.command("watch")
@@ -179,9 +181,9 @@ def watch(
         if fmt == "ndjson":
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
         elif writer is not None:
-            from ..output import _cell
+            from ..output import csv_cell
 
-            writer.writerow([_cell(event.get(c), "csv") for c in WATCH_COLUMNS])
+            writer.writerow([csv_cell(event.get(c)) for c in WATCH_COLUMNS])
         else:
             out.write(_table_line(event, widths) + "\n")
         out.flush()
