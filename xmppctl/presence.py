@@ -489,8 +489,29 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+#: the earliest "last seen" a XEP-0012 answer may claim; an older one (a huge ``seconds``, e.g.
+#: an uninitialised counter) is nonsense and, past year 1, would overflow datetime arithmetic
+_EARLIEST_LAST_SEEN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_last_activity(result: ET.Element | None, now: datetime) -> tuple[int, str | None] | None:
+    """(seconds, status) from a XEP-0012 result; None when it has no usable count.
+
+    A negative count, or one that would put the last activity before 1970, is treated as
+    unknown rather than trusted (a contact's server is not ours to believe blindly).
+    """
+    query = result.find(f"{{{LAST_NS}}}query") if result is not None else None
+    try:
+        seconds = int(query.get("seconds", "")) if query is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not 0 <= seconds <= (now - _EARLIEST_LAST_SEEN).total_seconds():
+        return None
+    return seconds, (query.text or None)
+
+
 async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | None:
-    """XEP-0012 seconds since *jid* was last online and its last status; None if refused or unsupported."""
+    """XEP-0012 seconds since *jid* was last online and its last status; None if refused, unsupported or absurd."""
     from .errors import ServerRefused, TimeoutFailure
 
     try:
@@ -498,14 +519,7 @@ async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | 
                                        what=f"last activity of {jid}")
     except (ServerRefused, TimeoutFailure):
         return None
-    query = result.find(f"{{{LAST_NS}}}query")
-    try:
-        seconds = int(query.get("seconds", "")) if query is not None else None
-    except ValueError:
-        seconds = None
-    if seconds is None or seconds < 0:
-        return None
-    return seconds, (query.text or None)
+    return parse_last_activity(result, datetime.now(timezone.utc))
 
 
 async def add_last_activity(session: Session, rows: list[PresenceRow]) -> list[PresenceRow]:
