@@ -36,10 +36,11 @@ def set_(
     --unavailable with a status.  With --hold the presence stays up (cron, systemd, tests) until
     the time passes or SIGINT/SIGTERM arrives; then unavailable is sent and the exit code is 0.
 
-    Show and priority are validated before connecting (exit 2).  Prints what was sent once the
-    server has it; JSON keys: jid (our full JID), type (available|unavailable), show (string or
-    null), status, priority (integer or null), to (list of JIDs; empty for a broadcast),
-    hold (seconds, "forever" or null).
+    Show, priority and status (no control characters but tab and line breaks) are validated
+    before connecting (exit 2).  Prints what was sent once the server has it; JSON keys: jid
+    (our full JID), type (available|unavailable), show (string or null), status, priority
+    (integer or null), to (list of JIDs; empty for a broadcast), hold (seconds, "forever" or
+    null).
     """
     from ..output import render_object
     from ..presence import barrier, hold_presence, make_request, parse_duration, send_presence
