@@ -63,7 +63,8 @@ def edit_item(
     remove: Iterable[str] = (),
 ) -> RosterItem:
     """*item* with only the asked fields changed: a new name (``None`` drops it), a new group set,
-    and/or groups added and removed.  Everything else (other groups, subscription) is kept."""
+    and/or groups added and removed.  Everything else (other groups, subscription, the child
+    elements and attributes other clients stored on the item) is kept."""
     new_groups = set(item.groups if groups is None else groups)
     new_groups |= set(add)
     new_groups -= set(remove)

@@ -36,6 +36,12 @@ def _bad(value: str, why: str) -> UsageError:
     return UsageError(f"invalid JID {value!r}: {why}")
 
 
+def _utf8_len(s: str) -> int:
+    # surrogatepass: an undecodable argv byte (a lone surrogate) must reach the character
+    # check below and be refused there, not crash the length check
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
 def _has_bad_chars(s: str) -> bool:
     for ch in s:
         cat = unicodedata.category(ch)
@@ -63,7 +69,7 @@ def parse_jid(value: str, *, allow_resource: bool = True, require_local: bool = 
     if resource and not allow_resource:
         raise _bad(value, "a bare JID (without /resource) is expected here")
     if local:
-        if len(local.encode()) > 1023:
+        if _utf8_len(local) > 1023:
             raise _bad(value, "localpart longer than 1023 bytes")
         if any(c in _LOCAL_FORBIDDEN for c in local) or _has_bad_chars(local):
             raise _bad(value, "localpart contains a forbidden character")
@@ -71,7 +77,7 @@ def parse_jid(value: str, *, allow_resource: bool = True, require_local: bool = 
     domain = domain.rstrip(".")
     if not domain:
         raise _bad(value, "empty domain")
-    if len(domain.encode()) > 1023:
+    if _utf8_len(domain) > 1023:
         raise _bad(value, "domain longer than 1023 bytes")
     if not _IPV6.match(domain):
         labels = domain.split(".")
@@ -79,7 +85,7 @@ def parse_jid(value: str, *, allow_resource: bool = True, require_local: bool = 
             raise _bad(value, "domain is not a valid host name")
         domain = domain.lower()
     if resource:
-        if len(resource.encode()) > 1023:
+        if _utf8_len(resource) > 1023:
             raise _bad(value, "resource longer than 1023 bytes")
         if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in resource):
             raise _bad(value, "resource contains a control character")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConnectionFailure, UsageError
 from .jid import bare_jids, parse_jid
+from .text import validate_status
 
 if TYPE_CHECKING:
     from .roster import RosterItem
@@ -73,20 +74,6 @@ def check_priority(value: int | None) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not PRIORITY_MIN <= value <= PRIORITY_MAX:
         raise UsageError(f"invalid priority {value!r}: expected an integer from {PRIORITY_MIN} to {PRIORITY_MAX}")
-    return value
-
-
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def check_status(value: str | None) -> str | None:
-    """Status text must be representable in XML, or slixmpp would send a broken stream."""
-    if value is None:
-        return None
-    if _XML_FORBIDDEN.search(value):
-        raise UsageError("invalid status: it contains a control character")
-    if len(value.encode()) > 1024:
-        raise UsageError("invalid status: longer than 1024 bytes")
     return value
 
 
@@ -236,7 +223,7 @@ def make_request(*, show: str | None = None, status: str | None = None, priority
     for value in to:
         targets.setdefault(parse_jid(value).full, None)
     return PresenceRequest(type="unavailable" if unavailable else "available", show=shown,
-                           status=check_status(status), priority=check_priority(priority), to=tuple(targets))
+                           status=validate_status(status, "--status"), priority=check_priority(priority), to=tuple(targets))
 
 
 def _stanzas(session: Session, req: PresenceRequest) -> list[Any]:
@@ -516,8 +503,29 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+#: the earliest "last seen" a XEP-0012 answer may claim; an older one (a huge ``seconds``, e.g.
+#: an uninitialised counter) is nonsense and, past year 1, would overflow datetime arithmetic
+_EARLIEST_LAST_SEEN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_last_activity(result: ET.Element | None, now: datetime) -> tuple[int, str | None] | None:
+    """(seconds, status) from a XEP-0012 result; None when it has no usable count.
+
+    A negative count, or one that would put the last activity before 1970, is treated as
+    unknown rather than trusted (a contact's server is not ours to believe blindly).
+    """
+    query = result.find(f"{{{LAST_NS}}}query") if result is not None else None
+    try:
+        seconds = int(query.get("seconds", "")) if query is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not 0 <= seconds <= (now - _EARLIEST_LAST_SEEN).total_seconds():
+        return None
+    return seconds, (query.text or None)
+
+
 async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | None:
-    """XEP-0012 seconds since *jid* was last online and its last status; None if refused or unsupported."""
+    """XEP-0012 seconds since *jid* was last online and its last status; None if refused, unsupported or absurd."""
     from .errors import ServerRefused, TimeoutFailure
 
     try:
@@ -525,14 +533,7 @@ async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | 
                                        what=f"last activity of {jid}")
     except (ServerRefused, TimeoutFailure):
         return None
-    query = result.find(f"{{{LAST_NS}}}query")
-    try:
-        seconds = int(query.get("seconds", "")) if query is not None else None
-    except ValueError:
-        seconds = None
-    if seconds is None or seconds < 0:
-        return None
-    return seconds, (query.text or None)
+    return parse_last_activity(result, datetime.now(timezone.utc))
 
 
 async def add_last_activity(session: Session, rows: list[PresenceRow]) -> list[PresenceRow]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+
+# The validators live in text.py (shared with the CLI options); re-exported for old callers.
+from .text import MAX_TEXT_BYTES, validate_group, validate_groups, validate_name  # noqa: F401
 
 if TYPE_CHECKING:
     from .session import Session
@@ -16,6 +20,11 @@ SUBSCRIPTIONS = ("none", "to", "from", "both")
 ITEM_COLUMNS = ("jid", "name", "subscription", "ask", "groups")
 
 
+#: item attributes xmppctl understands; any other one is kept in RosterItem.extra_attrs
+KNOWN_ATTRS = frozenset(("jid", "name", "subscription", "ask", "approved"))
+_GROUP_TAG = f"{{{ROSTER_NS}}}group"
+
+
 @dataclass(frozen=True, slots=True)
 class RosterItem:
     jid: str
@@ -24,6 +33,12 @@ class RosterItem:
     #: True when our own subscription request is pending (``ask="subscribe"``)
     ask: bool = False
     groups: tuple[str, ...] = field(default_factory=tuple)
+    #: child elements other than <group/> that other clients stored on the item, as XML text.
+    #: A roster set replaces the whole item, so every rewrite sends them back (item_element).
+    #: Not part of any output, and not compared: items differing only here are equal.
+    extra_children: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    #: (name, value) of attributes other than KNOWN_ATTRS, kept and sent back likewise
+    extra_attrs: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,14 +50,32 @@ class RosterItem:
         }
 
 
+def _xml_text(child: ET.Element) -> str:
+    """*child* serialized on its own (without the whitespace that followed it in the item)."""
+    if child.tail is not None:
+        child = copy.copy(child)
+        child.tail = None
+    return ET.tostring(child, encoding="unicode")
+
+
 def parse_item(el: ET.Element) -> RosterItem:
-    groups = sorted({g.text for g in el.iter(f"{{{ROSTER_NS}}}group") if g.text})
+    groups: set[str] = set()
+    extra: list[str] = []
+    for child in el:
+        if child.tag == _GROUP_TAG:
+            if child.text:
+                groups.add(child.text)
+        else:
+            extra.append(_xml_text(child))
+    attrs = tuple((k, v) for k, v in el.attrib.items() if k not in KNOWN_ATTRS)
     return RosterItem(
         jid=el.get("jid", ""),
         name=el.get("name") or None,
         subscription=el.get("subscription", "none"),
         ask=el.get("ask") == "subscribe",
-        groups=tuple(groups),
+        groups=tuple(sorted(groups)),
+        extra_children=tuple(extra),
+        extra_attrs=attrs,
     )
 
 
@@ -88,43 +121,7 @@ def filter_items(
 
 # ---- editing: validation, the pure plan, and pipelined application ------------------------
 
-MAX_TEXT_BYTES = 1023
 DEFAULT_WINDOW = 32
-
-
-def validate_name(name: str | None, where: str = "name") -> str | None:
-    """A contact's display name; ``None``/empty means no name.  Raises UsageError (exit 2)."""
-    from .errors import UsageError
-
-    if name is None or name == "":
-        return None
-    if not isinstance(name, str):
-        raise UsageError(f"{where}: expected a string, got {type(name).__name__}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise UsageError(f"{where}: {name!r} contains a control character")
-    if len(name.encode()) > MAX_TEXT_BYTES:
-        raise UsageError(f"{where}: longer than {MAX_TEXT_BYTES} bytes")
-    return name
-
-
-def validate_group(group: str, where: str = "group") -> str:
-    """A group name: non-empty, not only spaces, no control characters (RFC 6121 §2.1.2.5)."""
-    from .errors import UsageError
-
-    if not isinstance(group, str):
-        raise UsageError(f"{where}: expected a string, got {type(group).__name__}")
-    if not group.strip():
-        raise UsageError(f"{where}: empty group name")
-    if any(ord(c) < 32 or ord(c) == 127 for c in group):
-        raise UsageError(f"{where}: {group!r} contains a control character")
-    if len(group.encode()) > MAX_TEXT_BYTES:
-        raise UsageError(f"{where}: group name longer than {MAX_TEXT_BYTES} bytes")
-    return group
-
-
-def validate_groups(groups: Iterable[str], where: str = "groups") -> tuple[str, ...]:
-    """Validated, de-duplicated (servers reject duplicates) and sorted group names."""
-    return tuple(sorted({validate_group(g, where) for g in groups}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +196,8 @@ def plan_roster(
             after = RosterItem(want.jid, want.name if names else None, "none", False, want.groups if groups else ())
             changes.append(Change("add", want.jid, None, after))
             continue
-        after = RosterItem(
-            have.jid,
-            want.name if names else have.name,
-            have.subscription,
-            have.ask,
-            want.groups if groups else have.groups,
-        )
+        # from the current item, so what xmppctl does not manage (extra_children...) is kept
+        after = replace(have, name=want.name if names else have.name, groups=want.groups if groups else have.groups)
         if after.name == have.name and after.groups == have.groups:
             unchanged += 1
         else:
@@ -217,12 +209,17 @@ def plan_roster(
 
 
 def item_element(item: RosterItem) -> ET.Element:
-    """``<item/>`` for a roster set: jid, name, groups only; never ask/approved/subscription."""
+    """``<item/>`` for a roster set: jid, name, groups, and the extensions other clients stored
+    on it (a set replaces the whole item); never ask/approved/subscription."""
     el = ET.Element(f"{{{ROSTER_NS}}}item", {"jid": item.jid})
+    for key, value in item.extra_attrs:
+        el.set(key, value)
     if item.name:
         el.set("name", item.name)
     for group in sorted(set(item.groups)):
-        ET.SubElement(el, f"{{{ROSTER_NS}}}group").text = group
+        ET.SubElement(el, _GROUP_TAG).text = group
+    for xml in item.extra_children:
+        el.append(ET.fromstring(xml))
     return el
 
 

@@ -27,7 +27,8 @@ from typing import Any, TextIO
 
 from .errors import Interrupted, UsageError
 from .jid import bare_jid
-from .roster import RosterItem, validate_group, validate_name
+from .roster import RosterItem
+from .text import validate_group, validate_name
 
 FORMATS = ("toml", "json", "csv")
 STDIN = "-"
@@ -154,8 +155,6 @@ class _Collector:
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
             raise UsageError(f"{where('name')}: expected a string, got {_type_name(name)}")
-        if name is not None:
-            _check_xml_text(name, where("name"))
         name = validate_name(name, where("name"))
         groups_value = raw.get("groups")
         if groups_value is None:
@@ -167,7 +166,6 @@ class _Collector:
                 if not isinstance(g, str):
                     raise UsageError(f"{where('groups')}: expected a list of strings, got a {_type_name(g)} in it")
                 if g not in self.good_groups:  # a roster has few distinct groups: check each once
-                    _check_xml_text(g, where("groups"))
                     validate_group(g, where("groups"))
                     self.good_groups.add(g)
             groups = tuple(sorted(set(groups_value)))
@@ -183,17 +181,6 @@ def _parser_limit(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return str(exc).split(";")[0]
-
-
-# XML 1.0 cannot carry these at all (JSON escapes such as \ud800 produce them): the server would
-# end the stream on the first stanza holding one.
-_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
-
-
-def _check_xml_text(value: str, where: str) -> None:
-    bad = _NOT_XML.search(value)
-    if bad:
-        raise UsageError(f"{where}: contains U+{ord(bad.group()):04X}, which XML cannot carry")
 
 
 def _type_name(value: Any) -> str:

@@ -19,7 +19,7 @@ import fnmatch
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, UsageError
@@ -188,8 +188,9 @@ def pending_requests(inbound: dict[str, tuple[str | None, str | None]], roster: 
 def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: Sequence[str]) -> RosterItem | None:
     """The roster item to set for ``request --name/--group``, or None when nothing would change.
 
-    A roster set replaces the whole item, so the current name and groups are kept; --name
-    replaces the name, --group adds groups.
+    A roster set replaces the whole item, so the current item is the base: its name, groups
+    and the extensions other clients stored on it are kept; --name replaces the name, --group
+    adds groups.
     """
     if name is None and not groups:
         return None
@@ -198,7 +199,7 @@ def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: 
     new_groups = tuple(sorted(set(base.groups) | set(groups)))
     if current is not None and new_name == current.name and new_groups == tuple(sorted(current.groups)):
         return None
-    return RosterItem(jid, new_name or None, base.subscription, base.ask, new_groups)
+    return replace(base, name=new_name or None, groups=new_groups)
 
 
 def roster_set_payload(item: RosterItem) -> ET.Element:

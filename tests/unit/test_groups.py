@@ -76,3 +76,21 @@ def test_edit_item_changes_only_what_is_asked():
     assert edit_item(A, name=None) == RosterItem("a@x.org", None, "both", False, ("Friends", "Work"))
     assert edit_item(A, add=("Zed",), remove=("Work",)).groups == ("Friends", "Zed")
     assert edit_item(A, groups=()).groups == () and edit_item(A, groups=()).name == "A"
+
+
+def test_every_group_rewrite_keeps_what_other_clients_stored_on_the_item():
+    from dataclasses import replace
+
+    from xmppctl.roster import item_element
+
+    extra = ("<ns0:color xmlns:ns0=\"urn:example:color\">teal</ns0:color>",)
+    rich = replace(A, extra_children=extra, extra_attrs=(("weird", "w"),))
+    roster = [rich, B, C, D]
+    for changes in (add_group(roster, "New", ["a@x.org"]), remove_group(roster, "Work", ["a@x.org"]),
+                    rename_group(roster, "Friends", "Pals"), delete_group(roster, "Friends")):
+        [change] = [c for c in changes if c.jid == "a@x.org"]
+        assert change.after.extra_children == extra and change.after.extra_attrs == (("weird", "w"),)
+        el = item_element(change.after)
+        assert el.find("{urn:example:color}color").text == "teal" and el.get("weird") == "w"
+    for edited in (edit_item(rich, name="Other"), edit_item(rich, name=None), edit_item(rich, groups=["X"])):
+        assert edited.extra_children == extra

@@ -13,7 +13,6 @@ from xmppctl.presence import (
     ProbeCollector,
     WatchFilter,
     check_priority,
-    check_status,
     make_request,
     parse_duration,
     parse_presence,
@@ -54,9 +53,9 @@ def test_priority_out_of_range_is_usage_error(value):
 
 
 def test_status_with_control_character_is_rejected():
-    with pytest.raises(UsageError):
-        check_status("bad\x07bell")
-    assert check_status("tab\tand\nnewline") == "tab\tand\nnewline"
+    with pytest.raises(UsageError, match="--status: contains U\\+0007"):
+        make_request(status="bad\x07bell")
+    assert make_request(status="tab\tand\nnewline").status == "tab\tand\nnewline"
 
 
 @pytest.mark.parametrize("text, seconds", [("30", 30), ("30s", 30), ("1.5m", 90), ("1h30m", 5400), ("250ms", 0.25), ("2d", 172800)])
@@ -229,3 +228,54 @@ def test_last_activity_does_not_override_a_presence_answer():
     c.feed(info("bob@x", "phone"))
     assert not c.settle_offline("bob@x", 500, "gone", NOW)
     assert [r.state for r in c.rows()] == ["online"]
+
+
+# ---- XEP-0012 answers are remote input: absurd counts are unknown, never a crash ---------------
+
+LATER = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def last_answer(seconds: str, text: str = "") -> ET.Element:
+    return ET.fromstring(f"<iq xmlns='jabber:client' type='result'><query xmlns='jabber:iq:last' seconds='{seconds}'>"
+                         f"{text}</query></iq>")
+
+
+@pytest.mark.parametrize("seconds", [str(10**20), str(10**12), "-5", "abc", "", "1" * 5000])
+def test_absurd_last_activity_counts_are_unknown(seconds):
+    from xmppctl.presence import parse_last_activity
+
+    assert parse_last_activity(last_answer(seconds), LATER) is None
+
+
+def test_plausible_last_activity_counts_are_kept():
+    from xmppctl.presence import parse_last_activity
+
+    assert parse_last_activity(last_answer("90", "gone fishing"), LATER) == (90, "gone fishing")
+    since_1970 = int((LATER - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds())
+    assert parse_last_activity(last_answer(str(since_1970)), LATER) == (since_1970, None)
+    assert parse_last_activity(None, LATER) is None
+
+
+class _AnsweringSession:
+    """Stands in for a session whose contact's server answers every XEP-0012 query with *seconds*."""
+
+    def __init__(self, seconds: str):
+        self.seconds = seconds
+
+    def make_iq(self, *args, **kwargs):
+        return None
+
+    async def request(self, iq, **kwargs):
+        return last_answer(self.seconds, "bye")
+
+
+def test_probe_last_with_a_huge_count_leaves_the_row_without_last_seen():
+    import asyncio
+
+    from xmppctl.presence import PresenceRow, add_last_activity
+
+    rows = [PresenceRow(jid="old@x.org", state="offline")]
+    [row] = asyncio.run(add_last_activity(_AnsweringSession(str(10**20)), rows))  # OverflowError before
+    assert (row.last_seen, row.idle, row.status) == (None, None, None)
+    [row] = asyncio.run(add_last_activity(_AnsweringSession("60"), rows))
+    assert row.idle == 60 and row.status == "bye" and row.last_seen.endswith("Z")

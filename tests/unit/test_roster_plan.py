@@ -81,3 +81,54 @@ def test_name_validation():
     assert validate_name("") is None and validate_name("Bob") == "Bob"
     with pytest.raises(UsageError):
         validate_name("bad\x00name")
+
+
+# ---- what other clients stored on an item is kept --------------------------------------------
+
+FOREIGN = "urn:example:color"
+ITEM_XML = (f"<item xmlns='jabber:iq:roster' jid='e@x.org' name='E' subscription='both' ask='subscribe' "
+            f"approved='true' xmlns:c='{FOREIGN}' c:mark='1' weird='w'>\n"
+            f"  <group>G</group>\n  <c:color shade='dark'>teal<c:inner/></c:color>\n  <note>roster-ns child</note>\n</item>")
+
+
+def _parsed():
+    import xml.etree.ElementTree as ET
+
+    from xmppctl.roster import parse_item
+
+    return parse_item(ET.fromstring(ITEM_XML))
+
+
+def _children(el):
+    return [(child.tag, child.attrib, child.text, [g.tag for g in child]) for child in el]
+
+
+def test_parse_item_keeps_unknown_children_and_attributes_out_of_the_output():
+    item = _parsed()
+    assert item == RosterItem("e@x.org", "E", "both", True, ("G",))  # extensions are not compared
+    assert len(item.extra_children) == 2
+    assert dict(item.extra_attrs) == {f"{{{FOREIGN}}}mark": "1", "weird": "w"}
+    assert item.to_dict() == {"jid": "e@x.org", "name": "E", "subscription": "both", "ask": True, "groups": ["G"]}
+
+
+def test_item_element_sends_unknown_children_and_attributes_back():
+    el = item_element(_parsed())
+    assert _children(el) == [
+        ("{jabber:iq:roster}group", {}, "G", []),
+        (f"{{{FOREIGN}}}color", {"shade": "dark"}, "teal", [f"{{{FOREIGN}}}inner"]),
+        ("{jabber:iq:roster}note", {}, "roster-ns child", []),
+    ]
+    assert el.get(f"{{{FOREIGN}}}mark") == "1" and el.get("weird") == "w"
+    # still never the server-owned attributes
+    assert el.get("ask") is None and el.get("subscription") is None and el.get("approved") is None
+    assert all(child.tail is None for child in el)  # no stray whitespace from the item we parsed
+
+
+@pytest.mark.parametrize("sync", [{}, {"names": False}, {"groups": False}])
+def test_plan_update_keeps_unknown_children(sync):
+    current = _parsed()
+    [change] = plan_roster([current], [RosterItem("e@x.org", "New E", groups=("H",))], **sync).changes
+    assert change.action == "update"
+    assert change.after.extra_children == current.extra_children
+    assert change.after.extra_attrs == current.extra_attrs
+    assert "teal" in [child.text for child in item_element(change.after)]

@@ -97,6 +97,18 @@ def test_merged_item_for_absent_contact():
     assert (item.jid, item.name, item.groups) == ("new@x.org", "New", ("G",))
 
 
+def test_merged_item_keeps_what_other_clients_stored_on_the_item():
+    from dataclasses import replace
+
+    extra = ("<ns0:color xmlns:ns0=\"urn:example:color\">teal</ns0:color>",)
+    current = replace(RosterItem("b@x.org", "Bob", "to", False, ("Work",)), extra_children=extra)
+    for name, groups in (("Robert", []), (None, ["Friends"])):
+        item = merged_item("b@x.org", current, name, groups)
+        assert item.extra_children == extra
+        payload = roster_set_payload(item)
+        assert payload.find(f"{{{ROSTER_NS}}}item/{{urn:example:color}}color").text == "teal"
+
+
 def test_roster_set_has_one_item_and_never_server_owned_attributes():
     query = roster_set_payload(RosterItem("b@x.org", "Bob", "both", True, ("A", "B")))
     items = query.findall(f"{{{ROSTER_NS}}}item")

@@ -31,9 +31,13 @@ def add(
     """Add or replace an account.  The password is stored only with --store-password."""
     from ..config import add_account, read_password_to_store
     from ..jid import parse_jid
+    from ..text import check_text
 
     st = state(ctx)
     bare = parse_jid(jid, allow_resource=False, require_local=True).bare
+    for option, value in (("--server", server), ("--ca-file", ca_file), ("--password-command", password_command)):
+        if value is not None:  # the config file is UTF-8 TOML: it cannot hold undecodable bytes
+            check_text(value, option, max_bytes=4096)
     password = None
     if store_password:
         password = read_password_to_store(bare, password_stdin=st.password_stdin)

@@ -36,7 +36,7 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format [default: table on a terminal, else the account's 'output' setting, else table].",
+        help="Output format [default: table on a terminal, else the account's 'output' setting, else table]. Tables escape control characters; json, ndjson and csv are verbatim (a csv cell may start with =, which spreadsheets run as a formula).",
         show_default=False,
         case_sensitive=False,
     ),

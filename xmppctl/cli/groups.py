@@ -59,7 +59,8 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     (boolean), groups (list of strings).
     """
     from ..groups import members
-    from ..roster import ITEM_COLUMNS, validate_group
+    from ..roster import ITEM_COLUMNS
+    from ..text import validate_group
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -71,7 +72,7 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
 def _edit_members(ctx: typer.Context, group: str, jids: list[str], planner, skip_why: str, dry_run: bool, output) -> None:
     """group add/remove: plan *planner(current, group, jids)*, skip contacts already right, refuse unknown ones."""
     from ..jid import bare_jids
-    from ..roster import validate_group
+    from ..text import validate_group
     from .changes import EditPlan, edit_roster, not_in_roster
 
     st = state(ctx)
@@ -145,7 +146,7 @@ def rename(
     """
     from ..errors import UsageError
     from ..groups import rename_group
-    from ..roster import validate_group
+    from ..text import validate_group
     from .changes import EditPlan, edit_roster
 
     st = state(ctx)
@@ -183,7 +184,7 @@ def delete(
 
     from ..errors import UsageError
     from ..groups import delete_group
-    from ..roster import validate_group
+    from ..text import validate_group
     from .changes import EditPlan, edit_roster
 
     st = state(ctx)

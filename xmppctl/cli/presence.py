@@ -40,12 +40,14 @@ def set_(
     priority -1 unless --priority says otherwise, so the server keeps messages addressed to the
     account stored (or routes them to your other clients).  An explicit --priority >= 0 is
     warned about; any message that reaches this session is reported on stderr and kept in
-    $XDG_DATA_HOME/xmppctl/received-messages.ndjson, as are subscription requests reported.
+    $XDG_DATA_HOME/xmppctl/received-messages.ndjson; subscription requests are reported, never
+    answered.
 
-    Show and priority are validated before connecting (exit 2).  Prints what was sent once the
-    server has it; JSON keys: jid (our full JID), type (available|unavailable), show (string or
-    null), status, priority (integer or null), to (list of JIDs; empty for a broadcast),
-    hold (seconds, "forever" or null).
+    Show, priority and status (no control characters but tab and line breaks) are validated
+    before connecting (exit 2).  Prints what was sent once the server has it; JSON keys: jid
+    (our full JID), type (available|unavailable), show (string or null), status, priority
+    (integer or null), to (list of JIDs; empty for a broadcast), hold (seconds, "forever" or
+    null).
     """
     from ..output import render_object
     from ..presence import READ_ONLY_PRIORITY, barrier, hold_presence, make_request, parse_duration, publish
@@ -142,11 +144,13 @@ def probe(
 
 
 def _table_line(event: dict, widths: tuple[int, ...]) -> str:
+    from ..output import table_cell
+
+    # remote text (resource, status...) is escaped like any table cell: it cannot add lines
     cells = [event["at"][11:19], event["jid"] + (f"/{event['resource']}" if event["resource"] else ""),
              event["type"] + (" (request)" if event["kind"] == "subscription" and event["type"] == "subscribe" else ""),
-             event["show"] or "", "" if event["priority"] is None else str(event["priority"]),
-             event["status"] or event["error"] or ""]
-    return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+             event["show"], event["priority"], event["status"] or event["error"]]
+    return "  ".join(str(table_cell(c)).ljust(w) for c, w in zip(cells, widths)).rstrip()
 
 
 @app.command("watch")
@@ -196,9 +200,9 @@ def watch(
         if fmt == "ndjson":
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
         elif writer is not None:
-            from ..output import _cell
+            from ..output import csv_cell
 
-            writer.writerow([_cell(event.get(c), "csv") for c in WATCH_COLUMNS])
+            writer.writerow([csv_cell(event.get(c)) for c in WATCH_COLUMNS])
         else:
             out.write(_table_line(event, widths) + "\n")
         out.flush()

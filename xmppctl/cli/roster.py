@@ -89,7 +89,8 @@ def add(
     """
     from ..groups import KEEP, edit_item, rewrite
     from ..jid import bare_jid
-    from ..roster import Change, RosterItem, validate_groups, validate_name
+    from ..roster import Change, RosterItem
+    from ..text import validate_groups, validate_name
     from .changes import EditPlan, edit_roster
 
     st = state(ctx)
@@ -195,7 +196,8 @@ def set_(
     from ..errors import UsageError
     from ..groups import KEEP, edit_item, rewrite
     from ..jid import bare_jid
-    from ..roster import RosterItem, validate_groups, validate_name
+    from ..roster import RosterItem
+    from ..text import validate_groups, validate_name
     from .changes import EditPlan, edit_roster, not_in_roster
 
     st = state(ctx)

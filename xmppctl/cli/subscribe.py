@@ -152,16 +152,19 @@ def request_(
 
     The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name or
     --group the roster item is first written with that name and those groups added (its
-    current name and groups are otherwise kept).
+    current name and groups, and what other clients stored on it, are otherwise kept).
+    --nick and --name are one line; --message may span lines; control characters: exit 2.
 
     """
     from ..errors import UsageError
-    from ..roster import validate_groups, validate_name
+    from ..text import validate_groups, validate_name, validate_nick, validate_status
 
     groups = validate_groups(group or [], "--group")
     if name is not None and not name.strip():
         raise UsageError("--name: empty name")
     name = validate_name(name, "--name")
+    nick = validate_nick(nick, "--nick")
+    message = validate_status(message, "--message")
     _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, nick=nick, message=message)
 
 
