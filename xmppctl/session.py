@@ -168,6 +168,11 @@ class Session:
             iq.xml.append(payload)
         return iq
 
+    async def query(self, iq_type: str, payload: ET.Element | None = None, *, to: str | None = None,
+                    timeout: float | None = None, what: str = "request") -> ET.Element:
+        """Send an IQ of *iq_type* carrying *payload* and return the result's XML (see :meth:`request`)."""
+        return await self.request(self.make_iq(iq_type, payload, to=to), timeout=timeout, what=what)
+
     async def request(self, iq: Any, *, timeout: float | None = None, what: str = "request") -> ET.Element:
         """Send an IQ and return the result's XML; raise ServerRefused / TimeoutFailure / ConnectionFailure."""
         from slixmpp.exceptions import IqError, IqTimeout
