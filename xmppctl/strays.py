@@ -147,11 +147,12 @@ _MAX_SHOWN = 300
 
 
 def _safe(text: str | None, limit: int | None = _MAX_SHOWN) -> str:
-    """Terminal-safe, one line: control characters and bidi overrides escaped, long text cut."""
+    """Terminal-safe, one line (the escaping of tables, output.safe_text), long text cut."""
     if text is None:
         return ""
-    out = "".join(c if c.isprintable() and not 0x202A <= ord(c) <= 0x202E and not 0x2066 <= ord(c) <= 0x2069
-                  else c.encode("unicode_escape").decode("ascii") for c in text)
+    from .output import safe_text
+
+    out = safe_text(text)
     return out if limit is None or len(out) <= limit else out[:limit] + "…"
 
 
