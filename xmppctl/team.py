@@ -41,7 +41,7 @@ from .errors import UsageError
 from .groups import edit_item, rewrite
 from .jid import bare_jid, parse_jid
 from .roster import Change, RosterItem, validate_group, validate_name
-from .rosterfile import Where, _parser_limit, _toml_key_line, _type_name
+from .rosterfile import Where, _parser_limit, _toml_key_line, _type_name, toml_table_places
 
 TOP_KEYS = ("group", "member")
 MEMBER_KEYS = ("account", "name")
@@ -95,7 +95,7 @@ def load_team_file(path: str, configured_accounts: Collection[str]) -> Team:
     return parse_team_text(text, configured_accounts, path)
 
 
-_MEMBER_TABLE = re.compile(r"^\s*\[\[\s*member\s*\]\]")
+_TABLE_HEADER = re.compile(r"^\s*\[")  # the top-level keys end at the first table
 
 
 def parse_team_text(text: str, configured_accounts: Collection[str], name: str = "<input>") -> Team:
@@ -109,8 +109,7 @@ def parse_team_text(text: str, configured_accounts: Collection[str], name: str =
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"{name}: invalid TOML: {_parser_limit(exc)}") from None
     lines = text.splitlines()
-    starts = [i + 1 for i, line in enumerate(lines) if _MEMBER_TABLE.match(line)]
-    top_end = (starts[0] - 1) if starts else len(lines)
+    top_end = next((i for i, line in enumerate(lines) if _TABLE_HEADER.match(line)), len(lines))
     for key in doc:
         if key not in TOP_KEYS:
             line = _toml_key_line(lines, key, 1, len(lines))
@@ -119,9 +118,7 @@ def parse_team_text(text: str, configured_accounts: Collection[str], name: str =
     raw_members = doc.get("member", [])
     if not isinstance(raw_members, list):
         raise UsageError(f"{name}: member: expected [[member]] tables, got {_type_name(raw_members)}")
-    if len(starts) != len(raw_members):  # inline arrays: no line per table, name the index
-        starts = []
-    members = _team_members(raw_members, lines, starts, name, configured_accounts)
+    members = _team_members(raw_members, lines, name, configured_accounts)
     if len(members) < MIN_MEMBERS:
         raise UsageError(f"{name}: member: a team needs at least {MIN_MEMBERS} members, got {len(members)}")
     return Team(group, tuple(members))
@@ -137,25 +134,10 @@ def _team_group(doc: dict[str, Any], name: str, line: int | None) -> str:
     return validate_group(value, where)
 
 
-def _team_members(raw_members: list[Any], lines: list[str], starts: list[int], name: str,
-                  configured: Collection[str]) -> list[TeamMember]:
+def _team_members(raw_members: list[Any], lines: list[str], name: str, configured: Collection[str]) -> list[TeamMember]:
     members: list[TeamMember] = []
     seen: dict[str, str] = {}
-    for index, raw in enumerate(raw_members):
-        if starts:
-            first = starts[index]
-            end = starts[index + 1] - 1 if index + 1 < len(starts) else len(lines)
-            place = f"line {first}"
-
-            def where(key: str | None, first: int = first, end: int = end) -> str:
-                line = _toml_key_line(lines, key, first, end) if key else None
-                return f"{name}:{line or first}" + (f": {key}" if key else "")
-        else:
-            place = f"member #{index + 1}"
-
-            def where(key: str | None, index: int = index) -> str:
-                return f"{name}: member #{index + 1}" + (f": {key}" if key else "")
-
+    for raw, (where, place) in zip(raw_members, toml_table_places(lines, "member", len(raw_members), name)):
         if not isinstance(raw, dict):
             raise UsageError(f"{where(None)}: expected a table, got {_type_name(raw)}")
         member = _team_member(raw, where, configured)
