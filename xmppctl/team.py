@@ -228,9 +228,6 @@ class Handshake:
             out.append(Send(PHASE_APPROVE, self.approver, self.requester_jid, "subscribed"))
         return sorted(out)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"requester": self.requester, "approver": self.approver, "approval": self.approval}
-
 
 @dataclass
 class AccountPlan:
