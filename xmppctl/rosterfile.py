@@ -188,12 +188,11 @@ def _type_name(value: Any) -> str:
             dict: "table/object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-_TOML_TABLE = re.compile(r"^\s*\[\[\s*contact\s*\]\]")
 _TOML_KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
 
 
 def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
-    """``[[contact]]`` tables.  tomllib has no positions, so lines are found by a scan of the text."""
+    """``[[contact]]`` tables; errors placed by :func:`toml_table_places`."""
     import tomllib
 
     try:
@@ -210,29 +209,38 @@ def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
     contacts = doc.get("contact", [])
     if not isinstance(contacts, list):
         raise UsageError(f"{name}: contact: expected [[contact]] tables, got {_type_name(contacts)}")
-    starts = [i + 1 for i, line in enumerate(lines) if _TOML_TABLE.match(line)]
-    if len(starts) != len(contacts):  # inline arrays: no line per table, fall back to the index
-        starts = []
     out = _Collector(name)
-    for index, raw in enumerate(contacts):
-        if starts:
-            first, end = starts[index], (starts[index + 1] - 1 if index + 1 < len(starts) else len(lines))
-            place = f"line {first}"
-
-            def where(field: str | None, first: int = first, end: int = end) -> str:
-                line = _toml_key_line(lines, field, first, end) if field else None
-                return f"{name}:{line or first}: {field}" if field else f"{name}:{first}"
-        else:
-            place = f"contact #{index + 1}"
-
-            def where(field: str | None, index: int = index) -> str:
-                return f"{name}: contact #{index + 1}" + (f": {field}" if field else "")
-
+    for raw, (where, place) in zip(contacts, toml_table_places(lines, "contact", len(contacts), name)):
         if not isinstance(raw, dict):
             raise UsageError(f"{where(None)}: expected a table, got {_type_name(raw)}")
         out.add(raw, where, place)
     del doc
     return out.result()
+
+
+def toml_table_places(lines: list[str], table: str, count: int, name: str) -> list[tuple[Where, str]]:
+    """For each of the *count* ``[[table]]`` tables of a TOML text: how its errors are placed
+    (``FILE:LINE: FIELD``) and how a duplicate refers to it (``line N``).
+
+    tomllib has no positions, so lines are found by a scan of the text; inline arrays of
+    tables have no line each, and are placed by index instead (``FILE: table #N: FIELD``).
+    """
+    header = re.compile(rf"^\s*\[\[\s*{re.escape(table)}\s*\]\]")
+    starts = [i + 1 for i, line in enumerate(lines) if header.match(line)]
+    if len(starts) != count:
+        def by_index(index: int) -> Where:
+            return lambda field: f"{name}: {table} #{index + 1}" + (f": {field}" if field else "")
+
+        return [(by_index(index), f"{table} #{index + 1}") for index in range(count)]
+
+    def by_line(first: int, end: int) -> Where:
+        def where(field: str | None) -> str:
+            line = _toml_key_line(lines, field, first, end) if field else None
+            return f"{name}:{line or first}" + (f": {field}" if field else "")
+        return where
+
+    ends = [start - 1 for start in starts[1:]] + [len(lines)]
+    return [(by_line(first, end), f"line {first}") for first, end in zip(starts, ends)]
 
 
 def _toml_key_line(lines: list[str], key: str | None, first: int, end: int) -> int | None:
