@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from xmppctl.devserver import Contact, ProsodyServer  # noqa: E402
+from tests.support import Contact, ProsodyServer  # noqa: E402
 
 PEER_SH = ROOT.parent / "shared" / "xmppbench" / "peer.sh"
 HELP_TARGET = 1.25

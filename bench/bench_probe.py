@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from xmppctl.devserver import Contact, ProsodyServer  # noqa: E402
+from tests.support import Contact, ProsodyServer  # noqa: E402
 
 TARGET_S = 1.0
 PASSWORD = "bench-pw"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Result, User
-from xmppctl.devserver import EjabberdServer, ProsodyServer, have
+from tests.support import EjabberdServer, ProsodyServer, have
 
 _counter = itertools.count(1)
 

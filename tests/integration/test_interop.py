@@ -22,7 +22,7 @@ import subprocess
 
 from pathlib import Path
 
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 
 def test_seeded_roster_reads_back_identically(make_user, run_cli):

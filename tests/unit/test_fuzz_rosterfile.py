@@ -18,7 +18,7 @@ import tomli_w
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from xmppctl.devserver import free_port
+from tests.support import free_port
 from xmppctl.errors import UsageError
 from xmppctl.jid import bare_jid
 from xmppctl.rosterfile import (
