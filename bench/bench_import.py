@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Bulk import benchmark (issue 5): xmppctl against its floors, side by side in one run.
+"""Bulk import benchmark: xmppctl against its floors, side by side in one run.
 
-On a throwaway Prosody (and ejabberd, with --ejabberd, when xmppctl.devserver has it):
+On a throwaway Prosody (and ejabberd, with --ejabberd; servers from tests/support):
 
 1. ``xmppctl roster import FILE`` of N contacts (default 1000) into an empty account, against
    a bare slixmpp script that reads the same file and pipelines the same N roster sets
@@ -207,7 +207,7 @@ class Bench:
         return times
 
     def plan_rss(self, n_plan: int) -> None:
-        from xmppctl.devserver import Contact
+        from tests.support import Contact
 
         name, password = f"planner{os.getpid()}", "bench-secret-1"
         jid = self.server.register(name, password)
@@ -258,18 +258,18 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--plan-items", type=int, default=10_000, help="0 skips the RSS measurement")
-    parser.add_argument("--ejabberd", action="store_true", help="also on ejabberd (needs devserver.EjabberdServer)")
+    parser.add_argument("--ejabberd", action="store_true", help="also on ejabberd (needs ejabberdctl)")
     args = parser.parse_args()
 
-    from xmppctl import devserver
+    from tests import support
 
     work = Path(tempfile.mkdtemp(prefix="xmppctl-bench-import-"))
     ok = True
     try:
-        ok &= run_on(devserver.ProsodyServer(work / "prosody"), work, args)
+        ok &= run_on(support.ProsodyServer(work / "prosody"), work, args)
         if args.ejabberd:
-            if not hasattr(devserver, "EjabberdServer") or not devserver.have("ejabberdctl"):
-                print("\n(ejabberd: skipped, devserver.EjabberdServer or ejabberdctl is missing)")
+            if not support.have("ejabberdctl"):
+                print("\n(ejabberd: skipped, ejabberdctl is missing)")
             else:
                 # ejabberdctl runs the node as the 'ejabberd' user: not under a 0700 directory of root's
                 ej_dir = Path(tempfile.mkdtemp(prefix="xmppctl-bench-ejabberd-"))
@@ -277,7 +277,7 @@ def main() -> int:
                 try:
                     # peak RSS is the client's: measured once, on Prosody (seeding 10 000
                     # contacts through ejabberdctl does not fit on one command line)
-                    ok &= run_on(devserver.EjabberdServer(ej_dir), work, args, plan=False)
+                    ok &= run_on(support.EjabberdServer(ej_dir), work, args, plan=False)
                 finally:
                     shutil.rmtree(ej_dir, ignore_errors=True)
     finally:

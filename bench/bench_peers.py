@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark (issue 9): xmppctl against xmppc and its own floors, on Prosody and ejabberd.
+"""Side-by-side benchmark: xmppctl against xmppc and its own floors, on Prosody and ejabberd.
 
 One run, one table (medians of --reps runs, interleaved so that load from other processes on a
 shared machine hits every side alike):
 
 1. cold ``--help``: xmppctl, the one-command typer app (its framework floor) and ``xmppc --help``.
 2. ``roster list`` of 10 and of 1000 contacts, on a throwaway Prosody and a throwaway ejabberd
-   (xmppctl.devserver; rosters seeded in storage): ``xmppctl roster list -o json``, the bare
+   (tests/support; rosters seeded in storage): ``xmppctl roster list -o json``, the bare
    slixmpp floor and ``xmppc -m roster list``.  xmppc has no port option, so it runs through
    ../shared/xmppbench/peer.sh (loopback DNS stub for the SRV record, SSL_CERT_FILE for the
    CA); peer.sh's own cost is timed alongside and subtracted.
@@ -46,7 +46,7 @@ import bench_import  # noqa: E402
 import bench_probe  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from xmppctl import devserver  # noqa: E402
+from tests import support  # noqa: E402
 
 PASSWORD = "bench-secret-1"
 
@@ -100,7 +100,7 @@ def bench_roster(table: Table, server, sizes: list[int], reps: int) -> None:
     users = {}
     for n in sizes:
         jid = server.register(f"alice{n}", PASSWORD)
-        server.seed_roster(f"alice{n}", [devserver.Contact(f"contact{i:04d}@{server.domain}", f"Contact {i:04d}",
+        server.seed_roster(f"alice{n}", [support.Contact(f"contact{i:04d}@{server.domain}", f"Contact {i:04d}",
                                                            (f"Group {i % 10 + 1}",), "both")
                                          for i in range(1, n + 1)])
         users[n] = jid
@@ -183,14 +183,14 @@ def main() -> int:
     os.chmod(work, 0o755)
     try:
         if args.only != "help":
-            on_server(table, devserver.ProsodyServer(work / "prosody", domain=f"xp{os.getpid()}.test"), work, args)
+            on_server(table, support.ProsodyServer(work / "prosody", domain=f"xp{os.getpid()}.test"), work, args)
             if args.no_ejabberd:
                 pass
-            elif not devserver.have("ejabberdctl"):
+            elif not support.have("ejabberdctl"):
                 print("\n(ejabberd: skipped, ejabberdctl is not installed)")
                 table.note("all", "ejabberd", "skipped: ejabberd not installed")
             elif args.only != "probe":
-                on_server(table, devserver.EjabberdServer(work / "ejabberd", domain=f"xe{os.getpid()}.test"), work, args)
+                on_server(table, support.EjabberdServer(work / "ejabberd", domain=f"xe{os.getpid()}.test"), work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Probe benchmark (issue 7): ``xmppctl presence probe`` of 200 subscribed contacts, half online.
+"""Probe benchmark: ``xmppctl presence probe`` of 200 subscribed contacts, half online.
 
 On a throwaway Prosody (loopback): one prober account with --contacts contacts, all with a
 mutual ``both`` subscription (seeded in storage before anyone logs in); half of them are
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from xmppctl.devserver import Contact, ProsodyServer  # noqa: E402
+from tests.support import Contact, ProsodyServer  # noqa: E402
 
 TARGET_S = 1.0
 PASSWORD = "bench-pw"

@@ -13,7 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xmppctl.devserver import ProsodyServer
+# The throwaway server comes from the test-support package, which is not installed with
+# xmppctl: import it from this checkout, whatever the current directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import ProsodyServer  # noqa: E402
 
 
 def step(title: str, argv: list[str], env: dict[str, str], stdin: str | None = None) -> None:

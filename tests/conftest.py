@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Result, User
-from xmppctl.devserver import EjabberdServer, ProsodyServer, have
+from tests.support import EjabberdServer, ProsodyServer, have
 
 _counter = itertools.count(1)
 
@@ -83,7 +83,8 @@ SERVER_DIFFERENCES: dict[str, tuple[str, str]] = {
     "test_presence.py::test_directed_presence_is_seen_only_by_its_target": ("prosody", _NO_OFFLINE_PROBE_ANSWER),
     "test_presence.py::test_watch_marks_subscription_requests": (
         "prosody", "ejabberd redelivers pending subscription requests only to an initial presence with "
-                   "priority >= 0; watch uses a negative priority by default (PROTOCOL.md)"),
+                   "priority >= 0; watch uses a negative priority by default (docs/protocol-notes.md, "
+                   "'Probes and pending requests per server')"),
 }
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 
 @dataclass

@@ -4,7 +4,7 @@ Presences are read from the raw incoming stream (a :class:`PresenceInbox` instal
 session's ``stanza_hook``), never from slixmpp's presence events: slixmpp keeps its own roster
 cache and answers some stanzas by itself, and its events can arrive after we have moved on.
 
-Probe (see shared/PROTOCOL.md): our initial presence makes the server probe every contact we
+Probe (see docs/protocol-notes.md): our initial presence makes the server probe every contact we
 are subscribed to (``to``/``both``); each available resource answers with its presence and an
 offline contact answers ``unavailable`` (Prosody) — there is no end marker.  So the probe
 knows up front who will answer, stops as soon as all of them have, and otherwise stops at the

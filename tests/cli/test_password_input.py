@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from xmppctl.devserver import free_port
+from tests.support import free_port
 
 KEYRING_SECRET = "keyring-secret-Jx7"
 

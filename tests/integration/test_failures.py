@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tests.helpers import run_subprocess
-from xmppctl.devserver import free_port
+from tests.support import free_port
 
 
 def test_wrong_password_exits_3_quickly(make_user, run_cli):

@@ -1,4 +1,4 @@
-"""Fault injection around bulk roster files (issue 9): the server stopping mid-import, signals
+"""Fault injection around bulk roster files: the server stopping mid-import, signals
 during export and import.  Each runs on a Prosody of its own, so stopping or loading it does not
 disturb the shared session server (these are Prosody-only tests).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import User, run_subprocess
-from xmppctl.devserver import Contact, ProsodyServer, _enc, have
+from tests.support import Contact, ProsodyServer, have, store_name
 from xmppctl.rosterfile import read_roster_file
 
 
@@ -44,7 +44,7 @@ def big_roster_prosody(tmp_path_factory):
 
 def stored_items(server: ProsodyServer, user: str) -> int:
     """Roster items in Prosody's storage file (rewritten whole on every roster set)."""
-    path = server.data_dir / _enc(server.domain) / "roster" / f"{_enc(user)}.dat"
+    path = server.data_dir / store_name(server.domain) / "roster" / f"{store_name(user)}.dat"
     try:
         return path.read_text(errors="replace").count("subscription")
     except FileNotFoundError:

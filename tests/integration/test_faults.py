@@ -1,7 +1,7 @@
-"""Fault injection (issue 9): stalls, bad certificates, plaintext, concurrency, signals, --debug.
+"""Fault injection: stalls, bad certificates, plaintext, concurrency, signals, --debug.
 
 Stalls and certificate faults use a tiny scripted XMPP server (below) that speaks exactly as
-far into the login as the fault needs, with certificates from the devserver's throwaway CA;
+far into the login as the fault needs, with certificates from the test servers' throwaway CA (tests/support/certs.py);
 everything else runs against the real servers.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import User, run_subprocess
-from xmppctl.devserver import ProsodyServer, make_certs, sign_cert
+from tests.support import ProsodyServer, make_certs, sign_cert
 
 DOMAIN = "localhost"
 STREAM_HEADER = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import Terminal, roster_by_jid
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 SEED = [
     Contact("bob@example.org", "Bob", ("Friends", "Work"), "both"),

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.helpers import run_subprocess
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 SEED = [
     Contact("ann@x.org", "Ann Åberg", ("Friends", "Work, Inc"), "both"),

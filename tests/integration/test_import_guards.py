@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import roster_by_jid
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 SEED = [Contact("keep@x.org", "Keep", ("G",), "both"), Contact("drop1@x.org", "D1"), Contact("drop2@x.org", "D2")]
 KEEP = '[[contact]]\njid = "keep@x.org"\nname = "Keep"\ngroups = ["G"]\n'

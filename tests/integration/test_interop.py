@@ -6,7 +6,8 @@ Real differences between the two servers observed with xmppctl (Prosody 0.12, ej
   The presence tests that assume an answer are listed in conftest.SERVER_DIFFERENCES.
 - Pending inbound subscription requests: Prosody keeps them outside the roster; ejabberd keeps
   them as roster items with ask=in and hides those from roster gets (seed_roster writes them
-  that way).  Redelivery on initial presence needs priority >= 0 on ejabberd (PROTOCOL.md).
+  that way).  Redelivery on initial presence needs priority >= 0 on ejabberd
+  (docs/protocol-notes.md, "Probes and pending requests per server").
 - SASL: ejabberd offers PLAIN, SCRAM-SHA-1(-PLUS) and X-OAUTH2 (xmppctl picks SCRAM-SHA-1)
   and still advertises the optional legacy ``session`` feature, which slixmpp skips.
 - Seeding: Prosody's seed_roster writes its file storage and only works for users not yet
@@ -22,7 +23,7 @@ import subprocess
 
 from pathlib import Path
 
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 
 def test_seeded_roster_reads_back_identically(make_user, run_cli):

@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
 from tests.peer import receive_stored, send_messages, send_subscribe
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 #: one command of every group, each run with its default options
 COMMANDS = [

@@ -17,7 +17,7 @@ import threading
 import pytest
 
 from tests.helpers import User
-from xmppctl.devserver import Contact, free_port
+from tests.support import Contact, free_port
 
 
 def befriend(a: User, b: User, extra_a: list[Contact] = ()) -> None:

@@ -11,7 +11,7 @@ import signal
 import pytest
 
 from tests.helpers import Terminal, roster_by_jid
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 SEED = [Contact("keep@x.org", "Keep", ("G",), "both"), Contact("drop1@x.org", "D1", ("Work",)),
         Contact("drop2@x.org", "D2", ("Work",))]

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from xmppctl.config import Account
-from xmppctl.devserver import Contact
+from tests.support import Contact
 from xmppctl.roster import Change, RosterItem, apply_changes, fetch_roster, plan_roster
 from xmppctl.session import open_session
 

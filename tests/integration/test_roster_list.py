@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 SEED = [
     Contact("bob@localhost", "Bob", ("Friends", "Work"), "both"),

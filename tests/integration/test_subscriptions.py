@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 
 def roster(run_cli, user) -> dict[str, dict]:

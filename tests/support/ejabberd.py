@@ -1,0 +1,295 @@
+"""A throwaway ejabberd with the same interface as the Prosody one (see EjabberdServer)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.certs import make_certs
+from tests.support.common import Contact, free_port, have, wait_for_xmpp
+
+
+def _erl_bin(s: str) -> str:
+    """An Erlang binary literal of *s* as UTF-8 bytes (no quoting rules to get wrong)."""
+    return "<<" + ",".join(str(b) for b in s.encode()) + ">>"
+
+
+@dataclass
+class EjabberdServer:
+    """A throwaway ejabberd (Debian package, 23.01) with the same interface as ProsodyServer.
+
+    Config, Mnesia spool, certs, logs and pid file live in *directory*; c2s listens on
+    127.0.0.1 only; the Erlang distribution listens on a fixed loopback port and no epmd is
+    started (``ERL_DIST_PORT`` makes ejabberdctl pass ``-start_epmd false``).  As root,
+    ejabberdctl always runs the node as the ``ejabberd`` user, so *directory* is chowned to it
+    and every parent directory must be traversable by others.
+    """
+
+    directory: Path
+    port: int = 0
+    domain: str = "localhost"
+    tls: str = "required"  # required | optional
+    proc: subprocess.Popen | None = None
+    ca_file: Path | None = None
+    dist_port: int = 0
+    cookie: str = ""
+
+    kind = "ejabberd"
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "ejabberd.yml"
+
+    @property
+    def node(self) -> str:
+        return f"xmppctl{self.port}@localhost"
+
+    def _ctl(self) -> list[str]:
+        d = self.directory
+        return ["ejabberdctl", "--config-dir", str(d), "--config", str(self.config_file),
+                "--ctl-config", str(d / "ejabberdctl.cfg"), "--logs", str(d / "log"), "--spool", str(d / "spool")]
+
+    def start(self, timeout: float = 60) -> "EjabberdServer":
+        if not have("ejabberdctl"):
+            raise RuntimeError("ejabberd is not installed (apt-get install ejabberd)")
+        if os.geteuid() == 0:
+            for parent in self.directory.resolve().parents:
+                if parent.stat().st_mode & 0o001 == 0:
+                    raise RuntimeError(f"ejabberd runs as the 'ejabberd' user and cannot reach {self.directory}: "
+                                       f"{parent} is not traversable by others (use a directory under /tmp)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.dist_port = self.dist_port or free_port()
+        self.cookie = self.cookie or "xmppctl" + secrets.token_hex(8)
+        for sub in ("spool", "log"):
+            (self.directory / sub).mkdir(exist_ok=True)
+        certs = self.directory / "certs"
+        self.ca_file = make_certs(certs, self.domain)
+        pem = certs / f"{self.domain}.pem"
+        pem.write_bytes((certs / f"{self.domain}.key").read_bytes() + (certs / f"{self.domain}.crt").read_bytes())
+        pem.chmod(0o600)
+        self._write_config()
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "-R", "ejabberd:ejabberd", str(self.directory)], check=True)
+        log = open(self.directory / "ejabberd.stdout", "wb")
+        # foreground, in a session of its own: we own the process tree and a ^C in the
+        # caller's terminal does not reach it.
+        self.proc = subprocess.Popen([*self._ctl(), "foreground"], stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True)
+        log.close()
+        try:
+            wait_for_xmpp(self.port, self.domain, timeout, self.proc)
+        except RuntimeError:
+            self.stop()
+            logs = [self.directory / "ejabberd.stdout", self.directory / "log" / "ejabberd.log",
+                    self.directory / "log" / "error.log"]
+            tail = "".join(p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
+            raise RuntimeError(f"ejabberd did not start on 127.0.0.1:{self.port}\n{tail}") from None
+        return self
+
+    def _write_config(self) -> None:
+        d = self.directory
+        (d / "ejabberdctl.cfg").write_text(f"""# throwaway xmppctl test server (sourced by ejabberdctl)
+ERLANG_NODE={self.node}
+ERL_DIST_PORT={self.dist_port}
+INET_DIST_INTERFACE=127.0.0.1
+ERL_EPMD_ADDRESS=127.0.0.1
+EJABBERD_PID_PATH={d}/ejabberd.pid
+EJABBERD_BYPASS_WARNINGS=true
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie {self.cookie}"
+CONTRIB_MODULES_PATH={d}/contrib
+CONTRIB_MODULES_CONF_DIR={d}/contrib/conf
+""")
+        # The node resolves names from this file only: it never sends a DNS query.
+        (d / "inetrc").write_text(f'{{lookup, [file]}}.\n{{host, {{127,0,0,1}}, ["localhost", "{self.domain}"]}}.\n')
+        required = "true" if self.tls == "required" else "false"
+        # mod_roster without cache and versioning: seed_roster writes Mnesia directly and the
+        # next login must see exactly that.
+        self.config_file.write_text(f"""# throwaway xmppctl test server, loopback only
+hosts:
+  - "{self.domain}"
+loglevel: info
+log_rotate_count: 0
+hide_sensitive_log_data: true
+certfiles:
+  - "{d}/certs/{self.domain}.pem"
+ca_file: "{d}/certs/ca.crt"
+auth_method: internal
+auth_password_format: scram
+default_db: mnesia
+listen:
+  -
+    port: {self.port}
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 1048576
+    shaper: none
+    access: c2s
+    starttls: true
+    starttls_required: {required}
+s2s_access: none
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+  c2s:
+    allow: all
+  register:
+    deny: all
+api_permissions:
+  "console commands":
+    from:
+      - ejabberd_ctl
+    who: all
+    what: "*"
+shaper: {{}}
+shaper_rules:
+  max_user_sessions: 10
+  max_user_offline_messages: 5000
+  c2s_shaper: none
+  s2s_shaper: none
+modules:
+  mod_admin_extra: {{}}
+  mod_blocking: {{}}
+  mod_caps: {{}}
+  mod_disco: {{}}
+  mod_last: {{}}
+  mod_offline: {{}}
+  mod_ping: {{}}
+  mod_privacy: {{}}
+  mod_roster:
+    versioning: false
+    use_cache: false
+  mod_time: {{}}
+  mod_version:
+    show_os: false
+""")
+
+    def register(self, user: str, password: str) -> str:
+        r = subprocess.run([*self._ctl(), "register", user, self.domain, password],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=self.directory)
+        if r.returncode != 0:
+            raise RuntimeError(f"ejabberdctl register {user} failed: {r.stdout}{r.stderr}")
+        return f"{user}@{self.domain}"
+
+    def register_many(self, accounts: list[tuple[str, str]]) -> list[str]:
+        """Register (user, password) pairs in one RPC: one VM start instead of one
+        ``ejabberdctl register`` (~0.5-0.9 s) per account.  All must be new."""
+        if not accounts:
+            return []
+        pairs = ", ".join(f"{{{_erl_bin(user)}, {_erl_bin(password)}}}" for user, password in accounts)
+        self.rpc(f"H = {_erl_bin(self.domain)}, "
+                 f"R = [{{U, rpc:call(N, ejabberd_auth, try_register, [U, H, P])}} || {{U, P}} <- [{pairs}]], "
+                 "case [X || {_, Res} = X <- R, Res =/= ok] of [] -> ok; "
+                 "Bad -> io:format(standard_error, \"not registered: ~p~n\", [Bad]), halt(3) end")
+        return [f"{user}@{self.domain}" for user, _ in accounts]
+
+    def rpc(self, exprs: str, timeout: float = 30) -> str:
+        """Run Erlang *exprs* in a throwaway hidden node connected to ours over loopback.
+
+        Inside *exprs*, ``N`` is our node.  No epmd: the client finds the node at the fixed
+        distribution port and does not listen itself.  One VM start (~0.2 s), far cheaper than
+        one ejabberdctl call per item.
+        """
+        script = (f"N = '{self.node}', "
+                  "case net_kernel:connect_node(N) of true -> ok; _ -> io:format(standard_error, \"cannot reach ~p~n\", [N]), halt(2) end, "
+                  f"{exprs}, halt(0).")
+        script_file = None
+        if len(script) > 100_000:
+            # Linux caps one argument at 128 KiB (a 1000-contact seed_roster is bigger): read it from a file.
+            script_file = self.directory / f"rpc-{secrets.token_hex(4)}.erl"
+            script_file.write_text(script)
+            script = (f"{{ok, B}} = file:read_file({_erl_bin(str(script_file))}), "
+                      "{ok, T, _} = erl_scan:string(binary_to_list(B)), {ok, E} = erl_parse:parse_exprs(T), "
+                      "erl_eval:exprs(E, erl_eval:new_bindings()).")
+        try:
+            r = subprocess.run(
+                ["erl", "-noshell", "-hidden", "-sname", f"xmppctlrpc{os.getpid()}x{secrets.token_hex(3)}@localhost",
+                 "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false",
+                 "-dist_listen", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", script],
+                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, cwd="/")
+        finally:
+            if script_file is not None:
+                script_file.unlink(missing_ok=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"ejabberd RPC failed ({r.returncode}): {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def seed_roster(self, user: str, contacts: list[Contact], pending_in: list[str] = ()) -> None:
+        """Replace *user*'s roster in Mnesia (the #roster records mod_roster stores).
+
+        Unlike Prosody's file storage this also works while the user is logged in, but
+        sessions keep the roster they already fetched.  Pending inbound requests are
+        items with ask=in (and subscription none when not in *contacts*), as ejabberd keeps them.
+        """
+        asks: dict[str, str] = {c.jid: ("out" if c.ask else "none") for c in contacts}
+        for jid in pending_in:
+            asks[jid] = {"none": "in", "out": "both"}.get(asks.get(jid, "none"), "in")
+        by_jid = {c.jid: c for c in contacts}
+        records = []
+        for jid, ask in asks.items():
+            c = by_jid.get(jid, Contact(jid))
+            node, _, host = jid.partition("@") if "@" in jid else ("", "", jid)
+            ljid = f"{{{_erl_bin(node.lower())}, {_erl_bin(host.lower())}, <<>>}}"
+            records.append(
+                f"{{roster, {{U, H, {ljid}}}, {{U, H}}, {ljid}, {_erl_bin(c.name or '')}, {c.subscription}, {ask}, "
+                f"[{', '.join(_erl_bin(g) for g in c.groups)}], <<>>, []}}")
+        self.rpc(
+            f"U = {_erl_bin(user.lower())}, H = {_erl_bin(self.domain)}, "
+            "true = rpc:call(N, ejabberd_auth, user_exists, [U, H]), "
+            # check the record layout we write against the running server's
+            "[usj, us, jid, name, subscription, ask, groups, askmessage, xs] = rpc:call(N, mnesia, table_info, [roster, attributes]), "
+            "Old = rpc:call(N, mnesia, dirty_index_read, [roster, {U, H}, us]), "
+            "ok = rpc:call(N, lists, foreach, [fun mnesia:dirty_delete_object/1, Old]), "
+            f"ok = rpc:call(N, lists, foreach, [fun mnesia:dirty_write/1, [{', '.join(records)}]])")
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to our beam.smp (a clean init:stop()), then wait for our ejabberdctl to end."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        # su runs the node in a session of its own, so signalling our process group would
+        # miss it: signal our beam.smp itself.
+        beam = self._beam_pid()
+        if beam is not None:
+            os.kill(beam, signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)  # not up yet: our own session (start_new_session)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            beam = self._beam_pid()
+            if beam is not None:
+                os.kill(beam, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def _beam_pid(self) -> int | None:
+        """Our node's beam.smp: from its pid file, else the process whose command line names our node."""
+        marker = f"-sname\0{self.node}\0".encode()
+        candidates = []
+        try:
+            candidates.append(int((self.directory / "ejabberd.pid").read_text().strip()))
+        except (OSError, ValueError):
+            pass
+        candidates += [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+        for pid in candidates:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline and b"beam" in cmdline.split(b"\0", 1)[0]:
+                return pid
+        return None
+
+    def __enter__(self) -> "EjabberdServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,160 @@
+"""A throwaway Prosody: config, certificates, data, log and pid file in one directory, 127.0.0.1 only.
+
+Only the process started here is ever stopped; the system's own Prosody is never touched
+(every prosody/prosodyctl call gets --config).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.certs import make_certs
+from tests.support.common import Contact, free_port, wait_for_xmpp
+
+PROSODY_MODULES = (
+    "roster", "saslauth", "tls", "disco", "ping", "version", "time", "register",
+    "posix", "admin_shell", "lastactivity", "blocklist",
+)
+
+
+def store_name(s: str) -> str:
+    """Prosody's datamanager file-name encoding."""
+    return re.sub(rb"[^A-Za-z0-9]", lambda m: b"%%%02x" % m.group(0)[0], s.encode()).decode()
+
+
+def _lua_str(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif o < 32 or o == 127:
+            out.append("\\%03d" % o)
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+@dataclass
+class ProsodyServer:
+    directory: Path
+    port: int = 0
+    domain: str = "localhost"
+    tls: str = "required"  # required | optional | off
+    proc: subprocess.Popen | None = None
+    ca_file: Path | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / "prosody.cfg.lua"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    kind = "prosody"
+
+    def start(self, timeout: float = 20) -> "ProsodyServer":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.data_dir.mkdir(mode=0o750, exist_ok=True)
+        self.ca_file = make_certs(self.directory / "certs", self.domain)
+        self._write_config()
+        log = open(self.directory / "prosody.stdout", "wb")
+        # setsid: a ^C in the caller's terminal must not reach the server
+        self.proc = subprocess.Popen(["prosody", "--config", str(self.config_file), "-F"],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        try:
+            wait_for_xmpp(self.port, self.domain, timeout, self.proc)
+        except RuntimeError:
+            self.stop()
+            tail = (self.directory / "prosody.log").read_text(errors="replace")[-2000:] if (self.directory / "prosody.log").exists() else ""
+            raise RuntimeError(f"Prosody did not start on 127.0.0.1:{self.port}\n{tail}") from None
+        return self
+
+    def _write_config(self) -> None:
+        modules = list(PROSODY_MODULES)
+        if self.tls == "off":
+            modules.remove("tls")
+        user = "run_as_root = true" if os.geteuid() == 0 else ""
+        mods = "; ".join(f'"{m}"' for m in modules)
+        self.config_file.write_text(f"""-- throwaway xmppctl test/demo server, loopback only
+{user}
+data_path = "{self.data_dir}"
+pidfile = "{self.directory}/prosody.pid"
+admin_socket = "{self.data_dir}/prosody.sock"
+log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{self.directory}/prosody.log" }} }}
+interfaces = {{ "127.0.0.1" }}
+local_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {self.port} }}
+c2s_direct_tls_ports = {{ }}
+legacy_ssl_ports = {{ }}
+s2s_ports = {{ }}
+http_ports = {{ }}
+https_ports = {{ }}
+network_settings = {{ nagle = false }}
+authentication = "internal_hashed"
+storage = "internal"
+c2s_require_encryption = {"true" if self.tls == "required" else "false"}
+allow_registration = false
+modules_enabled = {{ {mods} }}
+modules_disabled = {{ "s2s"; "limits"; }}
+VirtualHost "{self.domain}"
+    ssl = {{ certificate = "{self.directory}/certs/{self.domain}.crt"; key = "{self.directory}/certs/{self.domain}.key"; }}
+""")
+
+    def register(self, user: str, password: str) -> str:
+        r = subprocess.run(["prosodyctl", "--config", str(self.config_file), "register", user, self.domain, password],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError(f"prosodyctl register {user} failed: {r.stdout}{r.stderr}")
+        return f"{user}@{self.domain}"
+
+    def register_many(self, accounts: list[tuple[str, str]]) -> list[str]:
+        """Register (user, password) pairs (prosodyctl is cheap: one call each)."""
+        return [self.register(user, password) for user, password in accounts]
+
+    def seed_roster(self, user: str, contacts: list[Contact], pending_in: list[str] = ()) -> None:
+        """Replace *user*'s roster in storage.  Only for users that have not logged in since start."""
+        lines = ["return {", "\t[false] = { version = 1; pending = {"]
+        lines += [f"\t\t[{_lua_str(j)}] = true;" for j in pending_in]
+        lines.append("\t} };")
+        for c in contacts:
+            fields = [f"subscription = {_lua_str(c.subscription)}"]
+            if c.name:
+                fields.append(f"name = {_lua_str(c.name)}")
+            fields.append("groups = { " + " ".join(f"[{_lua_str(g)}] = true;" for g in c.groups) + " }")
+            if c.ask:
+                fields.append('ask = "subscribe"')
+            lines.append(f"\t[{_lua_str(c.jid)}] = {{ {'; '.join(fields)} }};")
+        lines.append("};\n")
+        path = self.data_dir / store_name(self.domain) / "roster" / f"{store_name(user)}.dat"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def stop(self, timeout: float = 15) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def __enter__(self) -> "ProsodyServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
