@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from tests.helpers import roster_by_jid
-from xmppctl.devserver import Contact
+from tests.support import Contact
 
 SEED = [Contact("bob@example.org", "Bob", ("Friends", "Work"), "both"),
         Contact("carol@example.org", None, ("Work",), "to")]
