@@ -53,8 +53,13 @@ ENVIRONMENT = [
     ("XMPPCTL_CONFIG", "Config file to use instead of $XDG_CONFIG_HOME/xmppctl/config.toml (same as --config)."),
     ("XMPPCTL_ACCOUNT", "Account name from the config file (same as --account)."),
     ("XMPPCTL_JID", "Log in as this bare JID (same as --jid); without an account it describes an ad-hoc account."),
+    ("XMPPCTL_PASSWORD_<NAME>", "The password of account NAME (upper-cased, '-' as '_': account my-lab reads "
+                                "XMPPCTL_PASSWORD_MY_LAB); it beats XMPPCTL_PASSWORD, so one environment can hold "
+                                "the passwords of several accounts."),
     ("XMPPCTL_PASSWORD", "The password. There is no password option; other sources are --password-stdin, "
-                         "password_command in the config file and the system keyring."),
+                         "XMPPCTL_PASSWORD_<NAME>, password_command in the config file and the system keyring. "
+                         "It takes precedence over the account's password_command or stored password; "
+                         "an authentication failure says so."),
     ("XMPPCTL_SERVER", "Host to connect to instead of the JID's domain (same as --server)."),
     ("XMPPCTL_PORT", "TCP port (same as --port)."),
     ("XMPPCTL_TLS", "starttls or direct (same as --tls)."),
@@ -66,7 +71,8 @@ ENVIRONMENT = [
 
 FILES = [
     ("$XDG_CONFIG_HOME/xmppctl/config.toml",
-     "Accounts (TOML, [accounts.NAME] tables and default_account); written by xmppctl account add with mode 0600."),
+     "Accounts (TOML, [accounts.NAME] tables and default_account); written by xmppctl account add/set/remove "
+     "with mode 0600. Every command warns when it stores a password and others may read it."),
     ("$XDG_CACHE_HOME/xmppctl/roster/JID.json",
      "Roster JIDs and groups saved by roster list, offered by shell completion (which never uses the network)."),
     ("$XDG_DATA_HOME/xmppctl/received-messages.ndjson",
@@ -82,6 +88,8 @@ EXAMPLES = [
     ("Save an account, then list its roster as JSON, reading the password from a password manager:",
      "xmppctl account add work --jid admin@example.org --password-command 'pass show xmpp/admin'"),
     (None, "xmppctl -a work roster list -o json"),
+    ("Check that the account logs in, and how (server, TLS version, SASL mechanism, password source):",
+     "xmppctl account test work"),
     ("Log in ad hoc, with the password on standard input:",
      "printf '%s\\n' \"$PW\" | xmppctl --jid admin@example.org --password-stdin roster list"),
     ("Contacts in the Friends group, as CSV:", "xmppctl -a work roster list --group Friends -o csv"),

@@ -3,22 +3,28 @@
 Precedence, highest first: command-line options, environment variables, the selected
 ``[accounts.NAME]`` table, built-in defaults.  ``--jid``/``XMPPCTL_JID`` without an explicit
 ``--account`` describes an ad-hoc account that does not read the config's default account.
+
+Password sources, first match wins: ``--password-stdin``, ``XMPPCTL_PASSWORD_<NAME>`` (the
+account's own variable: its name upper-cased, ``-`` as ``_``), ``XMPPCTL_PASSWORD``, the
+account's ``password_command``, its stored ``password``, the keyring.  Which one was used is
+kept as a :class:`PasswordSource`, so an authentication failure can name it.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import AuthError, UsageError
+from .errors import UsageError
 from .jid import parse_jid
 
 DEFAULT_TIMEOUT = 10.0
@@ -75,6 +81,34 @@ class ConfigFile:
     default_account: str | None
     accounts: dict[str, dict[str, Any]]
     exists: bool
+    #: how *path* was chosen ("given with --config", "the default: XDG_CONFIG_HOME is unset, ...")
+    origin: str = ""
+    #: permission bits of the file (None when it does not exist)
+    mode: int | None = None
+
+
+def config_path_origin(explicit: bool, env: Mapping[str, str] | None = None) -> str:
+    """Why the config file is where it is, for messages about a missing file (cron's HOME...)."""
+    env = os.environ if env is None else env
+    if explicit:
+        return "given with --config or XMPPCTL_CONFIG"
+    if env.get("XMPPCTL_CONFIG"):
+        return "given with XMPPCTL_CONFIG"
+    if env.get("XDG_CONFIG_HOME"):
+        return f"the default under XDG_CONFIG_HOME={env['XDG_CONFIG_HOME']}"
+    home = env.get("HOME")
+    return f"the default: XDG_CONFIG_HOME is unset, HOME={home}" if home else "the default: XDG_CONFIG_HOME and HOME are unset"
+
+
+def exposed_password_warning(config: ConfigFile) -> str | None:
+    """A warning when the file stores a password and others than its owner may read it."""
+    if config.mode is None or not config.mode & 0o077:
+        return None
+    holders = sorted(name for name, table in config.accounts.items() if "password" in table)
+    if not holders:
+        return None
+    return (f"{config.path} stores a password (account {', '.join(map(repr, holders))}) and is readable by "
+            f"others (mode {config.mode:04o}): run chmod 600 {config.path}")
 
 
 def _where(path: Path, key: str) -> str:
@@ -99,7 +133,7 @@ def _check_account(path: Path, name: str, table: Any) -> dict[str, Any]:
         elif ok and key == "output":
             ok = value in OUTPUT_FORMATS
         elif ok and key == "password_command":
-            ok = bool(value) and (isinstance(value, str) or all(isinstance(v, str) for v in value))
+            ok = _command_argv(value) is not None
         if not ok:
             raise UsageError(f"{_where(path, prefix + '.' + key)}: expected {desc}, got {value!r}")
         if key == "jid":
@@ -112,12 +146,25 @@ def _check_account(path: Path, name: str, table: Any) -> dict[str, Any]:
     return table
 
 
-def load_config(path: Path) -> ConfigFile:
+def _command_argv(value: Any) -> list[str] | None:
+    """A password_command as an argv list (a string is split like a shell would); None if invalid."""
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError:  # unbalanced quotes
+            return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value) or not value[0]:
+        return None
+    return value
+
+
+def load_config(path: Path, *, origin: str = "") -> ConfigFile:
     """Read and validate the config file; a missing file is an empty config."""
     try:
         raw = path.read_bytes()
+        mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
-        return ConfigFile(path, None, {}, exists=False)
+        return ConfigFile(path, None, {}, exists=False, origin=origin)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read config: {exc.strerror}") from None
     try:
@@ -137,7 +184,7 @@ def load_config(path: Path) -> ConfigFile:
             raise UsageError(f"{_where(path, 'default_account')}: expected a string")
         if default not in accounts:
             raise UsageError(f"{_where(path, 'default_account')}: no account named {default!r}")
-    return ConfigFile(path, default, accounts, exists=True)
+    return ConfigFile(path, default, accounts, exists=True, origin=origin, mode=mode)
 
 
 def _env_number(env: Mapping[str, str], name: str, kind: type) -> Any:
@@ -149,6 +196,17 @@ def _env_number(env: Mapping[str, str], name: str, kind: type) -> Any:
     except ValueError:
         raise UsageError(f"environment {name}: expected a number, got {value!r}") from None
     return number
+
+
+def _config_summary(config: ConfigFile, *, why_no_default: bool = False) -> str:
+    """What the config file offered: missing (and why it was looked for there), or its accounts."""
+    origin = f" ({config.origin})" if config.origin else ""
+    if not config.exists:
+        return f"config file {config.path} does not exist{origin}"
+    if not config.accounts:
+        return f"config file {config.path} has no accounts"
+    known = ", ".join(sorted(config.accounts))
+    return f"config file {config.path} has accounts {known}" + (" and no default_account" if why_no_default else "")
 
 
 def resolve_account(
@@ -172,8 +230,7 @@ def resolve_account(
     name: str | None = None
     if account:
         if account not in config.accounts:
-            known = ", ".join(sorted(config.accounts)) or "none configured"
-            raise UsageError(f"{config.path}: no account named {account!r} (accounts: {known})")
+            raise UsageError(f"no account named {account!r}: {_config_summary(config)}")
         name, table = account, config.accounts[account]
     elif not jid and config.default_account:
         name, table = config.default_account, config.accounts[config.default_account]
@@ -181,9 +238,8 @@ def resolve_account(
         name, table = next(iter(config.accounts.items()))
     chosen_jid = jid or table.get("jid")
     if not chosen_jid:
-        raise UsageError(
-            "no account: pass --jid or --account, set XMPPCTL_JID, or add one with 'xmppctl account add'"
-        )
+        raise UsageError(f"no account: {_config_summary(config, why_no_default=True)}; pass --jid or --account, set XMPPCTL_JID, "
+                         "or add one with 'xmppctl account add'")
     chosen_jid = parse_jid(chosen_jid, allow_resource=False, require_local=True).bare
     merged_timeout = timeout or _env_number(env, "XMPPCTL_TIMEOUT", float) or table.get("timeout") or DEFAULT_TIMEOUT
     if merged_timeout <= 0:
@@ -195,8 +251,8 @@ def resolve_account(
     if merged_tls not in TLS_MODES:
         raise UsageError(f"tls must be one of {', '.join(TLS_MODES)}, got {merged_tls!r}")
     command = table.get("password_command")
-    if isinstance(command, str):
-        command = shlex.split(command)
+    if command is not None:
+        command = _command_argv(command)  # validated by load_config: one form, a list, from here on
     return Account(
         jid=chosen_jid,
         name=name,
@@ -212,6 +268,80 @@ def resolve_account(
     )
 
 
+@dataclass(frozen=True)
+class PasswordSource:
+    """Where a password came from (never the password itself), for messages and ``account show``."""
+
+    #: stdin | env | command | stored | keyring
+    kind: str
+    #: e.g. "XMPPCTL_PASSWORD", "password_command of account 'work'"
+    label: str
+    #: a configured source it took precedence over, e.g. "password_command of account 'work'"
+    overrides: str | None = None
+
+    def describe(self) -> str:
+        text = f"password from {self.label}"
+        return text + (f", which overrides {self.overrides}" if self.overrides else "")
+
+
+def password_env_var(name: str | None) -> str | None:
+    """The account's own password variable: XMPPCTL_PASSWORD_<NAME> (upper-cased, '-' as '_')."""
+    return f"XMPPCTL_PASSWORD_{name.upper().replace('-', '_')}" if name else None
+
+
+def password_source(account: Account, *, password_stdin: bool = False,
+                    env: Mapping[str, str] | None = None) -> PasswordSource:
+    """The source :func:`read_password` will use, decided without running or reading anything
+    (the keyring is the last resort: whether it holds a password is known only when asked)."""
+    env = os.environ if env is None else env
+    whose = f"account {account.name!r}" if account.name else account.jid
+    configured = None
+    if account.password_command:
+        configured = PasswordSource("command", f"password_command of {whose}")
+    elif account.password:
+        configured = PasswordSource("stored", f"the password stored in the config file for {whose}")
+    shadowed = configured.label if configured else None
+    own = password_env_var(account.name)
+    if password_stdin:
+        return PasswordSource("stdin", "--password-stdin", shadowed)
+    for var in (own, "XMPPCTL_PASSWORD"):
+        if var and env.get(var):
+            return PasswordSource("env", var, shadowed)
+    if configured:
+        return configured
+    return PasswordSource("keyring", f"the keyring (service {KEYRING_SERVICE!r}, user {account.jid!r})")
+
+
+def read_password_and_source(
+    account: Account,
+    *,
+    password_stdin: bool = False,
+    stdin: TextIO | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[str, PasswordSource]:
+    """The password from the first source that has one (see the module docs), and that source."""
+    env = os.environ if env is None else env
+    source = password_source(account, password_stdin=password_stdin, env=env)
+    if source.kind == "stdin":
+        return _password_from_stdin(stdin, account.jid), source
+    if source.kind == "env":
+        return env[source.label], source
+    if source.kind == "command":
+        assert account.password_command is not None
+        return _run_password_command(account.password_command, source.label), source
+    if source.kind == "stored":
+        assert account.password is not None
+        return account.password, source
+    secret = _keyring_password(account.jid)
+    if secret:
+        return secret, source
+    own = password_env_var(account.name)
+    raise UsageError(
+        f"no password for {account.jid}: use --password-stdin, {own + ', ' if own else ''}XMPPCTL_PASSWORD, "
+        "password_command in the config, or the keyring"
+    )
+
+
 def read_password(
     account: Account,
     *,
@@ -220,39 +350,26 @@ def read_password(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """The password, from the first source that has one (see module docs for the order)."""
-    env = os.environ if env is None else env
-    if password_stdin:
-        return _password_from_stdin(stdin, account.jid)
-    if env.get("XMPPCTL_PASSWORD"):
-        return env["XMPPCTL_PASSWORD"]
-    if account.password_command:
-        return _run_password_command(account.password_command)
-    if account.password:
-        return account.password
-    secret = _keyring_password(account.jid)
-    if secret:
-        return secret
-    raise UsageError(
-        f"no password for {account.jid}: use --password-stdin, XMPPCTL_PASSWORD, "
-        "password_command in the config, or the keyring"
-    )
+    return read_password_and_source(account, password_stdin=password_stdin, stdin=stdin, env=env)[0]
 
 
 def read_password_to_store(
     jid: str,
     *,
+    name: str | None = None,
     password_stdin: bool = False,
     stdin: TextIO | None = None,
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """The password ``account add --store-password`` writes: from --password-stdin or
-    XMPPCTL_PASSWORD only, never from a password_command or the keyring (a secret kept there
-    must not end up in a clear-text file)."""
+    """The password ``account add --store-password`` writes: from --password-stdin,
+    XMPPCTL_PASSWORD_<NAME> or XMPPCTL_PASSWORD only, never from a password_command or the
+    keyring (a secret kept there must not end up in a clear-text file)."""
     env = os.environ if env is None else env
     if password_stdin:
         return _password_from_stdin(stdin, jid)
-    if env.get("XMPPCTL_PASSWORD"):
-        return env["XMPPCTL_PASSWORD"]
+    for var in (password_env_var(name), "XMPPCTL_PASSWORD"):
+        if var and env.get(var):
+            return env[var]
     raise UsageError("--store-password: give the password with --password-stdin or XMPPCTL_PASSWORD")
 
 
@@ -280,18 +397,38 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def _run_password_command(argv: list[str]) -> str:
+#: how much of a failed password_command's stderr an error message quotes
+COMMAND_STDERR_CHARS = 300
+
+
+def _command_stderr(text: str) -> str:
+    """A failed command's stderr for a one-line message: lines joined, escaped, the end kept."""
+    from .output import safe_text
+
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = safe_text(" | ".join(lines))
+    return joined if len(joined) <= COMMAND_STDERR_CHARS else "..." + joined[-COMMAND_STDERR_CHARS:]
+
+
+def _run_password_command(argv: list[str], label: str = "password_command") -> str:
+    """The first line the command prints.  Any failure is a configuration problem (exit 2,
+    nothing was sent), quoting the command's stderr."""
+    shown = shlex.join(argv)
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
-        raise AuthError(f"password_command: {argv[0]}: not found") from None
+        raise UsageError(f"{label}: {argv[0]}: command not found") from None
+    except PermissionError:
+        raise UsageError(f"{label}: {argv[0]}: permission denied") from None
     except subprocess.TimeoutExpired:
-        raise AuthError(f"password_command: {argv[0]} did not finish within 60 s") from None
+        raise UsageError(f"{label}: {shown} did not finish within 60 s") from None
+    stderr = _command_stderr(proc.stderr or "")
+    said = f": {stderr}" if stderr else " (nothing on stderr)"
     if proc.returncode != 0:
-        raise AuthError(f"password_command: {argv[0]} exited with status {proc.returncode}")
+        raise UsageError(f"{label}: {shown} exited with status {proc.returncode}{said}")
     first = proc.stdout.splitlines()[0] if proc.stdout else ""
     if not first:
-        raise AuthError(f"password_command: {argv[0]} printed no password")
+        raise UsageError(f"{label}: {shown} printed no password{said}")
     return first
 
 
@@ -333,27 +470,143 @@ def write_config(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: bool = False) -> None:
+@dataclass
+class AccountChange:
+    """What a write did to one account: the CLI's message (values shown, stored passwords never)."""
+
+    path: Path
+    name: str
+    #: added | replaced | updated | removed
+    action: str
+    #: one phrase per changed key, e.g. "server 'a' -> 'b'", "password_command dropped (was [...])"
+    changes: list[str] = field(default_factory=list)
+    default_before: str | None = None
+    default_after: str | None = None
+    #: the accounts left in the file
+    remaining: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        where = {"removed": "from", "added": "to"}.get(self.action, "in")
+        text = f"account {self.name!r} {self.action} {where} {self.path}"
+        if self.action in ("replaced", "updated"):
+            text = (text + ": " + "; ".join(self.changes)) if self.changes else f"account {self.name!r} unchanged in {self.path}"
+        if self.default_after == self.name and self.default_before != self.name:
+            text += f"; it is now the default account (was {self.default_before!r})" if self.default_before else "; it is the default account"
+        elif self.default_before == self.name and self.default_after is None:
+            text += "; " + _no_default_left(self.remaining)
+        return text
+
+
+def _no_default_left(remaining: list[str]) -> str:
+    if not remaining:
+        return "it was the default account, and no account is left"
+    if len(remaining) == 1:
+        return f"it was the default account: now no default is set, and the only account left, {remaining[0]!r}, is used when none is named"
+    return ("it was the default account: now no default is set, so commands need --account or --jid "
+            "(set one with 'xmppctl account set NAME --default')")
+
+
+def _shown(key: str, value: Any) -> str:
+    import json
+
+    if key == "password":
+        return "(secret)"
+    return json.dumps(_command_argv(value) if key == "password_command" else value, ensure_ascii=False)
+
+
+def _table_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Per key of ACCOUNT_KEYS, what differs between two account tables (password values never shown)."""
+    out = []
+    for key in ACCOUNT_KEYS:
+        before, after = old.get(key), new.get(key)
+        if key == "password_command":
+            before, after = (None if v is None else _command_argv(v) for v in (before, after))
+        if before == after:
+            continue
+        if key == "password":
+            out.append("stored password " + ("set" if before is None else "dropped" if after is None else "replaced"))
+        elif before is None:
+            out.append(f"{key} set to {_shown(key, after)}")
+        elif after is None:
+            out.append(f"{key} dropped (was {_shown(key, before)})")
+        else:
+            out.append(f"{key} {_shown(key, before)} -> {_shown(key, after)}")
+    return out
+
+
+def _normalised(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The table as written: no None values, password_command as a list (the one form we write)."""
+    out = {k: v for k, v in table.items() if v is not None}
+    if "password_command" in out:
+        out["password_command"] = _command_argv(out["password_command"]) or out["password_command"]
+    return out
+
+
+def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: bool = False,
+                replace: bool = False) -> AccountChange:
+    """Add account *name*; an existing one is replaced only with *replace* (its other keys are dropped)."""
     if not name or not name.replace("-", "").replace("_", "").isalnum():
         raise UsageError(f"account name {name!r}: use letters, digits, '-' and '_'")
     data = _read_raw(path)
-    candidate = {k: v for k, v in table.items() if v is not None}
+    candidate = _normalised(table)
     _check_account(path, name, candidate)
-    data.setdefault("accounts", {})[name] = candidate
-    if make_default or not data.get("default_account"):
+    accounts = data.setdefault("accounts", {})
+    old = accounts.get(name)
+    if old is not None and not replace:
+        dropped = [k for k in old if k not in candidate]
+        loses = f" (it would drop {', '.join(dropped)})" if dropped else ""
+        raise UsageError(f"account {name!r} already exists in {path}: pass --force to replace it{loses}, "
+                         f"or change single keys with 'xmppctl account set {name}'")
+    before = data.get("default_account")
+    accounts[name] = candidate
+    if make_default or not before:
         data["default_account"] = name
     write_config(path, data)
+    return AccountChange(path, name, "added" if old is None else "replaced",
+                         _table_changes(old or {}, candidate), before, data.get("default_account"), sorted(accounts))
 
 
-def remove_account(path: Path, name: str) -> None:
+def update_account(path: Path, name: str, values: Mapping[str, Any], *, unset: Iterable[str] = (),
+                   make_default: bool = False) -> AccountChange:
+    """Set the keys in *values* (None: leave as is) and drop those in *unset*; validated like add."""
+    data = _read_raw(path)
+    accounts = data.get("accounts", {})
+    if name not in accounts:
+        raise UsageError(f"no account named {name!r} in {path} (add it with 'xmppctl account add')")
+    unset = list(dict.fromkeys(unset))
+    for key in unset:
+        if key not in ACCOUNT_KEYS or key == "jid":
+            allowed = ", ".join(k for k in ACCOUNT_KEYS if k != "jid")
+            raise UsageError(f"--unset {key}: " + ("every account needs a jid" if key == "jid" else f"unknown key (known: {allowed})"))
+        if values.get(key) is not None:
+            raise UsageError(f"--unset {key}: the same command also sets {key}")
+    old = accounts[name]
+    new = _normalised({**old, **_normalised(values)})
+    for key in unset:
+        new.pop(key, None)
+    _check_account(path, name, new)
+    before = data.get("default_account")
+    changes = _table_changes(old, new)
+    if changes or new != old or (make_default and before != name):
+        accounts[name] = new
+        if make_default:
+            data["default_account"] = name
+        write_config(path, data)
+    return AccountChange(path, name, "updated", changes, before, data.get("default_account"), sorted(accounts))
+
+
+def remove_account(path: Path, name: str, *, force: bool = False) -> AccountChange:
+    """Remove account *name*; the default account only with *force*, leaving no default."""
     data = _read_raw(path)
     if name not in data.get("accounts", {}):
-        raise UsageError(f"{path}: no account named {name!r}")
+        raise UsageError(f"no account named {name!r} in {path}")
+    before = data.get("default_account")
+    if before == name and not force:
+        raise UsageError(f"account {name!r} is the default account in {path}: pass --force to remove it "
+                         "(no account becomes the default), or first make another one the default "
+                         "with 'xmppctl account set NAME --default'")
     del data["accounts"][name]
-    if data.get("default_account") == name:
-        remaining = sorted(data["accounts"])
-        if remaining:
-            data["default_account"] = remaining[0]
-        else:
-            data.pop("default_account")
+    if before == name:
+        data.pop("default_account")
     write_config(path, data)
+    return AccountChange(path, name, "removed", [], before, data.get("default_account"), sorted(data["accounts"]))

@@ -44,7 +44,7 @@ def test_account_add_list_remove(run_cli, tmp_path):
     assert r.json() == [{"name": "work", "jid": "admin@example.org", "server": None, "port": 5223, "tls": "direct",
                          "default": True, "password_source": "env/stdin/keyring"}]
     assert "password" not in cfg.read_text()
-    r = run_cli(None, "--config", str(cfg), "account", "remove", "work")
+    r = run_cli(None, "--config", str(cfg), "account", "remove", "work", "--force")  # the default account
     assert r.code == 0
     assert run_cli(None, "--config", str(cfg), "account", "list", "-o", "json").json() == []
 

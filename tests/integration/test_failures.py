@@ -24,7 +24,8 @@ def test_wrong_password_json_error_on_stderr(make_user, run_cli):
     r = run_cli(user, "roster", "list", "-o", "json", env={"XMPPCTL_PASSWORD": "nope"})
     assert r.code == 3
     assert r.stdout == ""
-    assert r.error() == {"error": "auth", "message": f"authentication failed for {user.jid}: not-authorized", "exit": 3}
+    assert r.error() == {"error": "auth", "exit": 3, "details": {"password_source": "XMPPCTL_PASSWORD"},
+                         "message": f"authentication failed for {user.jid}: not-authorized (password from XMPPCTL_PASSWORD)"}
 
 
 def test_unknown_user_exits_3(xmpp_server, run_cli):

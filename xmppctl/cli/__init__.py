@@ -22,8 +22,9 @@ and exits with a documented code: 0 ok, 1 other failure, 2 usage/bad input,
 3 authentication, 4 connection/TLS, 5 timeout, 6 server refused the request,
 7 partial failure in a bulk operation, 10 drift found, 130 interrupted.
 
-The password is never taken from the command line: use --password-stdin, XMPPCTL_PASSWORD,
-password_command in the config file, or the system keyring.
+The password is never taken from the command line: use --password-stdin,
+XMPPCTL_PASSWORD_<NAME> (the account's own variable), XMPPCTL_PASSWORD, password_command in
+the config file, or the system keyring; an authentication failure names the source used.
 """
 
 app = typer.Typer(

@@ -62,6 +62,8 @@ class State:
     debug: bool = False
     _config: Any = None
     _account: Any = None
+    #: where the password of the running command came from (config.PasswordSource), once read
+    password_source: Any = None
     #: output format of the running command, so the error edge can print JSON errors
     output: str | None = None
 
@@ -69,10 +71,13 @@ class State:
         if self._config is None:
             from pathlib import Path
 
-            from ..config import default_config_path, load_config
+            from ..config import config_path_origin, default_config_path, exposed_password_warning, load_config
 
             path = Path(self.config_path) if self.config_path else default_config_path()
-            self._config = load_config(path)
+            self._config = load_config(path, origin=config_path_origin(bool(self.config_path)))
+            exposed = exposed_password_warning(self._config)
+            if exposed:
+                warn(exposed)
         return self._config
 
     def resolve_account(self) -> Account:
@@ -202,9 +207,10 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
 
 
 async def _password(st: State, account: Account) -> str:
-    from ..config import read_password
+    from ..config import read_password_and_source
 
-    return read_password(account, password_stdin=st.password_stdin)
+    password, st.password_source = read_password_and_source(account, password_stdin=st.password_stdin)
+    return password
 
 
 @asynccontextmanager
@@ -215,6 +221,7 @@ async def session(st: State, *, subscriptions_expected: bool = False, **kwargs: 
     itself (*subscriptions_expected*), are reported on stderr (JSON lines with -o json/ndjson)
     and messages are kept in the keep file (xmppctl.strays).
     """
+    from ..errors import AuthError
     from ..session import configure_logging, open_session
     from ..strays import StrayKeeper, json_stderr_report, stderr_report
 
@@ -230,8 +237,18 @@ async def session(st: State, *, subscriptions_expected: bool = False, **kwargs: 
         warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
     report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
     keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected)
-    async with open_session(account, password, keeper=keeper, **kwargs) as s:
-        yield s
+    logged_in = False
+    try:
+        async with open_session(account, password, keeper=keeper, **kwargs) as s:
+            logged_in = True
+            yield s
+    except AuthError as exc:
+        if logged_in or st.password_source is None:
+            raise
+        # name the password's source: a stale XMPPCTL_PASSWORD silently beats a password_command
+        raise AuthError(f"{exc.message} ({st.password_source.describe()})",
+                        details={**(exc.details if isinstance(exc.details, dict) else {}),
+                                 "password_source": st.password_source.label}) from None
 
 
 def validate_all(values: Iterable[str], parse: Callable[[str], T]) -> list[T]:
