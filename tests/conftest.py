@@ -38,6 +38,8 @@ def _isolated_config(tmp_path, monkeypatch):
     for var in ("XMPPCTL_CONFIG", "XMPPCTL_ACCOUNT", "XMPPCTL_JID", "XMPPCTL_PASSWORD", "XMPPCTL_SERVER",
                 "XMPPCTL_PORT", "XMPPCTL_TLS", "XMPPCTL_TIMEOUT", "XMPPCTL_CA_FILE"):
         monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("XMPPCTL_PASSWORD_")]:  # per-account passwords
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 
