@@ -20,10 +20,10 @@ from typing import Any, TextIO
 
 from .errors import AuthError, UsageError
 from .jid import parse_jid
+from .output import FORMATS
 
 DEFAULT_TIMEOUT = 10.0
 TLS_MODES = ("starttls", "direct")
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 KEYRING_SERVICE = "xmppctl"
 
 #: key -> (expected type(s), description) for [accounts.NAME]
@@ -36,7 +36,7 @@ ACCOUNT_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "password_command": ((str, list), "a command line string or a list of strings"),
     "password": ((str,), "a string"),
     "timeout": ((int, float), "a positive number of seconds"),
-    "output": ((str,), "one of " + ", ".join(OUTPUT_FORMATS)),
+    "output": ((str,), "one of " + ", ".join(FORMATS)),
     "insecure": ((bool,), "true or false"),
 }
 TOP_KEYS = ("default_account", "accounts")
@@ -97,7 +97,7 @@ def _check_account(path: Path, name: str, table: Any) -> dict[str, Any]:
         elif ok and key == "tls":
             ok = value in TLS_MODES
         elif ok and key == "output":
-            ok = value in OUTPUT_FORMATS
+            ok = value in FORMATS
         elif ok and key == "password_command":
             ok = bool(value) and (isinstance(value, str) or all(isinstance(v, str) for v in value))
         if not ok:
