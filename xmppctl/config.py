@@ -11,7 +11,6 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -321,16 +320,10 @@ def write_config(path: Path, data: dict[str, Any]) -> None:
     """Write *data* atomically with mode 0600 (it may hold a password)."""
     import tomli_w
 
+    from .fsutil import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            tomli_w.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: tomli_w.dump(data, f), binary=True)
 
 
 def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: bool = False) -> None:
