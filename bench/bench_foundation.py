@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Foundation benchmark (issue 3): xmppctl against its floors, measured side by side in one run.
+"""Foundation benchmark: xmppctl against its floors, measured side by side in one run.
 
 1. ``xmppctl --help`` vs ``--help`` of a one-command typer app with default settings
    (bench/floor_typer_app.py): the framework's floor.  Target: ratio <= 1.25.

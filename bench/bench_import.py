@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bulk import benchmark (issue 5): xmppctl against its floors, side by side in one run.
+"""Bulk import benchmark: xmppctl against its floors, side by side in one run.
 
 On a throwaway Prosody (and ejabberd, with --ejabberd, when xmppctl.devserver has it):
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark (issue 9): xmppctl against xmppc and its own floors, on Prosody and ejabberd.
+"""Side-by-side benchmark: xmppctl against xmppc and its own floors, on Prosody and ejabberd.
 
 One run, one table (medians of --reps runs, interleaved so that load from other processes on a
 shared machine hits every side alike):

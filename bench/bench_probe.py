@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Probe benchmark (issue 7): ``xmppctl presence probe`` of 200 subscribed contacts, half online.
+"""Probe benchmark: ``xmppctl presence probe`` of 200 subscribed contacts, half online.
 
 On a throwaway Prosody (loopback): one prober account with --contacts contacts, all with a
 mutual ``both`` subscription (seeded in storage before anyone logs in); half of them are

@@ -1,4 +1,4 @@
-"""Fault injection around bulk roster files (issue 9): the server stopping mid-import, signals
+"""Fault injection around bulk roster files: the server stopping mid-import, signals
 during export and import.  Each runs on a Prosody of its own, so stopping or loading it does not
 disturb the shared session server (these are Prosody-only tests).
 """

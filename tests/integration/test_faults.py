@@ -1,4 +1,4 @@
-"""Fault injection (issue 9): stalls, bad certificates, plaintext, concurrency, signals, --debug.
+"""Fault injection: stalls, bad certificates, plaintext, concurrency, signals, --debug.
 
 Stalls and certificate faults use a tiny scripted XMPP server (below) that speaks exactly as
 far into the login as the fault needs, with certificates from the devserver's throwaway CA;

@@ -1,4 +1,4 @@
-"""Fuzzing the roster file parsers (issue 9): any text is a roster or a UsageError naming the file.
+"""Fuzzing the roster file parsers: any text is a roster or a UsageError naming the file.
 
 Random text, random JSON/TOML values, contact-shaped documents with wrong types, near-valid
 files with one character changed, and CSV with random headers and cells.  Directly against
