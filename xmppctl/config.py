@@ -17,7 +17,6 @@ import shlex
 import stat
 import subprocess
 import sys
-import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,10 +25,10 @@ from typing import Any, TextIO
 
 from .errors import UsageError
 from .jid import parse_jid
+from .output import FORMATS
 
 DEFAULT_TIMEOUT = 10.0
 TLS_MODES = ("starttls", "direct")
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 KEYRING_SERVICE = "xmppctl"
 
 #: key -> (expected type(s), description) for [accounts.NAME]
@@ -42,7 +41,7 @@ ACCOUNT_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "password_command": ((str, list), "a command line string or a list of strings"),
     "password": ((str,), "a string"),
     "timeout": ((int, float), "a positive number of seconds"),
-    "output": ((str,), "one of " + ", ".join(OUTPUT_FORMATS)),
+    "output": ((str,), "one of " + ", ".join(FORMATS)),
     "insecure": ((bool,), "true or false"),
 }
 TOP_KEYS = ("default_account", "accounts")
@@ -131,7 +130,7 @@ def _check_account(path: Path, name: str, table: Any) -> dict[str, Any]:
         elif ok and key == "tls":
             ok = value in TLS_MODES
         elif ok and key == "output":
-            ok = value in OUTPUT_FORMATS
+            ok = value in FORMATS
         elif ok and key == "password_command":
             ok = _command_argv(value) is not None
         if not ok:
@@ -458,16 +457,10 @@ def write_config(path: Path, data: dict[str, Any]) -> None:
     """Write *data* atomically with mode 0600 (it may hold a password)."""
     import tomli_w
 
+    from .fsutil import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            tomli_w.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: tomli_w.dump(data, f), binary=True)
 
 
 @dataclass

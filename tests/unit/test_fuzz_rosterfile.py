@@ -167,7 +167,7 @@ def test_sniffing_any_text_gives_a_format_or_none(text):
     assert sniff_format(text) in (*FORMATS, None)
 
 
-# What the fuzz found (fixed in xmppctl/rosterfile.py): errors from the parsers' limits and
+# What the fuzz found (fixed in xmppctl/rosterfile/read.py): errors from the parsers' limits and
 # text XML cannot carry got past the validation.
 @pytest.mark.parametrize("fmt, text, expected", [
     ("json", "[" * 100_000, "nested too deeply"),

@@ -99,11 +99,11 @@ def test_csv_stays_faithful_formulas_included():
 
 
 def test_watch_table_line_escapes_remote_text():
-    from xmppctl.cli.presence import _table_line
+    from xmppctl.output import WATCH_TABLE
 
     event = {"at": "2026-11-25T12:00:00Z", "jid": "a@x.org", "resource": "ph\none", "kind": "presence",
              "type": "available", "show": "away", "priority": 5, "status": "\u202egone\r\n12:00:01  b@x.org", "error": None}
-    line = _table_line(event, (8, 36, 20, 9, 4, 0))
+    line = WATCH_TABLE.line(WATCH_TABLE.cells(event))
     assert "\n" not in line and "\r" not in line and "\u202e" not in line
     assert "a@x.org/ph\\none" in line and line.endswith("\\u202egone\\r\\n12:00:01  b@x.org")
     assert " 5 " in line

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..output import plan_rows, result_rows
 from .common import State, render
 
 if TYPE_CHECKING:
@@ -93,45 +94,6 @@ def _progress(total: int) -> Any:
         sys.stderr.flush()
 
     return tick
-
-
-def _change_text(change_dict: dict[str, Any]) -> list[str]:
-    out = []
-    for c in change_dict["changes"]:
-        if c["field"] == "item":
-            out.append("item removed")
-            continue
-        old, new = (", ".join(v) if isinstance(v, list) else v for v in (c["old"], c["new"]))
-        out.append(f"{c['field']}: {old or '-'} -> {new or '-'}")
-    return out
-
-
-def plan_rows(plan: EditPlan, fmt: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for change in plan.changes:
-        row = change.to_dict()
-        row["note"] = None
-        rows.append(row)
-    for jid, why in plan.skipped:
-        rows.append({"action": "skip", "jid": jid, "changes": [], "note": why})
-    for r in plan.refused:
-        rows.append({"action": "error", "jid": r.change.jid, "changes": [], "note": f"{r.error}: {r.message}"})
-    rows.sort(key=lambda row: row["jid"])
-    rows += [{"action": r["action"], "jid": r["jid"], "changes": [], "note": r.get("message")} for r in plan.extra_rows]
-    if fmt in ("table", "csv"):
-        for row in rows:
-            row["changes"] = _change_text(row)
-    return rows
-
-
-def result_rows(plan: EditPlan, results: list[ChangeResult], fmt: str = "json") -> list[dict[str, Any]]:
-    rows = [r.to_dict() for r in results]
-    rows += [{"action": "skip", "jid": jid, "ok": True, "error": None, "message": why} for jid, why in plan.skipped]
-    rows.sort(key=lambda row: row["jid"])
-    rows += plan.extra_rows
-    if fmt == "table":  # a blank cell for a failure is too easy to miss
-        rows = [{**row, "ok": "yes" if row["ok"] else "NO"} for row in rows]
-    return rows
 
 
 def report(st: State, plan: EditPlan, results: list[ChangeResult] | None, fmt: str, what: str = "roster") -> None:

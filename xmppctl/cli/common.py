@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, AsyncIterator, TypeVar
 
 import typer
 
+from ..output import FORMATS
+
 if TYPE_CHECKING:
     from ..config import Account, ConfigFile
     from ..session import Session
@@ -24,11 +26,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    ndjson = "ndjson"
-    csv = "csv"
+#: -o choices, one member per output.FORMATS entry
+OutputFormat = Enum("OutputFormat", {f: f for f in FORMATS}, type=str)
 
 
 OutputOpt = Annotated[
@@ -250,7 +249,3 @@ async def session(st: State, *, subscriptions_expected: bool = False, **kwargs: 
                         details={**(exc.details if isinstance(exc.details, dict) else {}),
                                  "password_source": st.password_source.label}) from None
 
-
-def validate_all(values: Iterable[str], parse: Callable[[str], T]) -> list[T]:
-    """Parse every value before anything is sent; the first bad one raises (exit 2)."""
-    return [parse(v) for v in values]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -105,19 +104,13 @@ def _selected_jid(ctx: typer.Context | None, env: Mapping[str, str]) -> str | No
 
 def save_roster_cache(account_jid: str, items: Iterable[Any], env: Mapping[str, str] | None = None) -> None:
     """Remember the roster's JIDs, names and groups for completion; failures are ignored."""
+    from ..fsutil import atomic_write
+
     path = roster_cache_path(account_jid, env)
     rows = [{"jid": i.jid, "name": i.name, "groups": list(i.groups)} for i in items]
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".roster.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"jid": account_jid, "items": rows}, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, lambda f: json.dump({"jid": account_jid, "items": rows}, f, ensure_ascii=False))
     except OSError:
         pass  # a read-only or full home must not fail the command that printed the roster
 

@@ -143,16 +143,6 @@ def probe(
     render(st, (row.to_dict() for row in snapshot.rows), PROBE_COLUMNS, fmt)
 
 
-def _table_line(event: dict, widths: tuple[int, ...]) -> str:
-    from ..output import table_cell
-
-    # remote text (resource, status...) is escaped like any table cell: it cannot add lines
-    cells = [event["at"][11:19], event["jid"] + (f"/{event['resource']}" if event["resource"] else ""),
-             event["type"] + (" (request)" if event["kind"] == "subscription" and event["type"] == "subscribe" else ""),
-             event["show"], event["priority"], event["status"] or event["error"]]
-    return "  ".join(str(table_cell(c)).ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-
 @app.command("watch")
 def watch(
     ctx: typer.Context,
@@ -175,10 +165,8 @@ def watch(
     (chat|away|xa|dnd|available for available, else null), status, priority (integer for
     available, else null), since (XEP-0203 stamp or null), error (condition or null).
     """
-    import csv
-    import json
-
     from ..jid import bare_jids
+    from ..output import WATCH_TABLE, RowWriter
     from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, check_priority, parse_duration, PresenceInbox, watch as do_watch
 
     st = state(ctx)
@@ -188,39 +176,15 @@ def watch(
     filters = bare_jids(list(jid or ()))
     st.resolve_account()
     warn_if_messages_may_arrive(priority)
-    collected: list[dict] = []
-    out = sys.stdout
-    widths = (8, 36, 20, 9, 4, 0)
-    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
-
-    def emit(event: dict) -> None:
-        if fmt == "json":
-            collected.append(event)
-            return
-        if fmt == "ndjson":
-            out.write(json.dumps(event, ensure_ascii=False) + "\n")
-        elif writer is not None:
-            from ..output import csv_cell
-
-            writer.writerow([csv_cell(event.get(c)) for c in WATCH_COLUMNS])
-        else:
-            out.write(_table_line(event, widths) + "\n")
-        out.flush()
+    rows = RowWriter(WATCH_COLUMNS, fmt, sys.stdout, line_table=WATCH_TABLE, live=True)
 
     async def job(stop):
         inbox = PresenceInbox()
         async with session(st, stanza_hook=inbox.hook, subscriptions_expected=True) as s:
-            if writer is not None:
-                writer.writerow(WATCH_COLUMNS)
-            elif fmt == "table":
-                out.write(_table_line({"at": " " * 11 + "time", "jid": "jid/resource", "resource": None, "kind": "",
-                                       "type": "type", "show": "show", "priority": "prio", "status": "status", "error": None},
-                                      widths) + "\n")
-            out.flush()
+            rows.start()  # the header says the watch is up
             async for event in do_watch(s, inbox, stop, jids=filters, groups=group or (), priority=prio,
                                         count=count, until=seconds):
-                emit(event.to_dict())
+                rows.row(event.to_dict())
 
     run(job, graceful_signals=True)
-    if fmt == "json":
-        render(st, collected, WATCH_COLUMNS, "json")
+    rows.close()

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..roster import SUBSCRIPTIONS
 from .changes import ROWS_HELP
 from .common import DryRunOpt, OutputOpt, render, run, session, state
 from .complete import complete_group, complete_jid, save_roster_cache
@@ -13,11 +14,8 @@ from .complete import complete_group, complete_jid, save_roster_cache
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
 
 
-class Subscription(str, Enum):
-    none = "none"
-    to = "to"
-    from_ = "from"
-    both = "both"
+#: --subscription choices: the roster's subscription states
+Subscription = Enum("Subscription", {v: v for v in SUBSCRIPTIONS}, type=str)
 
 
 @app.command("list")
@@ -57,7 +55,7 @@ def list_(
     render(st, (item.to_dict() for item in items), ITEM_COLUMNS, fmt)
 
 
-# ---- editing: add, remove, set, show (issue 4) -----------------------------------------------
+# ---- editing: add, remove, set, show ---------------------------------------------------------
 # Each edit fetches the roster in its own session and rewrites whole items (see cli/changes.py).
 
 JidArg = Annotated[str, typer.Argument(metavar="JID", autocompletion=complete_jid, help="The contact's bare JID (user@domain).", show_default=False)]
@@ -265,9 +263,9 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     render_object(item.to_dict(), fmt)
 
 
-# ---- bulk: export, import, diff (issue 5) ----------------------------------------------------
-# Files are read and validated whole before login (xmppctl/rosterfile.py); the plan is the pure
-# roster.plan_roster; rows are rendered by cli/changes.py like the single-item edits.
+# ---- bulk: export, import, diff --------------------------------------------------------------
+# Files are read and validated whole before login (xmppctl/rosterfile); the plan is the pure
+# roster.plan_roster; rows are rendered by xmppctl/output.py like the single-item edits.
 
 
 class FileFormat(str, Enum):

@@ -1,34 +1,20 @@
-"""Roster files: read and validate TOML/JSON/CSV rosters, write exports atomically.
-
-A file is parsed and validated *whole* before anything is sent: every error names the file,
-the line (TOML, CSV) or the item index (JSON) and the field.  Formats:
-
-- TOML: ``[[contact]]`` tables with ``jid``, ``name``, ``groups`` (a list of strings).
-- JSON: a list of objects with the keys of ``roster list -o json``.
-- CSV: a header row, then ``jid,name,groups`` with groups separated by ``;``.
-
-``subscription`` and ``ask`` are accepted in every format as read-only information (exports
-carry them) and ignored on import: subscription state is the server's business.
-Library module: returns data, raises :class:`UsageError`, never prints.
+"""Reading roster files: parse and validate a whole TOML, JSON or CSV roster (formats: see
+:mod:`xmppctl.rosterfile`).  Every error names the file, the line or item index, and the field.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import Interrupted, UsageError
-from .jid import bare_jid
-from .roster import RosterItem
-from .text import validate_group, validate_name
+from ..errors import UsageError
+from ..jid import bare_jid
+from ..roster import RosterItem
+from ..text import validate_group, validate_name
 
 FORMATS = ("toml", "json", "csv")
 STDIN = "-"
@@ -325,163 +311,3 @@ def parse_csv(stream: Iterable[str], name: str = "<input>") -> list[RosterItem]:
     except csv.Error as exc:
         raise UsageError(f"{name}:{reader.line_num}: invalid CSV: {exc}") from None
     return out.result()
-
-
-# ---- writing --------------------------------------------------------------------------------
-
-
-def _export_dict(item: RosterItem) -> dict[str, Any]:
-    return item.to_dict()
-
-
-def _toml_str(value: str) -> str:
-    """A TOML basic string (JSON-style escapes; TOML also forbids a raw DEL)."""
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif code < 0x20 or code == 0x7F:
-            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\u{code:04X}"))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def iter_toml(items: Iterable[RosterItem]) -> Iterator[str]:
-    """TOML text, one ``[[contact]]`` table per contact (TOML has no null: no name, no key)."""
-    yield ("# xmppctl roster export. jid, name and groups are imported;\n"
-           "# subscription and ask are read-only information (ignored on import).\n")
-    for item in items:
-        lines = ["", "[[contact]]", f"jid = {_toml_str(item.jid)}"]
-        if item.name is not None:
-            lines.append(f"name = {_toml_str(item.name)}")
-        lines.append("groups = [" + ", ".join(_toml_str(g) for g in item.groups) + "]")
-        lines.append(f"subscription = {_toml_str(item.subscription)}")
-        lines.append(f"ask = {'true' if item.ask else 'false'}")
-        yield "\n".join(lines) + "\n"
-
-
-def iter_json(items: Iterable[RosterItem]) -> Iterator[str]:
-    """A JSON list with the keys of ``roster list -o json``, one object per line."""
-    import json
-
-    first = True
-    yield "["
-    for item in items:
-        yield ("\n  " if first else ",\n  ") + json.dumps(_export_dict(item), ensure_ascii=False)
-        first = False
-    yield "\n]\n" if not first else "]\n"
-
-
-def iter_csv(items: Iterable[RosterItem]) -> Iterator[str]:
-    """CSV with a header; groups joined by ``;``."""
-    import csv
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in items:
-        writer.writerow([item.jid, item.name or "", ";".join(item.groups), item.subscription,
-                         "true" if item.ask else "false"])
-        yield buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
-    yield buf.getvalue()
-
-
-def check_exportable(items: Iterable[RosterItem], fmt: str) -> None:
-    """Refuse (before writing anything) what the format cannot carry back losslessly."""
-    if fmt != "csv":
-        return
-    for item in items:
-        for group in item.groups:
-            if ";" in group or group != group.strip():
-                raise UsageError(f"{item.jid}: group {group!r} cannot be written to CSV "
-                                 "(';' or leading/trailing spaces); export as toml or json")
-
-
-def write_roster(items: Iterable[RosterItem], fmt: str, stream: TextIO) -> None:
-    chunks = {"toml": iter_toml, "json": iter_json, "csv": iter_csv}.get(fmt)
-    if chunks is None:
-        raise UsageError(f"unknown roster file format {fmt!r}")
-    for chunk in chunks(items):
-        stream.write(chunk)
-
-
-def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path) -> Path:
-    """Write to *path* through a temporary file in the same directory and a rename.
-
-    A crash or a full disk leaves the old file (or none), never half of a new one.  A new
-    file is created 0600 (a roster is personal data); an existing file keeps its mode.
-    """
-    check_exportable(items, fmt)
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        mode = target.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise UsageError(f"{target}: {exc.strerror or exc}") from None
-    with _sigterm_raises():  # SIGTERM's default action would leave the temp file behind
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        except OSError as exc:
-            raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                write_roster(items, fmt, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if mode is not None:
-                os.chmod(tmp_name, mode)
-            os.replace(tmp_name, target)
-        except BaseException as exc:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-            if isinstance(exc, OSError):
-                raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
-            raise
-    return target
-
-
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While writing, SIGTERM raises Interrupted (so the temp file is removed) instead of killing us.
-
-    Only when SIGTERM has its default action: inside the command's event loop run() handles it.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def interrupted(signum: int, frame: Any) -> None:
-        raise Interrupted("interrupted by SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, interrupted)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def backup_path(directory: str | Path, account_jid: str, fmt: str, now: datetime | None = None) -> Path:
-    """A new, timestamped file name for a backup export in *directory* (never an existing one)."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    safe = re.sub(r"[^A-Za-z0-9@._-]", "_", account_jid)
-    base = Path(directory) / f"roster-backup-{safe}-{stamp}"
-    candidate = base.with_name(base.name + f".{fmt}")
-    n = 1
-    while candidate.exists():
-        candidate = base.with_name(f"{base.name}-{n}.{fmt}")
-        n += 1
-    return candidate
