@@ -41,7 +41,7 @@ from .errors import UsageError
 from .groups import edit_item, rewrite
 from .jid import bare_jid, parse_jid
 from .roster import Change, RosterItem, validate_group, validate_name
-from .rosterfile import Where, _parser_limit, _toml_key_line, _type_name, toml_table_places
+from .rosterfile.read import Where, _parser_limit, _toml_key_line, _type_name, toml_table_places
 
 TOP_KEYS = ("group", "member")
 MEMBER_KEYS = ("account", "name")

@@ -71,7 +71,7 @@ def test_accounts_own_variable_beats_the_general_one(make_user, run_cli, tmp_pat
 
 
 def test_account_test_cannot_connect_exits_4(make_user, run_cli, tmp_path):
-    from xmppctl.devserver import free_port
+    from tests.support import free_port
 
     user = make_user()
     config = _config(tmp_path, user)
