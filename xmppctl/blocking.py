@@ -91,16 +91,14 @@ def parse_blocklist(result: ET.Element | None) -> list[str]:
 
 
 def covering_entries(jid: str, entries: Iterable[str]) -> list[str]:
-    """The block list entries that block (some of) *jid*'s traffic: the bare JID itself, its
-    domain (or a resource of the domain), or one of its full JIDs (XEP-0191 §3.2, RFC 6121 §8.5)."""
+    """The block list entries that block every resource of *jid*: its bare JID or its domain.
+
+    Matching as for privacy lists (XEP-0191 §3.2, XEP-0016 §2.1): ``user@domain`` covers all
+    its resources and ``domain`` every address at it, but a full JID (``user@domain/res``)
+    or ``domain/res`` covers that one address only, so those are not counted.
+    """
     bare = parse_jid(jid).bare
-    domain = bare.rpartition("@")[2]
-    out = []
-    for entry in entries:
-        entry_bare = entry.partition("/")[0]
-        if entry_bare == bare or entry_bare == domain:
-            out.append(entry)
-    return sorted(out)
+    return sorted(e for e in entries if e == bare or e == bare.rpartition("@")[2])
 
 
 def plan_changes(action: str, wanted: Sequence[str], current: Iterable[str]) -> tuple[list[str], list[BlockResult]]:

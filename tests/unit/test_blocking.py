@@ -55,11 +55,11 @@ def test_parse_blocklist_of_an_empty_or_missing_payload_is_empty():
     assert parse_blocklist(ET.fromstring("<iq xmlns='jabber:client' type='result'/>")) == []
 
 
-def test_covering_entries_are_the_jid_its_domain_and_its_resources():
+def test_covering_entries_are_the_bare_jid_and_its_domain_not_single_addresses():
     entries = ["bob@example.org", "bob@example.org/phone", "example.org", "example.org/gw", "bobby@example.org",
                "bob@example.net", "other.example"]
-    assert covering_entries("bob@example.org", entries) == [
-        "bob@example.org", "bob@example.org/phone", "example.org", "example.org/gw"]
+    assert covering_entries("bob@example.org", entries) == ["bob@example.org", "example.org"]
+    assert covering_entries("bob@example.org", ["bob@example.org/phone", "example.org/gw"]) == []
     assert covering_entries("alice@other.example", entries) == ["other.example"]
     assert covering_entries("carol@example.com", entries) == []
 

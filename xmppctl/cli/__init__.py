@@ -9,6 +9,7 @@ import typer
 from .. import __version__
 from . import account as account_cli
 from . import block as block_cli
+from . import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app)
 from . import groups as groups_cli
 from . import presence as presence_cli
 from . import roster as roster_cli
