@@ -8,6 +8,8 @@ import typer
 
 from .. import __version__
 from . import account as account_cli
+from . import block as block_cli
+from . import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app)
 from . import groups as groups_cli
 from . import presence as presence_cli
 from . import roster as roster_cli
@@ -39,6 +41,7 @@ app = typer.Typer(
 app.add_typer(roster_cli.app, name="roster")
 app.add_typer(groups_cli.app, name="group")
 app.add_typer(subscribe_cli.app, name="sub")
+app.add_typer(block_cli.app, name="block")
 app.add_typer(presence_cli.app, name="presence")
 app.add_typer(account_cli.app, name="account")
 
