@@ -226,28 +226,10 @@ def make_request(*, show: str | None = None, status: str | None = None, priority
                            status=validate_status(status, "--status"), priority=check_priority(priority), to=tuple(targets))
 
 
-def _stanzas(session: Session, req: PresenceRequest) -> list[Any]:
-    out = []
-    for target in req.to or (None,):
-        p = session.client.Presence()
-        if req.type == "unavailable":
-            p["type"] = "unavailable"
-        elif req.show:
-            p["show"] = req.show
-        if req.status:
-            p["status"] = req.status
-        if req.priority is not None:
-            p["priority"] = req.priority
-        if target:
-            p["to"] = target
-        out.append(p)
-    return out
-
-
 def send_presence(session: Session, req: PresenceRequest) -> None:
     """Send *req*: one broadcast presence, or one directed presence per target."""
-    for stanza in _stanzas(session, req):
-        session.send(stanza)
+    for target in req.to or (None,):
+        session.send_presence(to=target, type=req.type, show=req.show, status=req.status, priority=req.priority)
 
 
 async def publish(session: Session, req: PresenceRequest) -> None:
@@ -282,9 +264,9 @@ async def barrier(session: Session, timeout: float | None = None) -> None:
     """
     from .errors import ServerRefused
 
-    iq = session.make_iq("get", ET.Element(f"{{{PING_NS}}}ping"), to=session.bare_jid.partition("@")[2])
     try:
-        await session.request(iq, timeout=timeout, what="ping")
+        await session.query("get", ET.Element(f"{{{PING_NS}}}ping"), to=session.bare_jid.partition("@")[2],
+                            timeout=timeout, what="ping")
     except ServerRefused:  # an error answer is still an answer: the stream is in sync
         pass
 
@@ -529,8 +511,7 @@ async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | 
     from .errors import ServerRefused, TimeoutFailure
 
     try:
-        result = await session.request(session.make_iq("get", ET.Element(f"{{{LAST_NS}}}query"), to=jid),
-                                       what=f"last activity of {jid}")
+        result = await session.query("get", ET.Element(f"{{{LAST_NS}}}query"), to=jid, what=f"last activity of {jid}")
     except (ServerRefused, TimeoutFailure):
         return None
     return parse_last_activity(result, datetime.now(timezone.utc))

@@ -27,11 +27,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Account
 from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
 from .strays import StrayKeeper, stderr_report
+
+if TYPE_CHECKING:
+    from .roster import RosterItem
 
 log = logging.getLogger("xmppctl.session")
 
@@ -49,6 +52,9 @@ SASL_MECHS = [*SCRAM_MECHS, "PLAIN"]
 SCRAM_MIN_ITERATIONS = 4096
 SCRAM_MAX_ITERATIONS = 1_000_000
 PRESENCE_TAG = "{jabber:client}presence"
+NICK_NS = "http://jabber.org/protocol/nick"
+#: presence types that are subscription requests and answers (RFC 6121 §3)
+SUBSCRIPTION_KINDS = ("subscribe", "subscribed", "unsubscribe", "unsubscribed")
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
 
 
@@ -128,15 +134,30 @@ def stanza_error(element: ET.Element) -> tuple[str, str]:
     return condition, text
 
 
+def stanza_text(el: ET.Element) -> str:
+    """*el* as XML text with jabber:client as the default namespace, as on the wire."""
+    try:
+        from slixmpp.xmlstream.tostring import tostring  # loaded anyway: a session is running
+
+        return tostring(el, top_level=True)
+    except Exception:  # never lose a stanza over its formatting
+        return ET.tostring(el, encoding="unicode")
+
+
 class _ConnectionLost(Exception):
     """Set on pending IQ futures when the stream goes away."""
 
 
 @dataclass
 class Session:
-    """A logged-in, bound stream.  Commands use it; they never build slixmpp clients."""
+    """A logged-in, bound stream: the only way to send anything.
 
-    client: Any
+    Code outside this module never sees the slixmpp client: it sends IQs with :meth:`query`,
+    presence with :meth:`send_presence` / :meth:`send_subscription`, and edits the roster
+    with :meth:`roster_get` / :meth:`roster_set` / :meth:`roster_remove`.
+    """
+
+    _client: Any
     account: Account
     jid: str
     #: (namespace, element name) of every stream feature the server offered after login
@@ -159,8 +180,8 @@ class Session:
     def has_feature(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self.features
 
-    def make_iq(self, iq_type: str, payload: ET.Element | None = None, to: str | None = None) -> Any:
-        iq = self.client.Iq()
+    def _make_iq(self, iq_type: str, payload: ET.Element | None = None, to: str | None = None) -> Any:
+        iq = self._client.Iq()
         iq["type"] = iq_type
         if to:
             iq["to"] = to
@@ -170,11 +191,11 @@ class Session:
 
     async def query(self, iq_type: str, payload: ET.Element | None = None, *, to: str | None = None,
                     timeout: float | None = None, what: str = "request") -> ET.Element:
-        """Send an IQ of *iq_type* carrying *payload* and return the result's XML (see :meth:`request`)."""
-        return await self.request(self.make_iq(iq_type, payload, to=to), timeout=timeout, what=what)
+        """Send an IQ of *iq_type* carrying *payload* and return the result's XML.
 
-    async def request(self, iq: Any, *, timeout: float | None = None, what: str = "request") -> ET.Element:
-        """Send an IQ and return the result's XML; raise ServerRefused / TimeoutFailure / ConnectionFailure."""
+        Raises ServerRefused (an error answer), TimeoutFailure (no answer within *timeout*,
+        default the account's) or ConnectionFailure (the stream went away).
+        """
         from slixmpp.exceptions import IqError, IqTimeout
 
         if self.closed.done():
@@ -182,7 +203,7 @@ class Session:
         limit = self.timeout if timeout is None else timeout
         # slixmpp's own per-IQ timer enforces our deadline; a lost connection fails every
         # pending request at once (see _fail_pending) instead of each one racing two futures.
-        pending = iq.send(timeout=limit)
+        pending = self._make_iq(iq_type, payload, to=to).send(timeout=limit)
         self._pending.add(pending)
         try:
             return (await pending).xml
@@ -202,7 +223,80 @@ class Session:
             if not fut.done():
                 fut.set_exception(_ConnectionLost())
 
-    def send(self, stanza: Any) -> None:
+    # ---- roster (RFC 6121 §2): the item model and its XML are roster.py's ------------------
+
+    async def roster_get(self) -> list[RosterItem]:
+        """The whole roster as the server has it now, sorted by JID."""
+        from .roster import ROSTER_NS, parse_roster
+
+        result = await self.query("get", ET.Element(f"{{{ROSTER_NS}}}query"), what="roster get")
+        return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
+
+    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
+        """Add or replace *item* (one item per set; it carries back the data other clients stored on it)."""
+        from .roster import item_element
+
+        await self._roster_push(item_element(item), what or f"roster set for {item.jid}")
+
+    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
+        """Remove *jid* from the roster (the server then cancels the subscriptions both ways)."""
+        from .roster import remove_element
+
+        await self._roster_push(remove_element(jid), what or f"roster remove {jid}")
+
+    async def _roster_push(self, item: ET.Element, what: str) -> None:
+        from .roster import ROSTER_NS
+
+        query = ET.Element(f"{{{ROSTER_NS}}}query")
+        query.append(item)
+        await self.query("set", query, what=what)
+
+    # ---- presence ------------------------------------------------------------------------
+
+    def send_presence(self, *, to: str | None = None, type: str | None = None, show: str | None = None,
+                      status: str | None = None, priority: int | None = None) -> None:
+        """Send available (*type* None) or unavailable presence: broadcast, or directed to *to*.
+
+        Values are sent as given: callers validate them first (slixmpp drops an invalid show
+        silently and does not check the priority).  Every available presence is remembered and
+        ended with unavailable when the session closes (:meth:`send_unavailable`).
+        """
+        if type not in (None, "available", "unavailable"):
+            raise ValueError(f"send_presence: type {type!r} (subscriptions: send_subscription)")
+        p = self._presence(to, None if type == "available" else type)
+        if show and type != "unavailable":
+            p["show"] = show
+        if status:
+            p["status"] = status
+        if priority is not None:
+            p["priority"] = priority
+        self._send(p)
+
+    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
+        """Send a subscription presence (RFC 6121 §3) of *kind* to the bare JID *to*.
+
+        *nick* (XEP-0172) and *message* (a status text) go only with ``subscribe``.
+        """
+        if kind not in SUBSCRIPTION_KINDS:
+            raise ValueError(f"send_subscription: kind {kind!r}, expected one of {', '.join(SUBSCRIPTION_KINDS)}")
+        p = self._presence(to, kind)
+        if kind == "subscribe" and message:
+            p["status"] = message
+        if kind == "subscribe" and nick:
+            el = ET.Element(f"{{{NICK_NS}}}nick")
+            el.text = nick
+            p.xml.append(el)
+        self._send(p)
+
+    def _presence(self, to: str | None, kind: str | None) -> Any:
+        p = self._client.Presence()
+        if to is not None:
+            p["to"] = to
+        if kind is not None:
+            p["type"] = kind
+        return p
+
+    def _send(self, stanza: Any) -> None:
         if self.closed.done():
             raise ConnectionFailure("connection lost")
         self._note_presence(stanza.xml)
@@ -219,7 +313,7 @@ class Session:
         """
         query = ET.Element(f"{{{DISCO_INFO_NS}}}query", {"node": OFFLINE_NODE})
         try:
-            result = await self.request(self.make_iq("get", query), what="offline-message disco")
+            result = await self.query("get", query, what="offline-message disco")
         except ServerRefused:
             return False
         answer = result.find(f"{{{DISCO_INFO_NS}}}query")
@@ -233,13 +327,7 @@ class Session:
         """Broadcast available presence.  A priority >= 0 may make the server hand stored
         offline messages to this session (kept by the StrayKeeper); callers choose -1 unless
         they need otherwise (see docs/protocol-notes.md, "Offline messages")."""
-        p = self.client.Presence()
-        if show:
-            p["show"] = show
-        if status:
-            p["status"] = status
-        p["priority"] = priority
-        self.send(p)
+        self.send_presence(show=show, status=status, priority=priority)
 
     def _note_presence(self, xml: ET.Element) -> None:
         if xml.tag != PRESENCE_TAG or xml.get("type") not in (None, "unavailable"):
@@ -259,16 +347,10 @@ class Session:
         ends it cleanly (servers otherwise record the dropped stream, e.g. ejabberd's last
         status "Stream reset by peer"); presences already ended are not repeated.
         """
-        stanzas = []
-        for to in [*self._available_to, *([None] if self._available_broadcast else [])]:
-            p = self.client.Presence()
-            p["type"] = "unavailable"
-            if to is not None:
-                p["to"] = to
-            stanzas.append(p)
-        for p in stanzas:
-            self.send(p)
-        return len(stanzas)
+        targets = [*self._available_to, *([None] if self._available_broadcast else [])]
+        for to in targets:
+            self._send(self._presence(to, "unavailable"))
+        return len(targets)
 
 
 def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
@@ -616,7 +698,7 @@ async def open_session(
             await asyncio.wait_for(asyncio.shield(login), account.timeout)
         except asyncio.TimeoutError:
             raise TimeoutFailure(f"{where} did not complete login within {account.timeout:g} s (while {state['phase']})") from None
-        session = Session(client=client, account=account, jid=str(client.boundjid), features=set(features), closed=closed)
+        session = Session(_client=client, account=account, jid=str(client.boundjid), features=set(features), closed=closed)
         keeper.session_jid = session.jid
         yield session
     finally:

@@ -262,10 +262,7 @@ class _AnsweringSession:
     def __init__(self, seconds: str):
         self.seconds = seconds
 
-    def make_iq(self, *args, **kwargs):
-        return None
-
-    async def request(self, iq, **kwargs):
+    async def query(self, iq_type, payload=None, **kwargs):
         return last_answer(self.seconds, "bye")
 
 

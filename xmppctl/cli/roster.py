@@ -119,10 +119,7 @@ def add(
     async def send_subscribe(s, plan: EditPlan, results) -> None:
         if not subscribe or any(not r.ok for r in results):
             return
-        presence = s.client.Presence()
-        presence["type"] = "subscribe"
-        presence["to"] = bare
-        s.send(presence)
+        s.send_subscription(bare, "subscribe")
         plan.extra_rows.append({"action": "subscribe", "jid": bare, "ok": True, "error": None,
                                 "message": "subscription request sent"})
 
@@ -492,10 +489,7 @@ def import_(
         for i, jid in enumerate(jids):
             if i:
                 await asyncio.sleep(1.0 / per_second)
-            presence = s.client.Presence()
-            presence["type"] = "subscribe"
-            presence["to"] = jid
-            s.send(presence)
+            s.send_subscription(jid, "subscribe")
             rows.append({"action": "subscribe", "jid": jid, "ok": True, "error": None,
                          "message": "subscription request sent"})
 
