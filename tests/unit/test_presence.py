@@ -14,12 +14,12 @@ from xmppctl.presence import (
     WatchFilter,
     check_priority,
     make_request,
-    parse_duration,
     parse_presence,
     parse_show,
     select_targets,
     to_event,
 )
+from xmppctl.cli.presence import parse_duration
 from xmppctl.roster import RosterItem
 
 ME = "me@example.org"

@@ -57,7 +57,7 @@ def list_(
     render(st, (item.to_dict() for item in items), ITEM_COLUMNS, fmt)
 
 
-# ---- editing: add, remove, set, show (issue 4) -----------------------------------------------
+# ---- editing: add, remove, set, show ---------------------------------------------------------
 # Each edit fetches the roster in its own session and rewrites whole items (see cli/changes.py).
 
 JidArg = Annotated[str, typer.Argument(metavar="JID", autocompletion=complete_jid, help="The contact's bare JID (user@domain).", show_default=False)]
@@ -210,7 +210,7 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     render_object(item.to_dict(), fmt)
 
 
-# ---- bulk: export, import, diff (issue 5) ----------------------------------------------------
+# ---- bulk: export, import, diff --------------------------------------------------------------
 # Files are read and validated whole before login (xmppctl/rosterfile.py); the plan is the pure
 # roster.plan_roster; rows are rendered by cli/changes.py like the single-item edits.
 
