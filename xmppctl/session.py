@@ -544,25 +544,10 @@ def _answer_roster_push(client: Any, xml: ET.Element, bare: str) -> None:
     client.send_raw(f"<iq type='result' id={iq_id}/>")
 
 
-@asynccontextmanager
-async def open_session(
-    account: Account,
-    password: str,
-    *,
-    stanza_hook: Callable[[ET.Element], None] | None = None,
-    keeper: StrayKeeper | None = None,
-) -> AsyncIterator[Session]:
-    """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
-
-    *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
-    handles it; commands that collect presences use it instead of slixmpp events so that
-    nothing is lost or answered behind their back.  Every incoming message, and every
-    subscription request the command does not expect, goes to *keeper* (by default one that
-    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
-    """
+def _make_client(account: Account, password: str) -> Any:
+    """A slixmpp client for *account* that cannot fall back to plaintext or answer subscriptions."""
     from slixmpp import ClientXMPP
 
-    _patch_scram()
     resource = "xmppctl-" + secrets.token_hex(4)
     client = ClientXMPP(
         f"{account.jid}/{resource}",
@@ -581,135 +566,180 @@ async def open_session(
     client.enable_starttls = account.tls == "starttls"
     client.enable_direct_tls = account.tls == "direct"
     client.use_ipv6 = True
+    return client
 
-    host, port = connect_host(account)
-    where = f"{host or account.jid.partition('@')[2]}:{port}" if host else account.jid.partition("@")[2]
 
-    loop = asyncio.get_running_loop()
-    session: Session | None = None
-    login: asyncio.Future = loop.create_future()
-    closed: asyncio.Future = loop.create_future()
-    features: set[tuple[str, str]] = set()
-    state = {"phase": "connecting", "auth_failed": None, "sasl": False}
+class _Login:
+    """One connection attempt: the client, its event handlers, and the futures they resolve.
 
-    def fail(exc: XmppctlError) -> None:
-        if not login.done():
-            login.set_exception(exc)
+    slixmpp swallows exceptions raised in event handlers, so the handlers only record the
+    phase and resolve ``login`` (bound and trusted, or the first definite failure) and
+    ``closed`` (the stream went away); :meth:`start` and :meth:`close` await them.
+    """
 
-    if keeper is None:
-        keeper = StrayKeeper(account.jid, stderr_report)
+    def __init__(self, account: Account, password: str, stanza_hook: Callable[[ET.Element], None] | None,
+                 keeper: StrayKeeper | None):
+        self.account, self.stanza_hook = account, stanza_hook
+        self.keeper = keeper if keeper is not None else StrayKeeper(account.jid, stderr_report)
+        self.client = _make_client(account, password)
+        self.host, self.port = connect_host(account)
+        domain = account.jid.partition("@")[2]
+        self.where = f"{self.host or domain}:{self.port}" if self.host else domain
+        self.loop = asyncio.get_running_loop()
+        self.login: asyncio.Future = self.loop.create_future()
+        self.closed: asyncio.Future = self.loop.create_future()
+        self.features: set[tuple[str, str]] = set()
+        self.phase, self.auth_failed, self.sasl = "connecting", None, False
+        self.session: Session | None = None
+        _install_security_callback(self.client, account, lambda message: self.refuse(AuthError(f"{self.where}: {message}")))
+        self.client.incoming_filter = self.incoming
+        # slixmpp's own roster-push handler rebuilds its roster cache per push (~0.15 ms each, and
+        # a 1000-contact import brings 1000 pushes); we keep no cache, so we answer pushes ourselves.
+        self.client.remove_handler("Roster Update")
+        self._add_handlers()
 
-    def refuse(exc: XmppctlError) -> None:
+    def fail(self, exc: XmppctlError) -> None:
+        if not self.login.done():
+            self.login.set_exception(exc)
+
+    def refuse(self, exc: XmppctlError) -> None:
         # Drop the connection before slixmpp reads the server's next word: after a refused
         # SCRAM step it would try the next mechanism, PLAIN included.
-        fail(exc)
-        loop.call_soon(client.abort)
+        self.fail(exc)
+        self.loop.call_soon(self.client.abort)
 
-    _install_security_callback(client, account, lambda message: refuse(AuthError(f"{where}: {message}")))
-
-    def incoming(xml: ET.Element) -> ET.Element:
+    def incoming(self, xml: ET.Element) -> ET.Element:
+        """Every incoming top-level element, before slixmpp's handlers see it."""
         # Messages never reach slixmpp's handlers (which would drop them): the keeper keeps them.
-        if keeper(xml):
+        if self.keeper(xml):
             return _HANDLED
+        logged_in = self.stanza_hook is not None and self.login.done()
         if xml.tag == "{jabber:client}iq" and xml.get("type") == "set" and xml.find(ROSTER_QUERY) is not None:
-            _answer_roster_push(client, xml, account.jid)
-            if stanza_hook is not None and login.done():
-                stanza_hook(xml)
+            _answer_roster_push(self.client, xml, self.account.jid)
+            if logged_in:
+                self.stanza_hook(xml)  # type: ignore[misc]
             # Answered: hand slixmpp an inert element so none of its handlers answers again.
             return _HANDLED
         if xml.tag == f"{{{STREAM_NS}}}features":
-            features.clear()
+            self.features.clear()
             for child in xml:
                 ns, _, name = child.tag[1:].partition("}")
-                features.add((ns, name))
-        elif stanza_hook is not None and login.done():
-            stanza_hook(xml)
+                self.features.add((ns, name))
+        elif logged_in:
+            self.stanza_hook(xml)  # type: ignore[misc]
         return xml
 
-    client.incoming_filter = incoming
-    # slixmpp's own roster-push handler rebuilds its roster cache per push (~0.15 ms each, and
-    # a 1000-contact import brings 1000 pushes); we keep no cache, so we answer pushes above.
-    client.remove_handler("Roster Update")
+    def _add_handlers(self) -> None:
+        on = self.client.add_event_handler
+        on("connected", self._phase("waiting for the stream header"))
+        on("tls_success", self._phase("TLS negotiated"))
+        on("auth_success", self.on_auth_success)
+        on("session_bind", self._phase("starting the session"))
+        on("session_start", self.on_session_start)
+        on("failed_auth", self.on_failed_auth)
+        on("failed_all_auth", self.on_failed_all_auth)
+        on("connection_failed", lambda err: self.fail(_connection_error(err, self.where)))
+        on("ssl_invalid_chain", lambda err: self.fail(_connection_error(err, self.where)))
+        on("stream_error", self.on_stream_error)
+        on("disconnected", self.on_disconnected)
 
-    def on_phase(name: str) -> Callable[[Any], None]:
+    def _phase(self, name: str) -> Callable[[Any], None]:
         def handler(_: Any) -> None:
-            state["phase"] = name
+            self.phase = name
 
         return handler
 
-    def on_auth_success(_: Any) -> None:
-        state["phase"] = "binding a resource"
-        problem = _scram_verified(client)
-        state["sasl"] = problem is None
+    def on_auth_success(self, _: Any) -> None:
+        self.phase = "binding a resource"
+        problem = _scram_verified(self.client)
+        self.sasl = problem is None
         if problem:
-            refuse(AuthError(f"{where}: {problem}"))
+            self.refuse(AuthError(f"{self.where}: {problem}"))
 
-    def on_session_start(_: Any) -> None:
+    def on_session_start(self, _: Any) -> None:
         # slixmpp starts a session even when the server offered neither TLS nor SASL (bind only)
-        skipped = None if state["sasl"] else AuthError(f"{where} skipped SASL authentication; refusing the session")
-        problem = _transport_problem(client, account, where) or skipped
+        skipped = None if self.sasl else AuthError(f"{self.where} skipped SASL authentication; refusing the session")
+        problem = _transport_problem(self.client, self.account, self.where) or skipped
         if problem is not None:
-            refuse(problem)
-        elif not login.done():
-            login.set_result(None)
+            self.refuse(problem)
+        elif not self.login.done():
+            self.login.set_result(None)
 
-    def on_failed_auth(stanza: Any) -> None:
-        state["auth_failed"] = stanza["condition"] or "not-authorized"
+    def on_failed_auth(self, stanza: Any) -> None:
+        self.auth_failed = stanza["condition"] or "not-authorized"
 
-    def on_failed_all_auth(_: Any) -> None:
-        if state["auth_failed"]:
-            fail(AuthError(f"authentication failed for {account.jid}: {state['auth_failed']}"))
-        else:
-            accepted = "SCRAM only, as the certificate is not verified" if account.insecure else "SCRAM, or PLAIN over TLS"
-            fail(_transport_problem(client, account, where)
-                 or AuthError(f"{where} offers no SASL mechanism we accept ({accepted})"))
+    def on_failed_all_auth(self, _: Any) -> None:
+        if self.auth_failed:
+            self.fail(AuthError(f"authentication failed for {self.account.jid}: {self.auth_failed}"))
+            return
+        accepted = "SCRAM only, as the certificate is not verified" if self.account.insecure else "SCRAM, or PLAIN over TLS"
+        self.fail(_transport_problem(self.client, self.account, self.where)
+                  or AuthError(f"{self.where} offers no SASL mechanism we accept ({accepted})"))
 
-    def on_stream_error(err: Any) -> None:
+    def on_stream_error(self, err: Any) -> None:
         condition = err["condition"] or "undefined-condition"
         text = err["text"]
-        fail(ConnectionFailure(f"{where} closed the stream: {condition}" + (f" ({text})" if text else "")))
+        self.fail(ConnectionFailure(f"{self.where} closed the stream: {condition}" + (f" ({text})" if text else "")))
 
-    def on_disconnected(_: Any) -> None:
-        if not closed.done():
-            closed.set_result(None)
-        if session is not None:
-            session._fail_pending()
+    def on_disconnected(self, _: Any) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.session is not None:
+            self.session._fail_pending()
         # A TLS or SASL failure often arrives just after the connection drops: give the
         # specific error a moment to win over this generic one.
-        phase = state["phase"]
-        loop.call_later(0.05, fail, ConnectionFailure(f"{where} closed the connection while {phase}"))
+        lost = ConnectionFailure(f"{self.where} closed the connection while {self.phase}")
+        self.loop.call_later(0.05, self.fail, lost)
 
-    client.add_event_handler("connected", on_phase("waiting for the stream header"))
-    client.add_event_handler("tls_success", on_phase("TLS negotiated"))
-    client.add_event_handler("auth_success", on_auth_success)
-    client.add_event_handler("session_bind", on_phase("starting the session"))
-    client.add_event_handler("session_start", on_session_start)
-    client.add_event_handler("failed_auth", on_failed_auth)
-    client.add_event_handler("failed_all_auth", on_failed_all_auth)
-    client.add_event_handler("connection_failed", lambda err: fail(_connection_error(err, where)))
-    client.add_event_handler("ssl_invalid_chain", lambda err: fail(_connection_error(err, where)))
-    client.add_event_handler("stream_error", on_stream_error)
-    client.add_event_handler("disconnected", on_disconnected)
-
-    log.debug("connecting to %s as %s (tls=%s)", where, account.jid, account.tls)
-    client.connect(host, port) if host else client.connect()
-    try:
+    async def start(self) -> Session:
+        """Connect and wait for a trusted, bound session (or the first definite failure)."""
+        log.debug("connecting to %s as %s (tls=%s)", self.where, self.account.jid, self.account.tls)
+        self.client.connect(self.host, self.port) if self.host else self.client.connect()
         try:
-            await asyncio.wait_for(asyncio.shield(login), account.timeout)
+            await asyncio.wait_for(asyncio.shield(self.login), self.account.timeout)
         except asyncio.TimeoutError:
-            raise TimeoutFailure(f"{where} did not complete login within {account.timeout:g} s (while {state['phase']})") from None
-        session = Session(_client=client, account=account, jid=str(client.boundjid), features=set(features), closed=closed)
-        keeper.session_jid = session.jid
-        yield session
-    finally:
+            raise TimeoutFailure(f"{self.where} did not complete login within {self.account.timeout:g} s "
+                                 f"(while {self.phase})") from None
+        self.session = Session(_client=self.client, account=self.account, jid=str(self.client.boundjid),
+                               features=set(self.features), closed=self.closed)
+        self.keeper.session_jid = self.session.jid
+        return self.session
+
+    async def close(self) -> None:
+        """End any presence we sent, close the stream (best effort, bounded), or drop it."""
+        client, timeout = self.client, self.account.timeout
         client.cancel_connection_attempt()
-        logged_in = login.done() and not login.cancelled() and login.exception() is None
-        if logged_in and not closed.done() and client.transport is not None:
+        logged_in = self.login.done() and not self.login.cancelled() and self.login.exception() is None
+        if logged_in and not self.closed.done() and client.transport is not None:
             try:
-                if session is not None:
-                    session.send_unavailable()
-                await asyncio.wait_for(client.disconnect(wait=min(2.0, account.timeout)), min(3.0, account.timeout + 0.5))
+                if self.session is not None:
+                    self.session.send_unavailable()
+                await asyncio.wait_for(client.disconnect(wait=min(2.0, timeout)), min(3.0, timeout + 0.5))
             except (asyncio.TimeoutError, Exception):  # closing is best effort; never hang here
                 client.abort()
         elif client.transport is not None:
             client.abort()
+
+
+@asynccontextmanager
+async def open_session(
+    account: Account,
+    password: str,
+    *,
+    stanza_hook: Callable[[ET.Element], None] | None = None,
+    keeper: StrayKeeper | None = None,
+) -> AsyncIterator[Session]:
+    """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
+
+    *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
+    handles it; commands that collect presences use it instead of slixmpp events so that
+    nothing is lost or answered behind their back.  Every incoming message, and every
+    subscription request the command does not expect, goes to *keeper* (by default one that
+    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
+    """
+    _patch_scram()
+    attempt = _Login(account, password, stanza_hook, keeper)
+    try:
+        yield await attempt.start()
+    finally:
+        await attempt.close()
