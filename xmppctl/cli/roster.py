@@ -423,11 +423,10 @@ def import_(
     """
     import asyncio
     import sys
-    from pathlib import Path
 
     from ..errors import Interrupted, UsageError
     from ..rosterfile import STDIN
-    from ..sync import ImportOptions, backup_to, check_import_guards, import_roster
+    from ..sync import ImportOptions, check_import_guards, import_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -439,19 +438,7 @@ def import_(
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
-    account = st.resolve_account()
-    write_backup = backup_to(Path(".") if file == STDIN else Path(file).parent, backup_fmt, account.jid)
-
-    def backup(current):
-        path = write_backup(current)
-        sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
-        return path
-
-    async def confirm(plan) -> bool:
-        from .prompt import confirm as ask
-
-        return await ask(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
-
+    backup, confirm = _import_hooks(file, backup_fmt, st.resolve_account().jid)
     progress = _ImportProgress()
 
     async def job(_stop):
@@ -468,6 +455,29 @@ def import_(
                 progress.close()
 
     _report_import(st, fmt, run(job), subscribe=subscribe)
+
+
+def _import_hooks(file: str, backup_fmt: str, account_jid: str):
+    """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
+    import sys
+    from pathlib import Path
+
+    from ..rosterfile import STDIN
+    from ..sync import backup_to
+
+    write_backup = backup_to(Path(".") if file == STDIN else Path(file).parent, backup_fmt, account_jid)
+
+    def backup(current):
+        path = write_backup(current)
+        sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
+        return path
+
+    async def confirm(plan) -> bool:
+        from .prompt import confirm as ask
+
+        return await ask(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
+
+    return backup, confirm
 
 
 def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
