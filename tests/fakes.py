@@ -40,13 +40,21 @@ class FakeSession:
     sent: list[tuple] = field(default_factory=list)
     #: keyword arguments of each session opened (stanza_hook, subscriptions_expected)
     opened: list[dict[str, Any]] = field(default_factory=list)
-    closed: asyncio.Future = field(default=None)  # type: ignore[assignment]
+    _closed: asyncio.Future | None = field(default=None, repr=False)
 
     @classmethod
     def with_roster(cls, *items: RosterItem, **kwargs: Any) -> FakeSession:
         return cls(roster={i.jid: i for i in items}, **kwargs)
 
     # -- what a Session offers ------------------------------------------------------------
+
+    @property
+    def closed(self) -> asyncio.Future:
+        """Never resolved: this stream does not go away (one future per event loop)."""
+        loop = asyncio.get_running_loop()
+        if self._closed is None or self._closed.get_loop() is not loop:
+            self._closed = loop.create_future()
+        return self._closed
 
     @property
     def jid(self) -> str:
@@ -115,7 +123,6 @@ class FakeSession:
     @asynccontextmanager
     async def _open(self, kwargs: dict[str, Any]):
         self.opened.append(kwargs)
-        self.closed = asyncio.get_running_loop().create_future()
         yield self
 
     # -- for assertions -------------------------------------------------------------------
