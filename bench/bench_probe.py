@@ -51,10 +51,7 @@ def hold_sessions(port: int, ca_file: str, jids: list[str]) -> None:
             cm = open_session(account, PASSWORD)
             s = await cm.__aenter__()
         try:
-            p = s.client.Presence()
-            p["status"] = "bench"
-            p["priority"] = 1
-            s.send(p)
+            s.send_presence(status="bench", priority=1)
             counter[0] += 1
             if counter[0] == len(jids):
                 up.set()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .session import Session
 
 ROSTER_NS = "jabber:iq:roster"
+#: roster subscription states (RFC 6121 §2.1.2.5); the CLI's --subscription choices
 SUBSCRIPTIONS = ("none", "to", "from", "both")
 #: the keys of a roster item in JSON/NDJSON/CSV output, in this order (a documented contract)
 ITEM_COLUMNS = ("jid", "name", "subscription", "ask", "groups")
@@ -90,9 +91,7 @@ def parse_roster(query: ET.Element | None) -> list[RosterItem]:
 
 async def fetch_roster(session: Session) -> list[RosterItem]:
     """The account's whole roster as the server has it now (jabber:iq:roster get)."""
-    iq = session.make_iq("get", ET.Element(f"{{{ROSTER_NS}}}query"))
-    result = await session.request(iq, what="roster get")
-    return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
+    return await session.roster_get()
 
 
 def filter_items(
@@ -243,11 +242,12 @@ async def apply_change(session: Session, change: Change) -> ChangeResult:
     """Send one roster set (RFC 6121: exactly one item per set) and report how it went."""
     from .errors import ConnectionFailure, ServerRefused, TimeoutFailure
 
-    element = remove_element(change.jid) if change.action == "remove" else item_element(change.after)  # type: ignore[arg-type]
-    query = ET.Element(f"{{{ROSTER_NS}}}query")
-    query.append(element)
+    what = f"roster {change.action} {change.jid}"
     try:
-        await session.request(session.make_iq("set", query), what=f"roster {change.action} {change.jid}")
+        if change.action == "remove":
+            await session.roster_remove(change.jid, what=what)
+        else:
+            await session.roster_set(change.after, what=what)  # type: ignore[arg-type]
     except ServerRefused as exc:
         return ChangeResult(change, False, exc.condition, exc.message)
     except TimeoutFailure as exc:

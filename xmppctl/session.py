@@ -27,11 +27,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Account
 from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
 from .strays import StrayKeeper, stderr_report
+
+if TYPE_CHECKING:
+    from .roster import RosterItem
 
 log = logging.getLogger("xmppctl.session")
 
@@ -49,6 +52,9 @@ SASL_MECHS = [*SCRAM_MECHS, "PLAIN"]
 SCRAM_MIN_ITERATIONS = 4096
 SCRAM_MAX_ITERATIONS = 1_000_000
 PRESENCE_TAG = "{jabber:client}presence"
+NICK_NS = "http://jabber.org/protocol/nick"
+#: presence types that are subscription requests and answers (RFC 6121 §3)
+SUBSCRIPTION_KINDS = ("subscribe", "subscribed", "unsubscribe", "unsubscribed")
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
 
 
@@ -128,15 +134,30 @@ def stanza_error(element: ET.Element) -> tuple[str, str]:
     return condition, text
 
 
+def stanza_text(el: ET.Element) -> str:
+    """*el* as XML text with jabber:client as the default namespace, as on the wire."""
+    try:
+        from slixmpp.xmlstream.tostring import tostring  # loaded anyway: a session is running
+
+        return tostring(el, top_level=True)
+    except Exception:  # never lose a stanza over its formatting
+        return ET.tostring(el, encoding="unicode")
+
+
 class _ConnectionLost(Exception):
     """Set on pending IQ futures when the stream goes away."""
 
 
 @dataclass
 class Session:
-    """A logged-in, bound stream.  Commands use it; they never build slixmpp clients."""
+    """A logged-in, bound stream: the only way to send anything.
 
-    client: Any
+    Code outside this module never sees the slixmpp client: it sends IQs with :meth:`query`,
+    presence with :meth:`send_presence` / :meth:`send_subscription`, and edits the roster
+    with :meth:`roster_get` / :meth:`roster_set` / :meth:`roster_remove`.
+    """
+
+    _client: Any
     account: Account
     jid: str
     #: (namespace, element name) of every stream feature the server offered after login
@@ -156,11 +177,29 @@ class Session:
     def bare_jid(self) -> str:
         return self.account.jid
 
+    def login_facts(self) -> dict[str, Any]:
+        """What the transport and the SASL layer say about this login: peer address, TLS version
+        and cipher, SASL mechanism (each None where the stream does not tell)."""
+        transport = getattr(self._client, "transport", None)
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        try:
+            mechanism = self._client.plugin["feature_mechanisms"].mech.name
+        except (AttributeError, KeyError):
+            mechanism = None
+        return {
+            "address": str(peer[0]) if peer else None,
+            "port": peer[1] if peer else None,
+            "tls_version": tls.version() if tls is not None else None,
+            "tls_cipher": (tls.cipher() or (None,))[0] if tls is not None else None,
+            "sasl_mechanism": mechanism,
+        }
+
     def has_feature(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self.features
 
-    def make_iq(self, iq_type: str, payload: ET.Element | None = None, to: str | None = None) -> Any:
-        iq = self.client.Iq()
+    def _make_iq(self, iq_type: str, payload: ET.Element | None = None, to: str | None = None) -> Any:
+        iq = self._client.Iq()
         iq["type"] = iq_type
         if to:
             iq["to"] = to
@@ -170,11 +209,11 @@ class Session:
 
     async def query(self, iq_type: str, payload: ET.Element | None = None, *, to: str | None = None,
                     timeout: float | None = None, what: str = "request") -> ET.Element:
-        """Send an IQ of *iq_type* carrying *payload* and return the result's XML (see :meth:`request`)."""
-        return await self.request(self.make_iq(iq_type, payload, to=to), timeout=timeout, what=what)
+        """Send an IQ of *iq_type* carrying *payload* and return the result's XML.
 
-    async def request(self, iq: Any, *, timeout: float | None = None, what: str = "request") -> ET.Element:
-        """Send an IQ and return the result's XML; raise ServerRefused / TimeoutFailure / ConnectionFailure."""
+        Raises ServerRefused (an error answer), TimeoutFailure (no answer within *timeout*,
+        default the account's) or ConnectionFailure (the stream went away).
+        """
         from slixmpp.exceptions import IqError, IqTimeout
 
         if self.closed.done():
@@ -182,7 +221,7 @@ class Session:
         limit = self.timeout if timeout is None else timeout
         # slixmpp's own per-IQ timer enforces our deadline; a lost connection fails every
         # pending request at once (see _fail_pending) instead of each one racing two futures.
-        pending = iq.send(timeout=limit)
+        pending = self._make_iq(iq_type, payload, to=to).send(timeout=limit)
         self._pending.add(pending)
         try:
             return (await pending).xml
@@ -202,7 +241,80 @@ class Session:
             if not fut.done():
                 fut.set_exception(_ConnectionLost())
 
-    def send(self, stanza: Any) -> None:
+    # ---- roster (RFC 6121 §2): the item model and its XML are roster.py's ------------------
+
+    async def roster_get(self) -> list[RosterItem]:
+        """The whole roster as the server has it now, sorted by JID."""
+        from .roster import ROSTER_NS, parse_roster
+
+        result = await self.query("get", ET.Element(f"{{{ROSTER_NS}}}query"), what="roster get")
+        return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
+
+    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
+        """Add or replace *item* (one item per set; it carries back the data other clients stored on it)."""
+        from .roster import item_element
+
+        await self._roster_push(item_element(item), what or f"roster set for {item.jid}")
+
+    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
+        """Remove *jid* from the roster (the server then cancels the subscriptions both ways)."""
+        from .roster import remove_element
+
+        await self._roster_push(remove_element(jid), what or f"roster remove {jid}")
+
+    async def _roster_push(self, item: ET.Element, what: str) -> None:
+        from .roster import ROSTER_NS
+
+        query = ET.Element(f"{{{ROSTER_NS}}}query")
+        query.append(item)
+        await self.query("set", query, what=what)
+
+    # ---- presence ------------------------------------------------------------------------
+
+    def send_presence(self, *, to: str | None = None, type: str | None = None, show: str | None = None,
+                      status: str | None = None, priority: int | None = None) -> None:
+        """Send available (*type* None) or unavailable presence: broadcast, or directed to *to*.
+
+        Values are sent as given: callers validate them first (slixmpp drops an invalid show
+        silently and does not check the priority).  Every available presence is remembered and
+        ended with unavailable when the session closes (:meth:`send_unavailable`).
+        """
+        if type not in (None, "available", "unavailable"):
+            raise ValueError(f"send_presence: type {type!r} (subscriptions: send_subscription)")
+        p = self._presence(to, None if type == "available" else type)
+        if show and type != "unavailable":
+            p["show"] = show
+        if status:
+            p["status"] = status
+        if priority is not None:
+            p["priority"] = priority
+        self._send(p)
+
+    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
+        """Send a subscription presence (RFC 6121 §3) of *kind* to the bare JID *to*.
+
+        *nick* (XEP-0172) and *message* (a status text) go only with ``subscribe``.
+        """
+        if kind not in SUBSCRIPTION_KINDS:
+            raise ValueError(f"send_subscription: kind {kind!r}, expected one of {', '.join(SUBSCRIPTION_KINDS)}")
+        p = self._presence(to, kind)
+        if kind == "subscribe" and message:
+            p["status"] = message
+        if kind == "subscribe" and nick:
+            el = ET.Element(f"{{{NICK_NS}}}nick")
+            el.text = nick
+            p.xml.append(el)
+        self._send(p)
+
+    def _presence(self, to: str | None, kind: str | None) -> Any:
+        p = self._client.Presence()
+        if to is not None:
+            p["to"] = to
+        if kind is not None:
+            p["type"] = kind
+        return p
+
+    def _send(self, stanza: Any) -> None:
         if self.closed.done():
             raise ConnectionFailure("connection lost")
         self._note_presence(stanza.xml)
@@ -219,7 +331,7 @@ class Session:
         """
         query = ET.Element(f"{{{DISCO_INFO_NS}}}query", {"node": OFFLINE_NODE})
         try:
-            result = await self.request(self.make_iq("get", query), what="offline-message disco")
+            result = await self.query("get", query, what="offline-message disco")
         except ServerRefused:
             return False
         answer = result.find(f"{{{DISCO_INFO_NS}}}query")
@@ -233,13 +345,7 @@ class Session:
         """Broadcast available presence.  A priority >= 0 may make the server hand stored
         offline messages to this session (kept by the StrayKeeper); callers choose -1 unless
         they need otherwise (see docs/protocol-notes.md, "Offline messages")."""
-        p = self.client.Presence()
-        if show:
-            p["show"] = show
-        if status:
-            p["status"] = status
-        p["priority"] = priority
-        self.send(p)
+        self.send_presence(show=show, status=status, priority=priority)
 
     def _note_presence(self, xml: ET.Element) -> None:
         if xml.tag != PRESENCE_TAG or xml.get("type") not in (None, "unavailable"):
@@ -259,16 +365,10 @@ class Session:
         ends it cleanly (servers otherwise record the dropped stream, e.g. ejabberd's last
         status "Stream reset by peer"); presences already ended are not repeated.
         """
-        stanzas = []
-        for to in [*self._available_to, *([None] if self._available_broadcast else [])]:
-            p = self.client.Presence()
-            p["type"] = "unavailable"
-            if to is not None:
-                p["to"] = to
-            stanzas.append(p)
-        for p in stanzas:
-            self.send(p)
-        return len(stanzas)
+        targets = [*self._available_to, *([None] if self._available_broadcast else [])]
+        for to in targets:
+            self._send(self._presence(to, "unavailable"))
+        return len(targets)
 
 
 def _configure_tls(ctx: ssl.SSLContext, account: Account) -> ssl.SSLContext:
@@ -462,25 +562,10 @@ def _answer_roster_push(client: Any, xml: ET.Element, bare: str) -> None:
     client.send_raw(f"<iq type='result' id={iq_id}/>")
 
 
-@asynccontextmanager
-async def open_session(
-    account: Account,
-    password: str,
-    *,
-    stanza_hook: Callable[[ET.Element], None] | None = None,
-    keeper: StrayKeeper | None = None,
-) -> AsyncIterator[Session]:
-    """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
-
-    *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
-    handles it; commands that collect presences use it instead of slixmpp events so that
-    nothing is lost or answered behind their back.  Every incoming message, and every
-    subscription request the command does not expect, goes to *keeper* (by default one that
-    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
-    """
+def _make_client(account: Account, password: str) -> Any:
+    """A slixmpp client for *account* that cannot fall back to plaintext or answer subscriptions."""
     from slixmpp import ClientXMPP
 
-    _patch_scram()
     resource = "xmppctl-" + secrets.token_hex(4)
     client = ClientXMPP(
         f"{account.jid}/{resource}",
@@ -499,135 +584,180 @@ async def open_session(
     client.enable_starttls = account.tls == "starttls"
     client.enable_direct_tls = account.tls == "direct"
     client.use_ipv6 = True
+    return client
 
-    host, port = connect_host(account)
-    where = f"{host or account.jid.partition('@')[2]}:{port}" if host else account.jid.partition("@")[2]
 
-    loop = asyncio.get_running_loop()
-    session: Session | None = None
-    login: asyncio.Future = loop.create_future()
-    closed: asyncio.Future = loop.create_future()
-    features: set[tuple[str, str]] = set()
-    state = {"phase": "connecting", "auth_failed": None, "sasl": False}
+class _Login:
+    """One connection attempt: the client, its event handlers, and the futures they resolve.
 
-    def fail(exc: XmppctlError) -> None:
-        if not login.done():
-            login.set_exception(exc)
+    slixmpp swallows exceptions raised in event handlers, so the handlers only record the
+    phase and resolve ``login`` (bound and trusted, or the first definite failure) and
+    ``closed`` (the stream went away); :meth:`start` and :meth:`close` await them.
+    """
 
-    if keeper is None:
-        keeper = StrayKeeper(account.jid, stderr_report)
+    def __init__(self, account: Account, password: str, stanza_hook: Callable[[ET.Element], None] | None,
+                 keeper: StrayKeeper | None):
+        self.account, self.stanza_hook = account, stanza_hook
+        self.keeper = keeper if keeper is not None else StrayKeeper(account.jid, stderr_report)
+        self.client = _make_client(account, password)
+        self.host, self.port = connect_host(account)
+        domain = account.jid.partition("@")[2]
+        self.where = f"{self.host or domain}:{self.port}" if self.host else domain
+        self.loop = asyncio.get_running_loop()
+        self.login: asyncio.Future = self.loop.create_future()
+        self.closed: asyncio.Future = self.loop.create_future()
+        self.features: set[tuple[str, str]] = set()
+        self.phase, self.auth_failed, self.sasl = "connecting", None, False
+        self.session: Session | None = None
+        _install_security_callback(self.client, account, lambda message: self.refuse(AuthError(f"{self.where}: {message}")))
+        self.client.incoming_filter = self.incoming
+        # slixmpp's own roster-push handler rebuilds its roster cache per push (~0.15 ms each, and
+        # a 1000-contact import brings 1000 pushes); we keep no cache, so we answer pushes ourselves.
+        self.client.remove_handler("Roster Update")
+        self._add_handlers()
 
-    def refuse(exc: XmppctlError) -> None:
+    def fail(self, exc: XmppctlError) -> None:
+        if not self.login.done():
+            self.login.set_exception(exc)
+
+    def refuse(self, exc: XmppctlError) -> None:
         # Drop the connection before slixmpp reads the server's next word: after a refused
         # SCRAM step it would try the next mechanism, PLAIN included.
-        fail(exc)
-        loop.call_soon(client.abort)
+        self.fail(exc)
+        self.loop.call_soon(self.client.abort)
 
-    _install_security_callback(client, account, lambda message: refuse(AuthError(f"{where}: {message}")))
-
-    def incoming(xml: ET.Element) -> ET.Element:
+    def incoming(self, xml: ET.Element) -> ET.Element:
+        """Every incoming top-level element, before slixmpp's handlers see it."""
         # Messages never reach slixmpp's handlers (which would drop them): the keeper keeps them.
-        if keeper(xml):
+        if self.keeper(xml):
             return _HANDLED
+        logged_in = self.stanza_hook is not None and self.login.done()
         if xml.tag == "{jabber:client}iq" and xml.get("type") == "set" and xml.find(ROSTER_QUERY) is not None:
-            _answer_roster_push(client, xml, account.jid)
-            if stanza_hook is not None and login.done():
-                stanza_hook(xml)
+            _answer_roster_push(self.client, xml, self.account.jid)
+            if logged_in:
+                self.stanza_hook(xml)  # type: ignore[misc]
             # Answered: hand slixmpp an inert element so none of its handlers answers again.
             return _HANDLED
         if xml.tag == f"{{{STREAM_NS}}}features":
-            features.clear()
+            self.features.clear()
             for child in xml:
                 ns, _, name = child.tag[1:].partition("}")
-                features.add((ns, name))
-        elif stanza_hook is not None and login.done():
-            stanza_hook(xml)
+                self.features.add((ns, name))
+        elif logged_in:
+            self.stanza_hook(xml)  # type: ignore[misc]
         return xml
 
-    client.incoming_filter = incoming
-    # slixmpp's own roster-push handler rebuilds its roster cache per push (~0.15 ms each, and
-    # a 1000-contact import brings 1000 pushes); we keep no cache, so we answer pushes above.
-    client.remove_handler("Roster Update")
+    def _add_handlers(self) -> None:
+        on = self.client.add_event_handler
+        on("connected", self._phase("waiting for the stream header"))
+        on("tls_success", self._phase("TLS negotiated"))
+        on("auth_success", self.on_auth_success)
+        on("session_bind", self._phase("starting the session"))
+        on("session_start", self.on_session_start)
+        on("failed_auth", self.on_failed_auth)
+        on("failed_all_auth", self.on_failed_all_auth)
+        on("connection_failed", lambda err: self.fail(_connection_error(err, self.where)))
+        on("ssl_invalid_chain", lambda err: self.fail(_connection_error(err, self.where)))
+        on("stream_error", self.on_stream_error)
+        on("disconnected", self.on_disconnected)
 
-    def on_phase(name: str) -> Callable[[Any], None]:
+    def _phase(self, name: str) -> Callable[[Any], None]:
         def handler(_: Any) -> None:
-            state["phase"] = name
+            self.phase = name
 
         return handler
 
-    def on_auth_success(_: Any) -> None:
-        state["phase"] = "binding a resource"
-        problem = _scram_verified(client)
-        state["sasl"] = problem is None
+    def on_auth_success(self, _: Any) -> None:
+        self.phase = "binding a resource"
+        problem = _scram_verified(self.client)
+        self.sasl = problem is None
         if problem:
-            refuse(AuthError(f"{where}: {problem}"))
+            self.refuse(AuthError(f"{self.where}: {problem}"))
 
-    def on_session_start(_: Any) -> None:
+    def on_session_start(self, _: Any) -> None:
         # slixmpp starts a session even when the server offered neither TLS nor SASL (bind only)
-        skipped = None if state["sasl"] else AuthError(f"{where} skipped SASL authentication; refusing the session")
-        problem = _transport_problem(client, account, where) or skipped
+        skipped = None if self.sasl else AuthError(f"{self.where} skipped SASL authentication; refusing the session")
+        problem = _transport_problem(self.client, self.account, self.where) or skipped
         if problem is not None:
-            refuse(problem)
-        elif not login.done():
-            login.set_result(None)
+            self.refuse(problem)
+        elif not self.login.done():
+            self.login.set_result(None)
 
-    def on_failed_auth(stanza: Any) -> None:
-        state["auth_failed"] = stanza["condition"] or "not-authorized"
+    def on_failed_auth(self, stanza: Any) -> None:
+        self.auth_failed = stanza["condition"] or "not-authorized"
 
-    def on_failed_all_auth(_: Any) -> None:
-        if state["auth_failed"]:
-            fail(AuthError(f"authentication failed for {account.jid}: {state['auth_failed']}"))
-        else:
-            accepted = "SCRAM only, as the certificate is not verified" if account.insecure else "SCRAM, or PLAIN over TLS"
-            fail(_transport_problem(client, account, where)
-                 or AuthError(f"{where} offers no SASL mechanism we accept ({accepted})"))
+    def on_failed_all_auth(self, _: Any) -> None:
+        if self.auth_failed:
+            self.fail(AuthError(f"authentication failed for {self.account.jid}: {self.auth_failed}"))
+            return
+        accepted = "SCRAM only, as the certificate is not verified" if self.account.insecure else "SCRAM, or PLAIN over TLS"
+        self.fail(_transport_problem(self.client, self.account, self.where)
+                  or AuthError(f"{self.where} offers no SASL mechanism we accept ({accepted})"))
 
-    def on_stream_error(err: Any) -> None:
+    def on_stream_error(self, err: Any) -> None:
         condition = err["condition"] or "undefined-condition"
         text = err["text"]
-        fail(ConnectionFailure(f"{where} closed the stream: {condition}" + (f" ({text})" if text else "")))
+        self.fail(ConnectionFailure(f"{self.where} closed the stream: {condition}" + (f" ({text})" if text else "")))
 
-    def on_disconnected(_: Any) -> None:
-        if not closed.done():
-            closed.set_result(None)
-        if session is not None:
-            session._fail_pending()
+    def on_disconnected(self, _: Any) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.session is not None:
+            self.session._fail_pending()
         # A TLS or SASL failure often arrives just after the connection drops: give the
         # specific error a moment to win over this generic one.
-        phase = state["phase"]
-        loop.call_later(0.05, fail, ConnectionFailure(f"{where} closed the connection while {phase}"))
+        lost = ConnectionFailure(f"{self.where} closed the connection while {self.phase}")
+        self.loop.call_later(0.05, self.fail, lost)
 
-    client.add_event_handler("connected", on_phase("waiting for the stream header"))
-    client.add_event_handler("tls_success", on_phase("TLS negotiated"))
-    client.add_event_handler("auth_success", on_auth_success)
-    client.add_event_handler("session_bind", on_phase("starting the session"))
-    client.add_event_handler("session_start", on_session_start)
-    client.add_event_handler("failed_auth", on_failed_auth)
-    client.add_event_handler("failed_all_auth", on_failed_all_auth)
-    client.add_event_handler("connection_failed", lambda err: fail(_connection_error(err, where)))
-    client.add_event_handler("ssl_invalid_chain", lambda err: fail(_connection_error(err, where)))
-    client.add_event_handler("stream_error", on_stream_error)
-    client.add_event_handler("disconnected", on_disconnected)
-
-    log.debug("connecting to %s as %s (tls=%s)", where, account.jid, account.tls)
-    client.connect(host, port) if host else client.connect()
-    try:
+    async def start(self) -> Session:
+        """Connect and wait for a trusted, bound session (or the first definite failure)."""
+        log.debug("connecting to %s as %s (tls=%s)", self.where, self.account.jid, self.account.tls)
+        self.client.connect(self.host, self.port) if self.host else self.client.connect()
         try:
-            await asyncio.wait_for(asyncio.shield(login), account.timeout)
+            await asyncio.wait_for(asyncio.shield(self.login), self.account.timeout)
         except asyncio.TimeoutError:
-            raise TimeoutFailure(f"{where} did not complete login within {account.timeout:g} s (while {state['phase']})") from None
-        session = Session(client=client, account=account, jid=str(client.boundjid), features=set(features), closed=closed)
-        keeper.session_jid = session.jid
-        yield session
-    finally:
+            raise TimeoutFailure(f"{self.where} did not complete login within {self.account.timeout:g} s "
+                                 f"(while {self.phase})") from None
+        self.session = Session(_client=self.client, account=self.account, jid=str(self.client.boundjid),
+                               features=set(self.features), closed=self.closed)
+        self.keeper.session_jid = self.session.jid
+        return self.session
+
+    async def close(self) -> None:
+        """End any presence we sent, close the stream (best effort, bounded), or drop it."""
+        client, timeout = self.client, self.account.timeout
         client.cancel_connection_attempt()
-        logged_in = login.done() and not login.cancelled() and login.exception() is None
-        if logged_in and not closed.done() and client.transport is not None:
+        logged_in = self.login.done() and not self.login.cancelled() and self.login.exception() is None
+        if logged_in and not self.closed.done() and client.transport is not None:
             try:
-                if session is not None:
-                    session.send_unavailable()
-                await asyncio.wait_for(client.disconnect(wait=min(2.0, account.timeout)), min(3.0, account.timeout + 0.5))
+                if self.session is not None:
+                    self.session.send_unavailable()
+                await asyncio.wait_for(client.disconnect(wait=min(2.0, timeout)), min(3.0, timeout + 0.5))
             except (asyncio.TimeoutError, Exception):  # closing is best effort; never hang here
                 client.abort()
         elif client.transport is not None:
             client.abort()
+
+
+@asynccontextmanager
+async def open_session(
+    account: Account,
+    password: str,
+    *,
+    stanza_hook: Callable[[ET.Element], None] | None = None,
+    keeper: StrayKeeper | None = None,
+) -> AsyncIterator[Session]:
+    """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
+
+    *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
+    handles it; commands that collect presences use it instead of slixmpp events so that
+    nothing is lost or answered behind their back.  Every incoming message, and every
+    subscription request the command does not expect, goes to *keeper* (by default one that
+    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
+    """
+    _patch_scram()
+    attempt = _Login(account, password, stanza_hook, keeper)
+    try:
+        yield await attempt.start()
+    finally:
+        await attempt.close()

@@ -54,12 +54,9 @@ def has_content(message: ET.Element) -> bool:
 
 def _serialize(el: ET.Element) -> str:
     """The stanza as XML text with jabber:client as the default namespace, as on the wire."""
-    try:
-        from slixmpp.xmlstream.tostring import tostring  # loaded anyway: a session is running
+    from .session import stanza_text
 
-        return tostring(el, top_level=True)
-    except Exception:  # never lose the stanza over its formatting
-        return ET.tostring(el, encoding="unicode")
+    return stanza_text(el)
 
 
 def _text(el: ET.Element, tag: str) -> str | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, UsageError
-from .roster import ROSTER_NS, RosterItem, fetch_roster, item_element
+from .roster import RosterItem, fetch_roster
 
 if TYPE_CHECKING:
     from .session import Session
@@ -202,13 +202,6 @@ def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: 
     return replace(base, name=new_name or None, groups=new_groups)
 
 
-def roster_set_payload(item: RosterItem) -> ET.Element:
-    """A ``<query/>`` with exactly one item; never ``ask``/``approved``/``subscription`` (the server owns them)."""
-    query = ET.Element(f"{{{ROSTER_NS}}}query")
-    query.append(item_element(item))
-    return query
-
-
 def check_not_self(own_bare: str, jids: Iterable[str]) -> None:
     for jid in jids:
         if jid == own_bare:
@@ -216,19 +209,6 @@ def check_not_self(own_bare: str, jids: Iterable[str]) -> None:
 
 
 # --- network ------------------------------------------------------------------------------
-
-
-def _presence(session: Session, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> Any:
-    pres = session.client.Presence()
-    pres["to"] = to
-    pres["type"] = kind
-    if message:
-        pres["status"] = message
-    if nick:
-        el = ET.Element(f"{{{NICK_NS}}}nick")
-        el.text = nick
-        pres.xml.append(el)
-    return pres
 
 
 async def collect_pending(session: Session, watcher: PresenceWatcher, *, priority: int | None = None,
@@ -263,8 +243,7 @@ async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequ
     """Send each JID's presences, then read the roster once to report the resulting states."""
     for jid, kinds in plan:
         for kind in kinds:
-            session.send(_presence(session, jid, kind, nick=nick if kind == "subscribe" else None,
-                                   message=message if kind == "subscribe" else None))
+            session.send_subscription(jid, kind, nick=nick, message=message)
     # In-order processing: this answer comes after every roster change the presences caused.
     roster = {item.jid: item for item in await fetch_roster(session)}
     results = []
@@ -286,7 +265,7 @@ async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str
         for jid in jids:
             item = merged_item(jid, current.get(jid), name, groups)
             if item is not None:
-                await session.request(session.make_iq("set", roster_set_payload(item)), what=f"roster set for {jid}")
+                await session.roster_set(item, what=f"roster set for {jid}")
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
 
 

@@ -23,7 +23,6 @@ def example_code() -> str:
 
 
 def test_api_doc_example_runs(make_user, run_cli, tmp_path):
-    pytest.importorskip("xmppctl.sync")  # the library workflow layer the example uses
     user = make_user()
     domain = user.jid.partition("@")[2]
     config = tmp_path / "config.toml"

@@ -35,7 +35,7 @@ def store_foreign_child(user, jid: str = CONTACT) -> None:
 
     async def go():
         async with open_session(account_for(user), user.password) as s:
-            await s.request(s.make_iq("set", _query(item)), what="raw roster set")
+            await s.query("set", _query(item), what="raw roster set")
 
     asyncio.run(go())
 
@@ -44,7 +44,7 @@ def raw_item(user, jid: str = CONTACT) -> ET.Element | None:
     """The server's <item/> for *jid* in a roster get, untouched by xmppctl's parser."""
     async def go():
         async with open_session(account_for(user), user.password) as s:
-            result = await s.request(s.make_iq("get", _query()), what="raw roster get")
+            result = await s.query("get", _query(), what="raw roster get")
         return result.find(f"{{{ROSTER_NS}}}query")
 
     query = asyncio.run(go())

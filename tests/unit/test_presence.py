@@ -14,12 +14,12 @@ from xmppctl.presence import (
     WatchFilter,
     check_priority,
     make_request,
-    parse_duration,
     parse_presence,
     parse_show,
     select_targets,
     to_event,
 )
+from xmppctl.cli.presence import parse_duration
 from xmppctl.roster import RosterItem
 
 ME = "me@example.org"
@@ -262,10 +262,7 @@ class _AnsweringSession:
     def __init__(self, seconds: str):
         self.seconds = seconds
 
-    def make_iq(self, *args, **kwargs):
-        return None
-
-    async def request(self, iq, **kwargs):
+    async def query(self, iq_type, payload=None, **kwargs):
         return last_answer(self.seconds, "bye")
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from xmppctl.errors import ServerRefused, UsageError
-from xmppctl.roster import ROSTER_NS, RosterItem
+from xmppctl.roster import RosterItem, item_element
 from xmppctl.subscriptions import (
     PresenceWatcher,
     SubscriptionResult,
@@ -17,7 +17,6 @@ from xmppctl.subscriptions import (
     merged_item,
     pending_requests,
     require_preapproval,
-    roster_set_payload,
     select_pending,
     validate_patterns,
 )
@@ -105,14 +104,11 @@ def test_merged_item_keeps_what_other_clients_stored_on_the_item():
     for name, groups in (("Robert", []), (None, ["Friends"])):
         item = merged_item("b@x.org", current, name, groups)
         assert item.extra_children == extra
-        payload = roster_set_payload(item)
-        assert payload.find(f"{{{ROSTER_NS}}}item/{{urn:example:color}}color").text == "teal"
+        assert item_element(item).find("{urn:example:color}color").text == "teal"
 
 
 def test_roster_set_has_one_item_and_never_server_owned_attributes():
-    query = roster_set_payload(RosterItem("b@x.org", "Bob", "both", True, ("A", "B")))
-    items = query.findall(f"{{{ROSTER_NS}}}item")
-    assert len(items) == 1
+    items = [item_element(RosterItem("b@x.org", "Bob", "both", True, ("A", "B")))]
     assert items[0].attrib == {"jid": "b@x.org", "name": "Bob"}
     assert [g.text for g in items[0]] == ["A", "B"]
 

@@ -86,6 +86,7 @@ def root(
         allow_plaintext=allow_plaintext,
         password_stdin=password_stdin,
         debug=debug,
+        session_factory=getattr(ctx.obj, "session_factory", None),
     )
     _STATE_HOLDER.append(ctx.obj)
 
@@ -112,8 +113,11 @@ def _report(exc, fmt: str | None) -> int:
     return int(exc.exit_code)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the app and turn every outcome into an exit code (the console script: launch.entry)."""
+def main(argv: list[str] | None = None, *, session_factory=None) -> int:
+    """Run the app and turn every outcome into an exit code (the console script: launch.entry).
+
+    *session_factory* replaces the real login for every command (see ``State.session_factory``).
+    """
     from ..errors import Interrupted
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         enable_shell_completion()
     hint = _output_hint(args)
     try:
-        code = _dispatch(args, hint)
+        code = _dispatch(args, hint, State(session_factory=session_factory))
     except KeyboardInterrupt:  # a signal while an outcome was being reported (launch.py absorbs any later one)
         code = _report(Interrupted("interrupted"), hint)
     try:
@@ -131,14 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _dispatch(args: list[str], hint: str | None) -> int:
+def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
     """Run the app; every exception becomes a message on stderr and an exit code."""
     from ..errors import ExitCode, Interrupted, UsageError, XmppctlError
 
     debug = "--debug" in args
     code: int
     try:
-        result = app(args=args, prog_name="xmppctl", standalone_mode=False)
+        result = app(args=args, prog_name="xmppctl", standalone_mode=False, obj=obj)
         code = result if isinstance(result, int) else 0
         if code == int(ExitCode.INTERRUPTED):  # typer turns a KeyboardInterrupt outside run() into a silent Exit(130)
             code = _report(Interrupted("interrupted"), hint)

@@ -252,30 +252,18 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
 
 
 def _login_facts(s: Any) -> dict[str, Any]:
-    """What the session's transport and SASL layer say about the login.
-
-    The Session has no accessors for the TLS version or the SASL mechanism; both are read from
-    the slixmpp client it carries (asyncio's transport and the feature_mechanisms plugin), and
-    are null if either is not there.
-    """
+    """What the session says about the login (transport and SASL layer), for `account test`."""
     from ..session import connect_host
 
-    client = s.client
-    transport = getattr(client, "transport", None)
-    tls = transport.get_extra_info("ssl_object") if transport is not None else None
-    peer = transport.get_extra_info("peername") if transport is not None else None
-    try:
-        mechanism = client.plugin["feature_mechanisms"].mech.name
-    except (AttributeError, KeyError):
-        mechanism = None
+    facts = s.login_facts()
     host, port = connect_host(s.account)
     return {
         "bound_jid": s.jid,
-        "server": f"{host or s.account.jid.partition('@')[2]}:{peer[1] if peer else port}",
-        "address": str(peer[0]) if peer else None,
-        "tls_version": tls.version() if tls is not None else None,
-        "tls_cipher": (tls.cipher() or (None,))[0] if tls is not None else None,
-        "sasl_mechanism": mechanism,
+        "server": f"{host or s.account.jid.partition('@')[2]}:{facts['port'] or port}",
+        "address": facts["address"],
+        "tls_version": facts["tls_version"],
+        "tls_cipher": facts["tls_cipher"],
+        "sasl_mechanism": facts["sasl_mechanism"],
     }
 
 

@@ -1,8 +1,9 @@
-"""Shared by every command that edits the roster: plan, --dry-run, apply, per-item report.
+"""Shared by every command that edits the roster: run the edit, print the plan or the results.
 
-A command builds an :class:`EditPlan` from the roster it fetched in the same session, then
-:func:`execute` either stops there (dry run) or pipelines the sets; :func:`report` prints the
-plan or the per-item results and raises exit 6 (one item failed) / 7 (some of several failed).
+A command parses its options into a planner from :mod:`xmppctl.edits`; :func:`edit_roster`
+runs :func:`xmppctl.sync.edit_roster` in one session (fetch, plan, confirm, apply) and
+:func:`report` prints the plan or the per-item results and raises exit 6 (one item failed) /
+7 (some of several failed).
 
 Row keys (a documented contract, repeated in each command's --help):
 
@@ -16,7 +17,6 @@ Row keys (a documented contract, repeated in each command's --help):
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,9 @@ from ..output import plan_rows, result_rows
 from .common import State, render
 
 if TYPE_CHECKING:
-    from ..roster import Change, ChangeResult, RosterItem
-    from ..session import Session
+    from ..edits import EditPlan
+    from ..roster import ChangeResult, RosterItem
+    from ..sync import EditOutcome
 
 PLAN_COLUMNS = ("action", "jid", "changes", "note")
 RESULT_COLUMNS = ("action", "jid", "ok", "error", "message")
@@ -39,46 +40,6 @@ ROWS_HELP = """
     null).  Exit 6 if the only change failed, 7 if some of several failed (the others are applied;
     the failed ones are listed on stderr, as JSON "details" with -o json).
 """
-
-
-@dataclass
-class EditPlan:
-    """What an edit command will do once it has seen the current roster."""
-
-    #: roster sets to send, one item each
-    changes: list[Change] = field(default_factory=list)
-    #: (jid, why) for contacts that need no set
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    #: items refused before sending (e.g. not in the roster): they count as failed results
-    refused: list[ChangeResult] = field(default_factory=list)
-    #: rows for side actions that are not roster sets (e.g. a subscription request), in result-row form
-    extra_rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def skip(self, jid: str, why: str) -> None:
-        self.skipped.append((jid, why))
-
-    def refuse(self, change: Change, error: str, message: str) -> None:
-        from ..roster import ChangeResult
-
-        self.refused.append(ChangeResult(change, False, error, message))
-
-
-def not_in_roster(plan: EditPlan, jid: str, action: str = "update") -> None:
-    """Record *jid* as failed with item-not-found without sending anything for it."""
-    from ..roster import Change
-
-    plan.refuse(Change(action, jid, None, None), "item-not-found", f"{jid} is not in the roster (item-not-found); nothing sent")
-
-
-async def execute(session: Session, plan: EditPlan, *, dry_run: bool, window: int | None = None) -> list[ChangeResult] | None:
-    """Apply *plan* in *session* (None for a dry run).  Results include the refused items."""
-    from ..roster import DEFAULT_WINDOW, apply_changes
-
-    if dry_run:
-        return None
-    results = list(plan.refused)
-    await apply_changes(session, plan.changes, results, window=window or DEFAULT_WINDOW, progress=_progress(len(plan.changes)))
-    return results
 
 
 def _progress(total: int) -> Any:
@@ -96,15 +57,23 @@ def _progress(total: int) -> Any:
     return tick
 
 
-def report(st: State, plan: EditPlan, results: list[ChangeResult] | None, fmt: str, what: str = "roster") -> None:
+def subscription_rows(jids: list[str], message: str) -> list[dict[str, Any]]:
+    """Result-form rows for the subscription requests an edit sent (or would send)."""
+    return [{"action": "subscribe", "jid": jid, "ok": True, "error": None, "message": message} for jid in jids]
+
+
+def report(st: State, outcome: EditOutcome, fmt: str, what: str = "roster") -> None:
     """Print the plan (dry run) or the per-item results, then raise for failures (exit 6/7)."""
     from ..roster import raise_for_results
 
+    plan, results = outcome.plan, outcome.results
     if results is None:
+        plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
         render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt)
         if fmt == "table":
             sys.stderr.write(f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent\n")
         return
+    plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
     render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt)
     raise_for_results(results, what)
 
@@ -115,28 +84,26 @@ def edit_roster(
     build: Callable[[list[RosterItem]], EditPlan],
     *,
     dry_run: bool,
-    before_apply: Callable[[EditPlan], Awaitable[None]] | None = None,
-    after_apply: Callable[[Session, EditPlan, list[ChangeResult]], Awaitable[None]] | None = None,
+    confirm: Callable[[EditPlan], Awaitable[bool]] | None = None,
     what: str = "roster",
 ) -> None:
-    """One session: fetch the roster, *build* the plan from it, apply (unless dry run), report.
-
-    Every edit starts from the roster as the server has it now, because a set replaces the
-    whole item.  *before_apply* may refuse (e.g. a declined confirmation) before anything is
-    sent; *after_apply* runs in the same session once the sets are done.
-    """
-    from ..roster import fetch_roster
+    """One session: :func:`xmppctl.sync.edit_roster` with *build*, then :func:`report`."""
+    from .. import sync
     from .common import run, session
 
-    async def job(_stop: Any) -> tuple[EditPlan, list[ChangeResult] | None]:
-        async with session(st) as s:
-            plan = build(await fetch_roster(s))
-            if not dry_run and before_apply is not None:
-                await before_apply(plan)
-            results = await execute(s, plan, dry_run=dry_run)
-            if results is not None and after_apply is not None:
-                await after_apply(s, plan, results)
-            return plan, results
+    ticks: list[Any] = []
 
-    plan, results = run(job)
-    report(st, plan, results, fmt, what)
+    def planned(current: list[RosterItem]) -> EditPlan:
+        plan = build(current)
+        ticks.append(_progress(len(plan.changes)))  # the total is known once the plan is
+        return plan
+
+    def progress(result: Any) -> None:
+        if ticks[0] is not None:
+            ticks[0](result)
+
+    async def job(_stop: Any) -> EditOutcome:
+        async with session(st) as s:
+            return await sync.edit_roster(s, planned, dry_run=dry_run, confirm=confirm, progress=progress)
+
+    report(st, run(job), fmt, what)

@@ -65,6 +65,14 @@ class State:
     password_source: Any = None
     #: output format of the running command, so the error edge can print JSON errors
     output: str | None = None
+    #: where every command gets its session: ``factory(state, **kwargs)`` returns an async
+    #: context manager yielding a Session; None is the real login (:func:`login`).  Tests
+    #: put a fake session here (``main(argv, session_factory=...)``).
+    session_factory: Callable[..., Any] | None = None
+
+    def open_session(self, **kwargs: Any) -> Any:
+        """The session of a command: ``async with st.open_session(...) as s``."""
+        return (self.session_factory or login)(self, **kwargs)
 
     def config(self) -> ConfigFile:
         if self._config is None:
@@ -212,8 +220,13 @@ async def _password(st: State, account: Account) -> str:
     return password
 
 
+def session(st: State, **kwargs: Any) -> Any:
+    """The command's session, from the state's one factory (:meth:`State.open_session`)."""
+    return st.open_session(**kwargs)
+
+
 @asynccontextmanager
-async def session(st: State, *, subscriptions_expected: bool = False, **kwargs: Any) -> AsyncIterator[Session]:
+async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: Any) -> AsyncIterator[Session]:
     """Resolve the account and password, log in, yield the session, always close it.
 
     Messages that reach the session, and subscription requests unless the command lists them

@@ -69,30 +69,19 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt)
 
 
-def _edit_members(ctx: typer.Context, group: str, jids: list[str], planner, skip_why: str, dry_run: bool, output) -> None:
-    """group add/remove: plan *planner(current, group, jids)*, skip contacts already right, refuse unknown ones."""
+def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool, dry_run: bool, output) -> None:
+    """group add/remove: skip contacts already right, refuse unknown ones (xmppctl.edits)."""
+    from ..edits import plan_group_members
     from ..jid import bare_jids
     from ..text import validate_group
-    from .changes import EditPlan, edit_roster, not_in_roster
+    from .changes import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
     name = validate_group(group, "GROUP")
     wanted = bare_jids(jids)
     st.resolve_account()
-
-    def build(current):
-        plan = EditPlan(changes=planner(current, name, wanted))
-        roster = {i.jid for i in current}
-        changing = {c.jid for c in plan.changes}
-        for jid in wanted:
-            if jid not in roster:
-                not_in_roster(plan, jid)
-            elif jid not in changing:
-                plan.skip(jid, skip_why.format(group=name))
-        return plan
-
-    edit_roster(st, fmt, build, dry_run=dry_run, what="group")
+    edit_roster(st, fmt, lambda current: plan_group_members(current, name, wanted, add=add), dry_run=dry_run, what="group")
 
 
 @app.command("add")
@@ -104,9 +93,7 @@ def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt =
     others are still applied); use `roster add` to create contacts.  A contact already in GROUP
     is skipped.
     """
-    from ..groups import add_group
-
-    _edit_members(ctx, group, jids, add_group, "already in {group!r}", dry_run, output)
+    _edit_members(ctx, group, jids, add=True, dry_run=dry_run, output=output)
 
 
 @app.command("remove")
@@ -117,16 +104,7 @@ def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOp
     A JID that is not in the roster fails with item-not-found (nothing is sent for it); a
     contact that is not in GROUP is skipped.
     """
-    from ..groups import remove_group
-
-    _edit_members(ctx, group, jids, remove_group, "not in {group!r}", dry_run, output)
-
-
-def _require_group(current, name: str) -> None:
-    from ..errors import ServerRefused
-
-    if not any(name in item.groups for item in current):
-        raise ServerRefused(f"group {name!r} not found: no contact is in it (item-not-found)", condition="item-not-found")
+    _edit_members(ctx, group, jids, add=False, dry_run=dry_run, output=output)
 
 
 @app.command("rename")
@@ -144,10 +122,10 @@ def rename(
     whole item from the server's current copy.  OLD with no members: exit 6; OLD equal to NEW:
     exit 2.
     """
+    from ..edits import plan_group_rename
     from ..errors import UsageError
-    from ..groups import rename_group
     from ..text import validate_group
-    from .changes import EditPlan, edit_roster
+    from .changes import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -156,11 +134,7 @@ def rename(
         raise UsageError("OLD and NEW are the same group")
     st.resolve_account()
 
-    def build(current):
-        _require_group(current, old_name)
-        return EditPlan(changes=rename_group(current, old_name, new_name))
-
-    edit_roster(st, fmt, build, dry_run=dry_run, what="group")
+    edit_roster(st, fmt, lambda current: plan_group_rename(current, old_name, new_name), dry_run=dry_run, what="group")
 
 
 @app.command("delete")
@@ -182,10 +156,10 @@ def delete(
     """
     import sys
 
+    from ..edits import plan_group_delete
     from ..errors import UsageError
-    from ..groups import delete_group
     from ..text import validate_group
-    from .changes import EditPlan, edit_roster
+    from .changes import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -195,15 +169,11 @@ def delete(
         raise UsageError("--remove-contacts removes contacts: confirm with --yes (stdin is not a terminal)")
     st.resolve_account()
 
-    def build(current):
-        _require_group(current, name)
-        return EditPlan(changes=delete_group(current, name, remove_contacts=remove_contacts))
+    async def confirm(plan) -> bool:
+        from .prompt import confirm as ask_user
 
-    async def confirm(plan: EditPlan) -> None:
-        if ask:
-            from .prompt import confirm_or_abort
+        return await ask_user(f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster "
+                              "and cancel their subscriptions?")
 
-            await confirm_or_abort(f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster "
-                                   "and cancel their subscriptions?")
-
-    edit_roster(st, fmt, build, dry_run=dry_run, before_apply=confirm, what="group")
+    edit_roster(st, fmt, lambda current: plan_group_delete(current, name, remove_contacts=remove_contacts),
+                dry_run=dry_run, confirm=confirm if ask else None, what="group")

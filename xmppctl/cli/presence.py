@@ -1,6 +1,7 @@
 """``xmppctl presence ...``: set presence, take a snapshot (probe), watch changes."""
 
 
+import re
 import sys
 from typing import Annotated, Optional
 
@@ -15,6 +16,28 @@ PriorityOpt = Annotated[
     typer.Option("--priority", "-p", metavar="N", help="Priority of our own presence, -128..127 [default: -1, so the server does not flush offline messages to this session].", show_default=False),
 ]
 GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Contacts in GROUP (repeatable).", show_default=False)]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: str, *, option: str, allow_forever: bool = False) -> float | None:
+    """Seconds in "90", "90s", "1.5m", "1h30m", "250ms" (> 0); None for "forever" when allowed."""
+    from ..errors import UsageError
+
+    text = value.strip().lower()
+    if allow_forever and text in ("forever", "inf", "infinity"):
+        return None
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text) or total <= 0:
+        hint = " or 'forever'" if allow_forever else ""
+        raise UsageError(f"invalid {option} {value!r}: expected a positive duration like 30, 30s, 5m, 1h30m{hint}")
+    return total
 
 
 @app.command("set")
@@ -50,7 +73,7 @@ def set_(
     null).
     """
     from ..output import render_object
-    from ..presence import READ_ONLY_PRIORITY, barrier, hold_presence, make_request, parse_duration, publish
+    from ..presence import READ_ONLY_PRIORITY, barrier, hold_presence, make_request, publish
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -167,7 +190,7 @@ def watch(
     """
     from ..jid import bare_jids
     from ..output import WATCH_TABLE, RowWriter
-    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, check_priority, parse_duration, PresenceInbox, watch as do_watch
+    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, PresenceInbox, check_priority, watch as do_watch
 
     st = state(ctx)
     fmt = st.output_format(output)

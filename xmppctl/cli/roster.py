@@ -85,11 +85,10 @@ def add(
     kept.  --subscribe sends the subscription request after the roster set (even when the item was
     already up to date); its row has action "subscribe".
     """
-    from ..groups import KEEP, edit_item, rewrite
+    from ..edits import plan_add
     from ..jid import bare_jid
-    from ..roster import Change, RosterItem
     from ..text import validate_groups, validate_name
-    from .changes import EditPlan, edit_roster
+    from .changes import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -97,34 +96,8 @@ def add(
     new_name = validate_name(name, "--name")
     groups = validate_groups(group, "--group") if group else None
     st.resolve_account()
-
-    def build(current: list[RosterItem]) -> EditPlan:
-        plan = EditPlan()
-        have = next((i for i in current if i.jid == bare), None)
-        if have is None:
-            plan.changes.append(Change("add", bare, None, RosterItem(bare, new_name, groups=groups or ())))
-        else:
-            change = rewrite(have, edit_item(have, name=KEEP if new_name is None else new_name, groups=groups))
-            if change is None:
-                plan.skip(bare, "already in the roster as asked")
-            else:
-                plan.changes.append(change)
-        if subscribe and dry_run:
-            plan.extra_rows.append({"action": "subscribe", "jid": bare, "ok": True, "error": None,
-                                    "message": "would send a subscription request"})
-        return plan
-
-    async def send_subscribe(s, plan: EditPlan, results) -> None:
-        if not subscribe or any(not r.ok for r in results):
-            return
-        presence = s.client.Presence()
-        presence["type"] = "subscribe"
-        presence["to"] = bare
-        s.send(presence)
-        plan.extra_rows.append({"action": "subscribe", "jid": bare, "ok": True, "error": None,
-                                "message": "subscription request sent"})
-
-    edit_roster(st, fmt, build, dry_run=dry_run, after_apply=send_subscribe)
+    edit_roster(st, fmt, lambda current: plan_add(current, bare, name=new_name, groups=groups, subscribe=subscribe),
+                dry_run=dry_run)
 
 
 @app.command("remove")
@@ -144,31 +117,15 @@ def remove(
     item-not-found and nothing is sent for it (exit 6, or 7 when other contacts were removed),
     unless --missing-ok skips it.
     """
+    from ..edits import plan_remove
     from ..jid import bare_jids
-    from ..roster import Change, RosterItem
-    from .changes import EditPlan, edit_roster, not_in_roster
+    from .changes import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
     wanted = bare_jids(jids)
     st.resolve_account()
-
-    def build(current: list[RosterItem]) -> EditPlan:
-        plan = EditPlan()
-        roster = {i.jid: i for i in current}
-        for jid in wanted:
-            have = roster.get(jid)
-            if have is not None:
-                plan.changes.append(Change("remove", jid, have, None))
-            elif missing_ok:
-                plan.skip(jid, "not in the roster (--missing-ok)")
-            else:
-                # decided here, not by the server: ejabberd acknowledges removing an unknown JID
-                # where RFC 6121 §2.5.3 requires item-not-found
-                not_in_roster(plan, jid, "remove")
-        return plan
-
-    edit_roster(st, fmt, build, dry_run=dry_run)
+    edit_roster(st, fmt, lambda current: plan_remove(current, wanted, missing_ok=missing_ok), dry_run=dry_run)
 
 
 @app.command("set")
@@ -191,12 +148,12 @@ def set_(
     --add-group/--remove-group (which may be combined).  Conflicting or no options: exit 2.  A JID
     not in the roster: exit 6 (item-not-found), nothing sent; use `roster add` to create it.
     """
+    from ..edits import plan_set
     from ..errors import UsageError
-    from ..groups import KEEP, edit_item, rewrite
+    from ..groups import KEEP
     from ..jid import bare_jid
-    from ..roster import RosterItem
     from ..text import validate_groups, validate_name
-    from .changes import EditPlan, edit_roster, not_in_roster
+    from .changes import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -219,20 +176,8 @@ def set_(
     new_name = None if no_name else (KEEP if name is None else name)
     st.resolve_account()
 
-    def build(current: list[RosterItem]) -> EditPlan:
-        plan = EditPlan()
-        have = next((i for i in current if i.jid == bare), None)
-        if have is None:
-            not_in_roster(plan, bare)
-            return plan
-        change = rewrite(have, edit_item(have, name=new_name, groups=groups, add=adds, remove=drops))
-        if change is None:
-            plan.skip(bare, "already as asked")
-        else:
-            plan.changes.append(change)
-        return plan
-
-    edit_roster(st, fmt, build, dry_run=dry_run)
+    edit_roster(st, fmt, lambda current: plan_set(current, bare, name=new_name, groups=groups, add=adds, remove=drops),
+                dry_run=dry_run)
 
 
 @app.command("show")
@@ -406,25 +351,34 @@ def _parse_rate(text: str) -> float:
     return rate
 
 
-def _interrupted_summary(results, total: int, subscribed: int) -> str:
-    ok = [r for r in results if r.ok]
-    by_action = {a: sum(1 for r in ok if r.change.action == a) for a in ("add", "update", "remove")}
-    failed = len(results) - len(ok)
-    text = (f"xmppctl: interrupted: applied {len(ok)} of {total} roster changes "
-            f"({by_action['add']} added, {by_action['update']} updated, {by_action['remove']} removed"
-            + (f", {failed} failed" if failed else "") + ")")
+def _interrupted_summary(report) -> str:
+    """What an interrupted import had applied (from the report it kept filling)."""
+    done, total, subscribed = report.applied(), len(report.plan.changes), len(report.subscribed)
+    applied = done["add"] + done["update"] + done["remove"]
+    text = (f"xmppctl: interrupted: applied {applied} of {total} roster changes "
+            f"({done['add']} added, {done['update']} updated, {done['remove']} removed"
+            + (f", {done['failed']} failed" if done["failed"] else "") + ")")
     if subscribed:
         text += f"; {subscribed} subscription request(s) sent"
     return text + "; sets still in flight may also have been applied; run the import again to finish\n"
 
 
-def _check_max_remove(removes: int, max_remove: int | None) -> None:
-    """--max-remove: refuse the whole plan, before anything is sent, when it removes too many."""
-    from ..errors import UsageError
+class _ImportProgress:
+    """Draws the progress bar from the live import report and keeps it for the interrupt summary."""
 
-    if max_remove is not None and removes > max_remove:
-        raise UsageError(f"the plan would remove {removes} contact(s), more than --max-remove {max_remove}; "
-                         "nothing was sent", details={"remove": removes, "max_remove": max_remove})
+    def __init__(self) -> None:
+        self.report = None
+        self.bar: _ProgressBar | None = None
+
+    def __call__(self, report) -> None:
+        if self.bar is None:
+            self.report, self.bar = report, _ProgressBar(len(report.plan.changes))
+        while self.bar.done < len(report.results):
+            self.bar()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @app.command("import")
@@ -467,11 +421,10 @@ def import_(
     """
     import asyncio
     import sys
-    from pathlib import Path
 
     from ..errors import Interrupted, UsageError
-    from ..roster import fetch_roster, plan_roster
-    from ..rosterfile import STDIN, backup_path, write_roster_path
+    from ..rosterfile import STDIN
+    from ..sync import ImportOptions, check_import_guards, import_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -480,77 +433,69 @@ def import_(
     if prune and not dry_run and not yes and not sys.stdin.isatty():
         raise UsageError("--prune removes contacts: pass --yes to confirm (standard input is not a terminal)")
     desired, backup_fmt = _read_desired(st, file, file_format)
-    if prune and not desired and not allow_empty:  # a truncated file must not empty the roster
-        raise UsageError(f"{'<stdin>' if file == STDIN else file}: no contacts: with --prune this would remove "
-                         "every contact; nothing was sent (pass --allow-empty if that is what you want)")
-    backup_dir = Path(".") if file == STDIN else Path(file).parent
-    account = st.resolve_account()
-
-    async def send_subscriptions(s, jids: list[str], rows: list) -> None:
-        for i, jid in enumerate(jids):
-            if i:
-                await asyncio.sleep(1.0 / per_second)
-            presence = s.client.Presence()
-            presence["type"] = "subscribe"
-            presence["to"] = jid
-            s.send(presence)
-            rows.append({"action": "subscribe", "jid": jid, "ok": True, "error": None,
-                         "message": "subscription request sent"})
+    options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
+                            allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
+    check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
+    backup, confirm = _import_hooks(file, backup_fmt, st.resolve_account().jid)
+    progress = _ImportProgress()
 
     async def job(_stop):
         async with session(st) as s:
-            current = await fetch_roster(s)
-            plan = plan_roster(current, desired, prune=prune, **sync)
-            removes = plan.counts()["remove"]
-            _check_max_remove(removes, max_remove)
-            if dry_run:
-                return plan, None, []
-            if removes and not yes:
-                from .prompt import confirm_or_abort
-
-                await confirm_or_abort(f"Remove {removes} contact(s) not in {file}?")
-            if prune:  # before anything changes, whatever the plan: the user can always roll back
-                path = write_roster_path(current, backup_fmt, backup_path(backup_dir, account.jid, backup_fmt))
-                sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
-            del current
-            results: list = []
-            extra: list = []
-            bar = _ProgressBar(len(plan.changes))
             try:
-                from ..roster import apply_changes
-
-                await apply_changes(s, plan.changes, results, window=window, progress=bar)
-                bar.close()
-                if subscribe:
-                    added = sorted(r.change.jid for r in results if r.ok and r.change.action == "add")
-                    await send_subscriptions(s, added, extra)
+                return await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
+                                           confirm=None if yes else confirm, backup=backup)
             except (asyncio.CancelledError, Interrupted):
-                bar.close()
-                sys.stderr.write(_interrupted_summary(results, len(plan.changes), len(extra)))
+                progress.close()
+                if progress.report is not None:
+                    sys.stderr.write(_interrupted_summary(progress.report))
                 raise
-            return plan, results, extra
+            finally:
+                progress.close()
 
-    plan, results, extra = run(job)
-    _report_import(st, fmt, plan, results, extra, subscribe=subscribe)
+    _report_import(st, fmt, run(job), subscribe=subscribe)
 
 
-def _report_import(st, fmt: str, plan, results: list | None, extra: list, *, subscribe: bool) -> None:
+def _import_hooks(file: str, backup_fmt: str, account_jid: str):
+    """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
+    import sys
+    from pathlib import Path
+
+    from ..rosterfile import STDIN
+    from ..sync import backup_to
+
+    write_backup = backup_to(Path(".") if file == STDIN else Path(file).parent, backup_fmt, account_jid)
+
+    def backup(current):
+        path = write_backup(current)
+        sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
+        return path
+
+    async def confirm(plan) -> bool:
+        from .prompt import confirm as ask
+
+        return await ask(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
+
+    return backup, confirm
+
+
+def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
     """The dry-run plan, or one row per roster set sent; then exit 6/7 for failed sets."""
     import sys
 
+    from ..edits import EditPlan
     from ..roster import raise_for_results
-    from .changes import PLAN_COLUMNS, RESULT_COLUMNS, EditPlan, plan_rows, result_rows
+    from .changes import PLAN_COLUMNS, RESULT_COLUMNS, plan_rows, result_rows, subscription_rows
 
+    plan, results = report.plan, report.results
     edit = EditPlan(changes=plan.changes)
     if results is None:
         if subscribe:
-            edit.extra_rows = [{"action": "subscribe", "jid": c.jid, "ok": True, "error": None,
-                                "message": "would send a subscription request"} for c in plan.changes if c.action == "add"]
+            edit.extra_rows = subscription_rows(report.would_subscribe, "would send a subscription request")
         render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt)
         if fmt == "table":
             sys.stderr.write(_plan_summary(plan.counts(), "dry run: nothing was sent") + "\n")
         return
-    edit.extra_rows = extra
+    edit.extra_rows = subscription_rows(report.subscribed, "subscription request sent")
     render(st, result_rows(edit, results), RESULT_COLUMNS, fmt)
     if fmt == "table":
         ok = sum(1 for r in results if r.ok)
@@ -583,8 +528,9 @@ def diff(
     import sys
 
     from ..errors import DriftFound
+    from ..edits import EditPlan
     from ..roster import fetch_roster, plan_roster
-    from .changes import PLAN_COLUMNS, EditPlan, plan_rows
+    from .changes import PLAN_COLUMNS, plan_rows
 
     st = state(ctx)
     fmt = st.output_format(output)

@@ -1,0 +1,272 @@
+"""Presence probe: a snapshot of the contacts' presence, ended as soon as it is complete.
+
+Our initial presence makes the server probe every contact we are subscribed to
+(``to``/``both``); each available resource answers with its presence and an offline contact
+answers ``unavailable`` (Prosody) or nothing (ejabberd, see docs/protocol-notes.md) — there is
+no end marker.  So the probe knows up front who will answer, stops as soon as all of them
+have, asks XEP-0012 last activity about the silent ones, and otherwise stops at the
+deadline; contacts we are not subscribed to would never answer and are not waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..jid import bare_jids, parse_jid
+from .inbox import PresenceInbox
+from .model import READ_ONLY_PRIORITY, PresenceInfo, parse_presence, utc_iso
+from .publish import barrier, initial_presence
+
+if TYPE_CHECKING:
+    from ..roster import RosterItem
+    from ..session import Session
+
+LAST_NS = "jabber:iq:last"
+#: roster subscription states under which the server probes the contact for us
+PROBED_SUBSCRIPTIONS = ("to", "both")
+#: keys of a probe row in JSON/NDJSON/CSV output, in this order (a documented contract)
+PROBE_COLUMNS = ("jid", "resource", "state", "show", "status", "priority", "since", "last_seen", "idle", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceRow:
+    """One row of a probe: a contact resource (online) or the contact itself (any other state)."""
+
+    jid: str
+    state: str
+    resource: str | None = None
+    show: str | None = None
+    status: str | None = None
+    priority: int | None = None
+    since: str | None = None
+    last_seen: str | None = None
+    idle: int | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in PROBE_COLUMNS}
+
+
+@dataclass
+class PresenceSnapshot:
+    rows: list[PresenceRow]
+
+
+def select_targets(roster: Sequence[RosterItem], jids: Sequence[str] = (), groups: Iterable[str] = ()) -> list[str]:
+    """Bare JIDs to report on: the given ones plus members of *groups*; the whole roster if neither."""
+    wanted_groups = set(groups)
+    chosen: dict[str, None] = dict.fromkeys(bare_jids(list(jids)))
+    if wanted_groups:
+        for item in roster:
+            if wanted_groups.intersection(item.groups):
+                chosen.setdefault(item.jid, None)
+    if not jids and not wanted_groups:
+        chosen = dict.fromkeys(item.jid for item in roster)
+    return list(chosen)
+
+
+class ProbeCollector:
+    """Pure bookkeeping of a probe: who must answer, what they said, when it is over."""
+
+    def __init__(self, own_jid: str, targets: Sequence[str], roster: Sequence[RosterItem]):
+        self.own = parse_jid(own_jid).bare
+        self.targets = list(targets)
+        items = {item.jid: item for item in roster}
+        self.fixed: dict[str, str] = {}
+        self.expected: set[str] = set()
+        for jid in self.targets:
+            item = items.get(jid)
+            if item is None:
+                self.fixed[jid] = "not-in-roster"
+            elif item.subscription in PROBED_SUBSCRIPTIONS:
+                self.expected.add(jid)
+            else:
+                self.fixed[jid] = "no-subscription"
+        self.answered: set[str] = set()
+        self.resources: dict[str, dict[str, PresenceInfo]] = {}
+        self.final: dict[str, PresenceInfo] = {}  # the last non-available answer (offline/error)
+        self.last_seen: dict[str, tuple[str, int]] = {}  # jid -> (last_seen, idle) from XEP-0012
+
+    @property
+    def unanswered(self) -> set[str]:
+        return self.expected - self.answered
+
+    def settle_offline(self, jid: str, seconds: int, status: str | None, now: datetime) -> bool:
+        """Take a XEP-0012 answer as the offline answer the server did not send (ejabberd).
+
+        XEP-0012: a contact with an available resource answers seconds=0 and no text, so a
+        positive count or a status text means offline.  A zero without text proves nothing:
+        the contact stays unanswered (its presence may still be on the way).
+        """
+        if jid not in self.unanswered or (seconds <= 0 and not status):
+            return False
+        self.final[jid] = PresenceInfo(jid=jid, resource="", type="unavailable", status=status)
+        self.last_seen[jid] = (utc_iso(now - timedelta(seconds=seconds)), seconds)
+        self.answered.add(jid)
+        return True
+
+    @property
+    def done(self) -> bool:
+        return self.answered >= self.expected
+
+    def feed(self, info: PresenceInfo | None) -> None:
+        if info is None or info.jid == self.own or info.jid not in self.expected:
+            return
+        if info.type == "available":
+            self.resources.setdefault(info.jid, {})[info.resource] = info
+            self.final.pop(info.jid, None)
+        elif info.type == "unavailable":
+            resources = self.resources.get(info.jid, {})
+            resources.pop(info.resource, None)
+            if not resources:
+                self.final[info.jid] = info
+        elif info.type in ("error", "unsubscribed"):
+            if not self.resources.get(info.jid):
+                self.final[info.jid] = info
+        else:  # subscribe requests and the like are no answer to a probe
+            return
+        self.answered.add(info.jid)
+
+    def rows(self) -> list[PresenceRow]:
+        """One row per online resource (highest priority first), one per contact otherwise; by JID."""
+        out: list[PresenceRow] = []
+        for jid in sorted(self.targets):
+            if jid in self.fixed:
+                out.append(PresenceRow(jid=jid, state=self.fixed[jid]))
+                continue
+            resources = self.resources.get(jid)
+            if resources:
+                ordered = sorted(resources.values(), key=lambda i: (-i.priority, i.resource))
+                out.extend(PresenceRow(jid=jid, state="online", resource=i.resource or None, show=i.show or "available",
+                                       status=i.status, priority=i.priority, since=i.since) for i in ordered)
+                continue
+            info = self.final.get(jid)
+            if info is None:
+                out.append(PresenceRow(jid=jid, state="timeout"))
+            elif info.type == "unavailable":
+                last_seen, idle = self.last_seen.get(jid, (None, None))
+                out.append(PresenceRow(jid=jid, state="offline", status=info.status, since=info.since,
+                                       last_seen=last_seen, idle=idle))
+            elif info.type == "unsubscribed":
+                out.append(PresenceRow(jid=jid, state="no-subscription"))
+            else:
+                out.append(PresenceRow(jid=jid, state="error", status=info.error_text, error=info.error))
+        return out
+
+
+async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
+                priority: int = READ_ONLY_PRIORITY, last: bool = False) -> PresenceSnapshot:
+    """Snapshot of the selected contacts' presence (see the module docstring for how it ends)."""
+    from ..roster import fetch_roster
+
+    roster = await fetch_roster(session)
+    collector = ProbeCollector(session.bare_jid, select_targets(roster, jids, groups), roster)
+    if collector.expected:
+        deadline = time.monotonic() + session.timeout
+        await initial_presence(session, priority)
+        settled = asyncio.Event()
+        fallback = asyncio.ensure_future(_offline_evidence(session, collector, settled))
+        try:
+            while not collector.done:
+                el = await inbox.get(session, deadline - time.monotonic(), settled)
+                if el is not None:
+                    collector.feed(parse_presence(el))
+                elif settled.is_set() and time.monotonic() < deadline:
+                    settled.clear()
+                else:
+                    break
+        finally:
+            fallback.cancel()
+        if collector.done:
+            # The first answer of a contact may be followed by its other resources' answers.
+            await barrier(session, timeout=max(0.5, deadline - time.monotonic()))
+            while (el := inbox.get_nowait()) is not None:
+                collector.feed(parse_presence(el))
+    rows = collector.rows()
+    if last:
+        rows = await add_last_activity(session, rows)
+    return PresenceSnapshot(rows=rows)
+
+
+async def _offline_evidence(session: Session, collector: ProbeCollector, settled: asyncio.Event) -> None:
+    """Ask XEP-0012 about the contacts still silent once the server has handled our presence.
+
+    Prosody answers a probe of an offline contact with ``unavailable``; ejabberd sends nothing,
+    which would leave every offline contact waiting for the deadline.  After a ping round trip
+    the server has processed our initial presence (on Prosody everyone local has answered by
+    then, so nothing is asked); the silent ones get one ``jabber:iq:last`` each, in parallel.
+
+    A contact that went offline less than a second ago reads ``seconds=0`` without a status,
+    like an available one (XEP-0012 counts whole seconds): those are asked again a second
+    later, until they answer with presence, read as offline, or the main loop's deadline.
+    """
+    from ..errors import XmppctlError
+
+    try:
+        await barrier(session)
+        silent = sorted(collector.unanswered)
+        while silent:
+            answers = await asyncio.gather(*(last_activity(session, jid) for jid in silent))
+            now = datetime.now(timezone.utc)
+            silent = [jid for jid, answer in zip(silent, answers)
+                      if answer is not None and not collector.settle_offline(jid, answer[0], answer[1], now)]
+            settled.set()
+            if silent:
+                await asyncio.sleep(1.0)
+                silent = [jid for jid in silent if jid in collector.unanswered]
+    except XmppctlError:  # the main loop's deadline decides what becomes of the silent ones
+        return
+
+
+
+#: the earliest "last seen" a XEP-0012 answer may claim; an older one (a huge ``seconds``, e.g.
+#: an uninitialised counter) is nonsense and, past year 1, would overflow datetime arithmetic
+_EARLIEST_LAST_SEEN = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_last_activity(result: ET.Element | None, now: datetime) -> tuple[int, str | None] | None:
+    """(seconds, status) from a XEP-0012 result; None when it has no usable count.
+
+    A negative count, or one that would put the last activity before 1970, is treated as
+    unknown rather than trusted (a contact's server is not ours to believe blindly).
+    """
+    query = result.find(f"{{{LAST_NS}}}query") if result is not None else None
+    try:
+        seconds = int(query.get("seconds", "")) if query is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not 0 <= seconds <= (now - _EARLIEST_LAST_SEEN).total_seconds():
+        return None
+    return seconds, (query.text or None)
+
+
+async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | None:
+    """XEP-0012 seconds since *jid* was last online and its last status; None if refused, unsupported or absurd."""
+    from ..errors import ServerRefused, TimeoutFailure
+
+    try:
+        result = await session.query("get", ET.Element(f"{{{LAST_NS}}}query"), to=jid, what=f"last activity of {jid}")
+    except (ServerRefused, TimeoutFailure):
+        return None
+    return parse_last_activity(result, datetime.now(timezone.utc))
+
+
+async def add_last_activity(session: Session, rows: list[PresenceRow]) -> list[PresenceRow]:
+    """Fill last_seen/idle (and an empty status) of offline rows via XEP-0012, queried in parallel."""
+    offline = [i for i, row in enumerate(rows) if row.state == "offline" and row.last_seen is None]
+    answers = await asyncio.gather(*(last_activity(session, rows[i].jid) for i in offline))
+    now = datetime.now(timezone.utc)
+    out = list(rows)
+    for i, answer in zip(offline, answers):
+        if answer is None:
+            continue
+        seconds, status = answer
+        out[i] = replace(out[i], idle=seconds, last_seen=utc_iso(now - timedelta(seconds=seconds)),
+                         status=out[i].status or status)
+    return out
