@@ -41,7 +41,7 @@ from .errors import UsageError
 from .groups import edit_item, rewrite
 from .jid import bare_jid, parse_jid
 from .roster import Change, RosterItem, validate_group, validate_name
-from .rosterfile.read import Where, _parser_limit, _toml_key_line, _type_name, toml_table_places
+from .rosterfile.read import Where, _parser_limit, _toml_key_line, _type_name, read_error, toml_table_places
 
 TOP_KEYS = ("group", "member")
 MEMBER_KEYS = ("account", "name")
@@ -86,12 +86,8 @@ def load_team_file(path: str, configured_accounts: Collection[str]) -> Team:
     try:
         with open(path, encoding="utf-8-sig") as fh:
             text = fh.read()
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise read_error(path, exc) from None
     return parse_team_text(text, configured_accounts, path)
 
 

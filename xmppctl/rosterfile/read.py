@@ -95,12 +95,17 @@ def load_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None 
             if chosen == "csv":  # CSV is read row by row: no copy of the whole text
                 return parse_csv(fh, name), chosen
             return parse_roster_text(fh.read(), chosen, name), chosen
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except IsADirectoryError:
-        raise UsageError(f"{name}: is a directory") from None
-    except OSError as exc:
-        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise read_error(name, exc) from None
+
+
+def read_error(name: str, exc: UnicodeDecodeError | OSError) -> UsageError:
+    """The usage error (exit 2) for a file that cannot be read as UTF-8 text."""
+    if isinstance(exc, UnicodeDecodeError):
+        return UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})")
+    if isinstance(exc, IsADirectoryError):
+        return UsageError(f"{name}: is a directory")
+    return UsageError(f"{name}: cannot read: {exc.strerror or exc}")
 
 
 def parse_roster_text(text: str, fmt: str, name: str = "<input>") -> list[RosterItem]:
