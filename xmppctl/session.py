@@ -464,8 +464,26 @@ def _answer_roster_push(client: Any, xml: ET.Element, bare: str) -> None:
     client.send_raw(f"<iq type='result' id={iq_id}/>")
 
 
+def _import_slixmpp() -> None:
+    """Import slixmpp without pygments (~20 ms of CPU per command).
+
+    At import time slixmpp.xmlstream.tostring builds a pygments XML highlighter when pygments
+    is installed (it is: typer needs rich, rich needs pygments), for slixmpp's own test helpers
+    only; when pygments cannot be imported it falls back to no highlighting.
+    """
+    if "slixmpp" in sys.modules or "pygments" in sys.modules:
+        return
+    sys.modules["pygments"] = None  # type: ignore[assignment]  # `import pygments` raises ImportError
+    try:
+        import slixmpp  # noqa: F401
+    finally:
+        if sys.modules.get("pygments", ...) is None:
+            del sys.modules["pygments"]
+
+
 def _new_client(account: Account, password: str) -> Any:
     """A slixmpp client for *account*, not yet connected, with our TLS context and settings."""
+    _import_slixmpp()
     from slixmpp import ClientXMPP
 
     _patch_scram()

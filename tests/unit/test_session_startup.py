@@ -1,4 +1,4 @@
-"""The session's TLS context: the system CA store is loaded once per session, not per layer."""
+"""What a session costs before its first byte: the system CA store loaded once, no pygments."""
 
 from __future__ import annotations
 
@@ -69,3 +69,14 @@ def test_ca_file_is_loaded_on_top_of_the_system_store_once(store_loads, tmp_path
 def test_insecure_loads_no_store(store_loads):
     _try_login(_account(insecure=True))
     assert store_loads == []
+
+
+def test_building_a_client_does_not_import_pygments():
+    # slixmpp builds a pygments highlighter at import time for its own test helpers (~20 ms)
+    import subprocess
+    import sys
+
+    code = ("import sys; from xmppctl.config import Account; from xmppctl.session import _new_client; "
+            "_new_client(Account(jid='me@example.org'), 'pw'); print('slixmpp' in sys.modules, 'pygments' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["True", "False"], proc.stderr
