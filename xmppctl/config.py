@@ -12,7 +12,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +119,8 @@ def load_config(path: Path) -> ConfigFile:
         return ConfigFile(path, None, {}, exists=False)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read config: {exc.strerror}") from None
+    import tomllib  # ~5 ms of imports: only when there is a file (not for --help or --jid alone)
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -310,6 +311,8 @@ def _keyring_password(jid: str) -> str | None:
 
 
 def _read_raw(path: Path) -> dict[str, Any]:
+    import tomllib
+
     load_config(path)  # validates; refuse to rewrite a file we cannot understand
     try:
         return tomllib.loads(path.read_text("utf-8"))
