@@ -39,6 +39,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from bench_foundation import xmppctl_argv  # noqa: E402
 
 IMPORT_TARGET = 1.15
 SECOND_TARGET = 1.10
@@ -79,14 +82,6 @@ async def floor_child(jid: str, host: str, port: int, ca_file: str, path: str, w
 
 
 # ---- the harness ----------------------------------------------------------------------------
-
-def xmppctl_argv() -> list[str]:
-    script = Path(sys.executable).parent / "xmppctl"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("xmppctl")
-    return [found] if found and "shims" not in found else [sys.executable, "-m", "xmppctl"]
-
 
 CPU: dict[str, list[float]] = {}
 

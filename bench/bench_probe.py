@@ -33,7 +33,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
+from bench_foundation import xmppctl_argv  # noqa: E402
 from tests.support import Contact, ProsodyServer  # noqa: E402
 
 TARGET_S = 1.0
@@ -70,11 +72,6 @@ def hold_sessions(port: int, ca_file: str, jids: list[str]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
-
-
-def xmppctl_argv() -> list[str]:
-    script = Path(sys.executable).parent / "xmppctl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "xmppctl"]
 
 
 def timed(argv: list[str], env: dict) -> tuple[float, str]:

@@ -17,7 +17,6 @@ import shlex
 import stat
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +165,8 @@ def load_config(path: Path, *, origin: str = "") -> ConfigFile:
         return ConfigFile(path, None, {}, exists=False, origin=origin)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read config: {exc.strerror}") from None
+    import tomllib  # ~5 ms of imports: only when there is a file (not for --help or --jid alone)
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -446,6 +447,8 @@ def _keyring_password(jid: str) -> str | None:
 
 
 def _read_raw(path: Path) -> dict[str, Any]:
+    import tomllib
+
     load_config(path)  # validates; refuse to rewrite a file we cannot understand
     try:
         return tomllib.loads(path.read_text("utf-8"))

@@ -1,12 +1,12 @@
 """What every command shares: global state, the output option, the async runner, login.
 
-Kept light: nothing here imports slixmpp, tabulate or the config machinery at import time,
-so ``xmppctl --help`` stays as fast as a bare typer app.
+Kept light: nothing here imports slixmpp, tabulate, asyncio or the config machinery at import
+time, so ``xmppctl --help`` and usage errors stay as fast as a bare typer app
+(tests/cli/test_startup_imports.py checks it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -20,6 +20,8 @@ import typer
 from ..output import FORMATS
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ..config import Account, ConfigFile
     from ..session import Session
 
@@ -156,6 +158,8 @@ def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signa
     command winds down and exits 0, e.g. ``presence set --hold``); otherwise a signal cancels
     the command, its session closes the stream, and the edge exits 130.
     """
+    import asyncio  # ~25 ms of imports: only for commands that go to the network
+
     from ..errors import Interrupted
     from ..launch import SIGNALS, note_interrupted
 

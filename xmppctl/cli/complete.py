@@ -103,16 +103,34 @@ def _selected_jid(ctx: typer.Context | None, env: Mapping[str, str]) -> str | No
 
 
 def save_roster_cache(account_jid: str, items: Iterable[Any], env: Mapping[str, str] | None = None) -> None:
-    """Remember the roster's JIDs, names and groups for completion; failures are ignored."""
+    """Remember the roster's JIDs, names and groups for completion; failures are ignored.
+
+    Runs after every ``roster list``, so it is kept cheap: ``json.dumps`` (C encoder; ``json.dump``
+    always takes the pure-Python one), and no write at all when the file already says the same.
+    """
     from ..fsutil import atomic_write
 
     path = roster_cache_path(account_jid, env)
     rows = [{"jid": i.jid, "name": i.name, "groups": list(i.groups)} for i in items]
+    data = json.dumps({"jid": account_jid, "items": rows}, ensure_ascii=False).encode("utf-8")
     try:
+        if _cache_holds(path, data):
+            return
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(path, lambda f: json.dump({"jid": account_jid, "items": rows}, f, ensure_ascii=False))
+        atomic_write(path, data, binary=True)
     except OSError:
         pass  # a read-only or full home must not fail the command that printed the roster
+
+
+def _cache_holds(path: Path, data: bytes) -> bool:
+    """The cache file exists, is private, and has exactly *data* (size compared first: no read)."""
+    try:
+        st = path.stat()
+        if st.st_size != len(data) or st.st_mode & 0o077:
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _cached_items(ctx: typer.Context | None, env: Mapping[str, str]) -> Iterator[dict[str, Any]]:

@@ -32,11 +32,11 @@ def list_(
     JSON/NDJSON keys: jid (string), name (string or null), subscription
     (none|to|from|both), ask (boolean), groups (list of strings).
     """
-    from ..roster import ITEM_COLUMNS, fetch_roster, filter_items
-
     st = state(ctx)
     fmt = st.output_format(output)
-    st.resolve_account()
+    st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
+
+    from ..roster import ITEM_COLUMNS, fetch_roster, filter_items
 
     async def job(_stop):
         async with session(st) as s:
