@@ -76,7 +76,7 @@ def test_building_a_client_does_not_import_pygments():
     import subprocess
     import sys
 
-    code = ("import sys; from xmppctl.config import Account; from xmppctl.session import _new_client; "
-            "_new_client(Account(jid='me@example.org'), 'pw'); print('slixmpp' in sys.modules, 'pygments' in sys.modules)")
+    code = ("import sys; from xmppctl.config import Account; from xmppctl.session import _make_client; "
+            "_make_client(Account(jid='me@example.org'), 'pw'); print('slixmpp' in sys.modules, 'pygments' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["True", "False"], proc.stderr
