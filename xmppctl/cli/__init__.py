@@ -14,6 +14,7 @@ from . import groups as groups_cli
 from . import presence as presence_cli
 from . import roster as roster_cli
 from . import subscribe as subscribe_cli
+from . import team as team_cli
 from ..fleet import DEFAULT_PARALLEL
 from .common import State
 from .fleet import FLEET_HELP
@@ -46,6 +47,7 @@ app.add_typer(subscribe_cli.app, name="sub")
 app.add_typer(block_cli.app, name="block")
 app.add_typer(presence_cli.app, name="presence")
 app.add_typer(account_cli.app, name="account")
+app.add_typer(team_cli.app, name="team")
 
 
 #: the State of the running invocation, kept for the error edge after click's context is gone

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 #: commands that run across many accounts (the root --help lists them)
 FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "roster set",
-                  "group list", "group members", "team sync")
+                  "group list", "group members")
 
 #: why the other commands refuse fleet mode (the default reason is REFUSE_DEFAULT)
 REFUSE_REASONS = {
@@ -31,6 +31,7 @@ REFUSE_REASONS = {
     "roster import": "its file, backup and --prune prompt are per account",
     "roster export": "its output file is per account",
     "roster diff": "its file is compared with one roster",
+    "team sync": "the team file names its accounts",
 }
 REFUSE_DEFAULT = "not supported across accounts yet"
 
@@ -39,7 +40,8 @@ FLEET_HELP = (
     + ". Rows gain a leading 'account' column; a failed account is an error row (json/ndjson) or a "
     "stderr line (table/csv); exit 0 all ok, 7 some failed. Every other command refuses it "
     "(exit 2): account * and presence set/watch act on one session or the config, roster "
-    "import/export/diff on one account's file, the rest are not wired yet."
+    "import/export/diff on one account's file, team sync takes its accounts from the team "
+    "file, the rest are not wired yet."
 )
 
 
