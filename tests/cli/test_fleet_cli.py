@@ -18,6 +18,11 @@ from xmppctl.roster import RosterItem
 NAMES = ("bot-a", "bot-b", "home")
 
 
+class TerminalInput(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 @pytest.fixture
 def fleet(tmp_path, monkeypatch, capsys):
     """run(*args, failing={name: exc}) with accounts bot-a, bot-b, home, each its own fake session."""
@@ -30,14 +35,14 @@ def fleet(tmp_path, monkeypatch, capsys):
                                         bare_jid=f"{n}@example.org") for n in NAMES}
     seen: list[str] = []
 
-    def run(*args: str, failing: dict | None = None) -> Result:
+    def run(*args: str, failing: dict | None = None, tty: bool = False) -> Result:
         def factory(st, **kwargs):
             seen.append(st.account)
             if st.account in (failing or {}):
                 raise failing[st.account]
             return fakes[st.account].factory(st, **kwargs)
 
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        monkeypatch.setattr(sys, "stdin", (TerminalInput if tty else io.StringIO)(""))
         capsys.readouterr()
         code = main(["--config", str(config), *args], session_factory=factory)
         out, err = capsys.readouterr()
@@ -93,3 +98,42 @@ def test_commands_without_fleet_support_refuse_it_before_anything_is_sent(fleet)
 def test_one_plain_account_keeps_the_single_account_output(fleet):
     r = fleet("-a", "home", "roster", "list", "-o", "json")
     assert r.code == 0 and "account" not in r.json()[0]
+
+
+def test_group_delete_with_remove_contacts_asks_once_for_the_combined_plan(fleet, monkeypatch):
+    import xmppctl.cli.prompt as prompt
+
+    asked: list[str] = []
+
+    async def confirm(question: str) -> bool:
+        asked.append(question)
+        return True
+
+    monkeypatch.setattr(prompt, "confirm", confirm)
+    for name in NAMES:
+        fleet.fakes[name].roster = {f"x@{name}.org": RosterItem(f"x@{name}.org", None, "none", False, ("Old",))}
+    r = fleet("--all-accounts", "group", "delete", "Old", "--remove-contacts", "-o", "json", tty=True)
+    assert r.code == 0, r.stderr
+    assert len(asked) == 1 and "Remove 3 contact(s)" in asked[0]
+    assert all(fake.roster == {} for fake in fleet.fakes.values())
+
+
+def test_sub_request_in_fleet_mode_sends_from_every_account(fleet):
+    r = fleet("-a", "bot-a", "-a", "home", "sub", "request", "peer@example.org", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [row["account"] for row in r.json()] == ["bot-a", "home"]
+    assert ("subscription", "peer@example.org", "subscribe") in fleet.fakes["home"].sent
+    assert fleet.fakes["bot-b"].sent == []
+    before = list(fleet.fakes["bot-a"].sent)
+    r = fleet("-a", "bot-*", "sub", "request", "bot-b@example.org", "-o", "json")
+    assert r.code == 2 and fleet.fakes["bot-a"].sent == before, "an account's own JID is refused before anything is sent"
+
+
+def test_team_sync_refuses_account_selection_and_validates_the_file_first(fleet, tmp_path):
+    team = tmp_path / "team.toml"
+    team.write_text('group = "Ops"\n[[member]]\naccount = "bot-a"\n[[member]]\naccount = "ghost"\n')
+    r = fleet("team", "sync", str(team))
+    assert r.code == 2 and "team.toml:5: account" in r.stderr and "ghost" in r.stderr
+    assert fleet.seen == []
+    r = fleet("-a", "bot-*", "team", "sync", str(team))
+    assert r.code == 2 and "team file names its accounts" in r.stderr

@@ -91,7 +91,9 @@ def edit_roster(
     from .. import sync
     from .common import run, session
 
-    if st.fleet_accounts is not None and confirm is None:
+    if st.fleet_accounts is not None:
+        if confirm is not None and not dry_run:
+            _confirm_fleet(st, build, confirm)
         _edit_fleet(st, fmt, build, dry_run=dry_run, what=what)
     ticks: list[Any] = []
 
@@ -135,3 +137,27 @@ def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPla
         return AccountOutcome(sub.account or "", rows=rows)
 
     run_fleet(st, fmt, PLAN_COLUMNS if dry_run else RESULT_COLUMNS, job)
+
+
+def _confirm_fleet(st: State, build: Callable[[list[RosterItem]], EditPlan],
+                   confirm: Callable[[EditPlan], Awaitable[bool]]) -> None:
+    """Fleet mode asks once, for the combined plan of every account (read in a first pass).
+
+    Declining exits 1 with nothing sent; an account that cannot be read is reported again
+    by the edit itself.
+    """
+    from .. import sync
+    from ..edits import EditPlan
+    from ..errors import XmppctlError
+    from .common import run, session
+    from .fleet import run_jobs
+
+    async def plan_of(sub: State) -> list[Any]:
+        async with session(sub) as s:
+            return (await sync.edit_roster(s, build, dry_run=True)).plan.changes
+
+    outcomes = run_jobs(st, plan_of)
+    combined = EditPlan(changes=[change for o in outcomes for change in o.rows])
+    sys.stderr.write(f"xmppctl: the plan covers {len(st.fleet_accounts or [])} accounts\n")
+    if not run(lambda _stop: confirm(combined)):
+        raise XmppctlError("aborted: nothing was changed")

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 #: commands that run across many accounts (the root --help lists them)
 FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "roster set",
-                  "group list", "group members")
+                  "group list", "group members", "group add", "group remove", "group rename", "group delete",
+                  "sub request", "sub cancel", "sub revoke", "sub preapprove")
 
 #: why the other commands refuse fleet mode (the default reason is REFUSE_DEFAULT)
 REFUSE_REASONS = {
@@ -31,6 +32,9 @@ REFUSE_REASONS = {
     "roster import": "its file, backup and --prune prompt are per account",
     "roster export": "its output file is per account",
     "roster diff": "its file is compared with one roster",
+    "sub approve": "it answers the requests one session collects",
+    "sub deny": "it answers the requests one session collects",
+    "sub pending": "it collects the requests of one session",
     "team sync": "the team file names its accounts",
 }
 REFUSE_DEFAULT = "not supported across accounts yet"
