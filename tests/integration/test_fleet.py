@@ -145,3 +145,23 @@ def test_team_sync_with_a_wrong_password_converges_the_others_and_exits_7(make_u
     assert rosters["w0"][users["w1"].jid]["subscription"] == "both"
     assert rosters["w1"][users["w0"].jid]["subscription"] == "both"
     assert rosters["w0"]["outsider@example.net"]["groups"] == ["Other"], "contacts outside the team are not touched"
+
+
+def test_team_sync_prune_takes_a_former_member_out_after_a_backup(make_user, run_cli, tmp_path):
+    names = ["p0", "p1", "p2"]
+    users = {n: make_user("tp") for n in names}
+    users["p0"].seed([Contact(users["p2"].jid, "Kept", ("Ops", "Friends"))])
+    config = _config(tmp_path, users)
+    r = run_cli(None, "--config", config, "team", "sync", _team_file(tmp_path, names), "-o", "json")
+    assert r.code == 0, r.stderr
+    smaller = _team_file(tmp_path, ["p0", "p1"])
+    r = run_cli(None, "--config", config, "team", "sync", smaller, "--prune", "-o", "json")
+    assert r.code == 2 and "--yes" in r.stderr, "no terminal: --prune needs --yes, nothing sent"
+    r = run_cli(None, "--config", config, "team", "sync", smaller, "--prune", "--yes", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert "backup" in r.stderr and list(tmp_path.glob("*.toml")) != []
+    rosters = _rosters(run_cli, config, names)
+    assert users["p2"].jid not in rosters["p1"], "the team was the item's only group: removed"
+    kept = rosters["p0"][users["p2"].jid]
+    assert kept["groups"] == ["Friends"], "other groups are kept; only the team group goes"
+    assert rosters["p0"][users["p1"].jid]["subscription"] == "both"

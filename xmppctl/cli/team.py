@@ -74,8 +74,8 @@ def sync(
     --prune: a configured account that is not in the file but is in the team group on a
     member's roster loses that group there; if it was the item's only group the item is removed
     (and with it both subscriptions, RFC 6121 §2.5.2); the former member's own roster is not
-    edited.  Each roster that loses an item is first exported to a timestamped backup file in
-    the current directory (path on stderr), and the combined plan is confirmed once.
+    edited.  Each roster that loses an item is first exported to a timestamped backup file next
+    to TEAM.toml (path on stderr), and the combined plan is confirmed once.
 
     Prints one row per member: account, jid, status (converged|failed|not-converged),
     roster_sets and presences (how many were sent), error and message (null unless failed).
@@ -100,8 +100,10 @@ def sync(
     members = {name: Member(name, st.for_account(name)) for name in team.accounts}
     jids = check_member_jids(team, {name: m.sub.resolve_account().jid for name, m in members.items()})
     configured = {name: table["jid"] for name, table in config.accounts.items() if isinstance(table.get("jid"), str)}
+    from pathlib import Path
+
     outcome = run(lambda _stop: _sync(st, team, members, jids, configured if prune else None,
-                                      dry_run=dry_run, yes=yes))
+                                      dry_run=dry_run, yes=yes, backup_dir=Path(file).parent))
     raise typer.Exit(_finish(outcome, jids, fmt, dry_run=dry_run, exit_code=exit_code))
 
 
@@ -130,7 +132,7 @@ async def _hold(member: Member, slots: asyncio.Semaphore, release: asyncio.Event
 
 
 async def _sync(st: State, team: Team, members: dict[str, Member], jids: dict[str, str],
-                configured: dict[str, str] | None, *, dry_run: bool, yes: bool) -> TeamRun:
+                configured: dict[str, str] | None, *, dry_run: bool, yes: bool, backup_dir: Any) -> TeamRun:
     loop = asyncio.get_running_loop()
     slots, release = asyncio.Semaphore(st.parallel), asyncio.Event()
     for m in members.values():
@@ -146,7 +148,7 @@ async def _sync(st: State, team: Team, members: dict[str, Member], jids: dict[st
             if dry_run or not _has_work(plan):
                 break
             if round_ == 0 and plan.removals():
-                result.backups = await _backup_and_confirm(plan, members, yes)
+                result.backups = await _backup_and_confirm(plan, members, yes, backup_dir)
             await _apply(plan, members)
             result.last = await _settle(team, members, jids, configured)
             if not _has_work(result.last):
@@ -185,7 +187,7 @@ def _has_work(plan: TeamPlan) -> bool:
     return bool(plan.handshakes) or any(a.changes for a in plan.accounts)
 
 
-async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: bool) -> list[str]:
+async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: bool, backup_dir: Any) -> list[str]:
     """Export every roster --prune takes an item from, then ask once for the combined plan."""
     from ..errors import Interrupted
     from ..sync import backup_to
@@ -194,7 +196,7 @@ async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: b
     paths = []
     for account in dict.fromkeys(a for a, _ in removals):
         m = members[account]
-        path = backup_to(".", "toml", m.sub.resolve_account().jid)(await m.session.roster_get())
+        path = backup_to(backup_dir, "toml", m.sub.resolve_account().jid)(await m.session.roster_get())
         sys.stderr.write(f"xmppctl: {account}: backup of the current roster written to {path}\n")
         paths.append(str(path))
     if not yes:
