@@ -137,3 +137,20 @@ def test_team_sync_refuses_account_selection_and_validates_the_file_first(fleet,
     assert fleet.seen == []
     r = fleet("-a", "bot-*", "team", "sync", str(team))
     assert r.code == 2 and "team file names its accounts" in r.stderr
+
+
+def test_progress_bar_counts_accounts_on_a_terminal_only(fleet, monkeypatch):
+    class TtyErr(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    from xmppctl.cli.fleet import _progress_bar
+
+    err = TtyErr()
+    monkeypatch.setattr(sys, "stderr", err)
+    show = _progress_bar(3)
+    for done in (1, 2, 3):
+        show(done, 3)
+    assert "0/3 accounts" in err.getvalue() and "3/3 accounts" in err.getvalue()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert _progress_bar(3) is None
