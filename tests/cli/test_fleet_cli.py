@@ -154,3 +154,17 @@ def test_progress_bar_counts_accounts_on_a_terminal_only(fleet, monkeypatch):
     assert "0/3 accounts" in err.getvalue() and "3/3 accounts" in err.getvalue()
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert _progress_bar(3) is None
+
+
+def test_sessions_of_one_process_share_the_tls_context_of_their_settings():
+    """Loading the system CA store per session was most of a fleet run's CPU (bench/RESULTS.md)."""
+    import ssl
+
+    from xmppctl.config import Account
+    from xmppctl.session import _tls_context
+
+    a, b = Account(jid="a@example.org"), Account(jid="b@example.org")
+    assert _tls_context(a) is _tls_context(b)
+    assert _tls_context(a).verify_mode == ssl.CERT_REQUIRED and _tls_context(a).check_hostname
+    insecure = Account(jid="c@example.org", insecure=True)
+    assert _tls_context(insecure) is not _tls_context(a) and _tls_context(insecure).verify_mode == ssl.CERT_NONE
