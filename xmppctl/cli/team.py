@@ -189,7 +189,7 @@ def _has_work(plan: TeamPlan) -> bool:
 
 async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: bool, backup_dir: Any) -> list[str]:
     """Export every roster --prune takes an item from, then ask once for the combined plan."""
-    from ..errors import Interrupted
+    from ..errors import XmppctlError
     from ..sync import backup_to
 
     removals = plan.removals()
@@ -204,7 +204,7 @@ async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: b
 
         listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
         if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
-            raise Interrupted("declined: nothing was sent")
+            raise XmppctlError("aborted: nothing was changed")
     return paths
 
 
