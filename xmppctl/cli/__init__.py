@@ -14,7 +14,10 @@ from . import groups as groups_cli
 from . import presence as presence_cli
 from . import roster as roster_cli
 from . import subscribe as subscribe_cli
+from . import team as team_cli
+from ..fleet import DEFAULT_PARALLEL
 from .common import State
+from .fleet import FLEET_HELP
 from .complete import complete_account, completion_requested, enable_shell_completion
 
 HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.
@@ -44,6 +47,7 @@ app.add_typer(subscribe_cli.app, name="sub")
 app.add_typer(block_cli.app, name="block")
 app.add_typer(presence_cli.app, name="presence")
 app.add_typer(account_cli.app, name="account")
+app.add_typer(team_cli.app, name="team")
 
 
 #: the State of the running invocation, kept for the error edge after click's context is gone
@@ -60,7 +64,9 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[Optional[str], typer.Option("--config", metavar="PATH", envvar="XMPPCTL_CONFIG", help="Config file [default: $XDG_CONFIG_HOME/xmppctl/config.toml].", show_default=False)] = None,
-    account: Annotated[Optional[str], typer.Option("--account", "-a", metavar="NAME", autocompletion=complete_account, help="Account from the config file [env: XMPPCTL_ACCOUNT; default: default_account].", show_default=False)] = None,
+    account: Annotated[Optional[list[str]], typer.Option("--account", "-a", metavar="NAME", autocompletion=complete_account, help="Account from the config file [env: XMPPCTL_ACCOUNT; default: default_account]. Repeatable, and a shell glob ('bot-*') over the config's account names: several accounts run the command concurrently (fleet mode, see --all-accounts).", show_default=False)] = None,
+    all_accounts: Annotated[bool, typer.Option("--all-accounts", help="Run the command for every account in the config file. " + FLEET_HELP)] = False,
+    parallel: Annotated[int, typer.Option("--parallel", metavar="N", min=1, help="Fleet mode: at most N sessions open at once [default: 16].", show_default=False)] = DEFAULT_PARALLEL,
     jid: Annotated[Optional[str], typer.Option("--jid", metavar="JID", help="Log in as this bare JID [env: XMPPCTL_JID].", show_default=False)] = None,
     server: Annotated[Optional[str], typer.Option("--server", metavar="HOST", help="Connect to HOST instead of the JID's domain (SRV) [env: XMPPCTL_SERVER].", show_default=False)] = None,
     port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port [default: 5222, 5223 with --tls direct].", show_default=False)] = None,
@@ -75,7 +81,10 @@ def root(
 ) -> None:
     ctx.obj = State(
         config_path=config,
-        account=account,
+        account=account[0] if account and len(account) == 1 else None,
+        patterns=tuple(account or ()),
+        all_accounts=all_accounts,
+        parallel=parallel,
         jid=jid,
         server=server,
         port=port,

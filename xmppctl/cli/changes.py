@@ -91,6 +91,10 @@ def edit_roster(
     from .. import sync
     from .common import run, session
 
+    if st.fleet_accounts is not None:
+        if confirm is not None and not dry_run:
+            _confirm_fleet(st, build, confirm)
+        _edit_fleet(st, fmt, build, dry_run=dry_run, what=what)
     ticks: list[Any] = []
 
     def planned(current: list[RosterItem]) -> EditPlan:
@@ -107,3 +111,53 @@ def edit_roster(
             return await sync.edit_roster(s, planned, dry_run=dry_run, confirm=confirm, progress=progress)
 
     report(st, run(job), fmt, what)
+
+
+def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPlan], *, dry_run: bool, what: str) -> None:
+    """The same edit on every selected account: one document of plan or result rows, fleet exit code."""
+    from .. import sync
+    from ..fleet import AccountOutcome
+    from ..roster import raise_for_results
+    from .common import session
+    from .fleet import run_fleet
+
+    async def job(sub: State) -> AccountOutcome:
+        async with session(sub) as s:
+            outcome = await sync.edit_roster(s, build, dry_run=dry_run)
+        plan, results = outcome.plan, outcome.results
+        if results is None:
+            plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
+            return AccountOutcome(sub.account or "", rows=plan_rows(plan, fmt))
+        plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
+        rows = result_rows(plan, results, fmt)
+        try:
+            raise_for_results(results, what)
+        except Exception as exc:  # noqa: BLE001 - this account's failure, reported with its rows
+            return AccountOutcome(sub.account or "", rows=rows, error=exc)
+        return AccountOutcome(sub.account or "", rows=rows)
+
+    run_fleet(st, fmt, PLAN_COLUMNS if dry_run else RESULT_COLUMNS, job)
+
+
+def _confirm_fleet(st: State, build: Callable[[list[RosterItem]], EditPlan],
+                   confirm: Callable[[EditPlan], Awaitable[bool]]) -> None:
+    """Fleet mode asks once, for the combined plan of every account (read in a first pass).
+
+    Declining exits 1 with nothing sent; an account that cannot be read is reported again
+    by the edit itself.
+    """
+    from .. import sync
+    from ..edits import EditPlan
+    from ..errors import XmppctlError
+    from .common import run, session
+    from .fleet import run_jobs
+
+    async def plan_of(sub: State) -> list[Any]:
+        async with session(sub) as s:
+            return (await sync.edit_roster(s, build, dry_run=True)).plan.changes
+
+    outcomes = run_jobs(st, plan_of)
+    combined = EditPlan(changes=[change for o in outcomes for change in o.rows])
+    sys.stderr.write(f"xmppctl: the plan covers {len(st.fleet_accounts or [])} accounts\n")
+    if not run(lambda _stop: confirm(combined)):
+        raise XmppctlError("aborted: nothing was changed")

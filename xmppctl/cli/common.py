@@ -71,6 +71,20 @@ class State:
     #: context manager yielding a Session; None is the real login (:func:`login`).  Tests
     #: put a fake session here (``main(argv, session_factory=...)``).
     session_factory: Callable[..., Any] | None = None
+    #: fleet mode: every -a PATTERN given, --all-accounts, --parallel N (see cli/fleet.py)
+    patterns: tuple[str, ...] = ()
+    all_accounts: bool = False
+    parallel: int = 16
+    #: the selected accounts when the command line asks for many; None: one account as before
+    fleet_accounts: list[str] | None = None
+    _fleet_checked: bool = False
+
+    def for_account(self, name: str) -> State:
+        """This state for one account of a fleet run: its own account, password and deadlines."""
+        from dataclasses import replace
+
+        return replace(self, account=name, patterns=(), all_accounts=False, fleet_accounts=None,
+                       _account=None, password_source=None, _fleet_checked=True)
 
     def open_session(self, **kwargs: Any) -> Any:
         """The session of a command: ``async with st.open_session(...) as s``."""
@@ -90,6 +104,11 @@ class State:
         return self._config
 
     def resolve_account(self) -> Account:
+        if self._account is None and self.fleet_accounts is not None:
+            # fleet mode: validate every selected account; commands that only check the
+            # account before their job get the first (each job resolves its own)
+            resolved = [self.for_account(name).resolve_account() for name in self.fleet_accounts]
+            self._account = resolved[0]
         if self._account is None:
             from ..config import resolve_account
 
@@ -127,6 +146,11 @@ def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj
     if not isinstance(obj, State):
         obj = ctx.find_root().obj = State()
+    if not obj._fleet_checked:
+        from .fleet import check_fleet
+
+        obj._fleet_checked = True
+        check_fleet(obj, ctx.command_path)
     return obj
 
 

@@ -30,6 +30,14 @@ def _fetch(st):
     return run(job)
 
 
+async def _fleet_rows(sub, rows_of):
+    """One account of a fleet run: its roster, through *rows_of*, as rows."""
+    from ..roster import fetch_roster
+
+    async with session(sub) as s:
+        return rows_of(await fetch_roster(s))
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -46,9 +54,14 @@ def list_(
 
     st = state(ctx)
     fmt = st.output_format(output)
+    columns = GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS
+    if st.fleet_accounts is not None:
+        from .fleet import run_fleet
+
+        run_fleet(st, fmt, columns, lambda sub: _fleet_rows(sub, lambda r: [g.to_dict(with_members) for g in list_groups(r)]))
     st.resolve_account()
     groups = list_groups(_fetch(st))
-    render(st, (g.to_dict(with_members) for g in groups), GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS, fmt)
+    render(st, (g.to_dict(with_members) for g in groups), columns, fmt)
 
 
 @app.command("members")
@@ -65,6 +78,10 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     st = state(ctx)
     fmt = st.output_format(output)
     name = validate_group(group, "GROUP")
+    if st.fleet_accounts is not None:
+        from .fleet import run_fleet
+
+        run_fleet(st, fmt, ITEM_COLUMNS, lambda sub: _fleet_rows(sub, lambda r: [i.to_dict() for i in members(r, name)]))
     st.resolve_account()
     render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt)
 

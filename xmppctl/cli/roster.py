@@ -34,9 +34,23 @@ def list_(
     """
     st = state(ctx)
     fmt = st.output_format(output)
-    st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
+    if st.fleet_accounts is None:
+        st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
 
     from ..roster import ITEM_COLUMNS, fetch_roster, filter_items
+
+    def selected(roster):
+        return filter_items(roster, groups=group or (), subscription=subscription.value if subscription else None,
+                            pending=pending, ungrouped=ungrouped)
+
+    if st.fleet_accounts is not None:
+        from .fleet import run_fleet
+
+        async def rows(sub):
+            async with session(sub) as s:
+                return [item.to_dict() for item in selected(await fetch_roster(s))]
+
+        run_fleet(st, fmt, ITEM_COLUMNS, rows)
 
     async def job(_stop):
         async with session(st) as s:
@@ -45,14 +59,7 @@ def list_(
     roster = run(job)
     # what TAB offers for --group and JIDs (completions never go to the network)
     save_roster_cache(st.resolve_account().jid, roster)
-    items = filter_items(
-        roster,
-        groups=group or (),
-        subscription=subscription.value if subscription else None,
-        pending=pending,
-        ungrouped=ungrouped,
-    )
-    render(st, (item.to_dict() for item in items), ITEM_COLUMNS, fmt)
+    render(st, (item.to_dict() for item in selected(roster)), ITEM_COLUMNS, fmt)
 
 
 # ---- editing: add, remove, set, show ---------------------------------------------------------
@@ -196,16 +203,29 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     st = state(ctx)
     fmt = st.output_format(output)
     bare = bare_jid(jid)
+
+    def found(roster):
+        item = next((i for i in roster if i.jid == bare), None)
+        if item is None:
+            raise ServerRefused(f"{bare} is not in the roster (item-not-found)", condition="item-not-found")
+        return item
+
+    if st.fleet_accounts is not None:  # one row per account (render_object is for one object)
+        from ..roster import ITEM_COLUMNS
+        from .fleet import run_fleet
+
+        async def rows(sub):
+            async with session(sub) as s:
+                return [found(await fetch_roster(s)).to_dict()]
+
+        run_fleet(st, fmt, ITEM_COLUMNS, rows)
     st.resolve_account()
 
     async def job(_stop):
         async with session(st) as s:
             return await fetch_roster(s)
 
-    item = next((i for i in run(job) if i.jid == bare), None)
-    if item is None:
-        raise ServerRefused(f"{bare} is not in the roster (item-not-found)", condition="item-not-found")
-    render_object(item.to_dict(), fmt)
+    render_object(found(run(job)).to_dict(), fmt)
 
 
 # ---- bulk: export, import, diff --------------------------------------------------------------

@@ -62,20 +62,28 @@ def _validate(st: State, jids: Sequence[str]) -> list[str]:
 
 def _finish(st: State, results: "list[SubscriptionResult]", fmt: str) -> None:
     """Render per-JID results; then fail with 1/6/7 if any JID was not done."""
-    from ..errors import PartialFailure, ServerRefused, XmppctlError
     from ..subscriptions import RESULT_COLUMNS
 
     render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
+    failure = _failure(results)
+    if failure is not None:
+        raise failure
+
+
+def _failure(results: "list[SubscriptionResult]") -> Exception | None:
+    """The error for results where some JID was not done (exit 1/6/7); None when all were."""
+    from ..errors import PartialFailure, ServerRefused, XmppctlError
+
     failed = [r for r in results if r.failed]
     if not failed:
-        return
+        return None
     summary = ", ".join(f"{r.jid} ({r.error or r.status})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
     details = [r.to_dict() for r in failed]
     if len(failed) < len(results):
-        raise PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
+        return PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
     if any(r.status == "error" for r in failed):
-        raise ServerRefused(f"server refused: {summary}", condition=failed[0].error, details=details)
-    raise XmppctlError(f"no pending request from: {summary}", details=details)
+        return ServerRefused(f"server refused: {summary}", condition=failed[0].error, details=details)
+    return XmppctlError(f"no pending request from: {summary}", details=details)
 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
@@ -85,20 +93,37 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
     st = state(ctx)
     fmt = st.output_format(output)
     targets = _validate(st, jids)
-    if dry_run:
-        _finish(st, [SubscriptionResult(j, SENDS[kind], "dry-run") for j in targets], fmt)
-        return
-    watcher = PresenceWatcher()
 
-    async def job(_stop):
-        async with session(st, stanza_hook=watcher) as s:
+    async def send(sub: State) -> list:
+        if dry_run:
+            return [SubscriptionResult(j, SENDS[kind], "dry-run") for j in targets]
+        watcher = PresenceWatcher()
+        async with session(sub, stanza_hook=watcher) as s:
             if kind == "request":
                 return await request(s, watcher, targets, **kwargs)
             if kind == "preapprove":
                 require_preapproval(s)
             return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in targets])
 
-    _finish(st, run(job), fmt)
+    if st.fleet_accounts is not None:
+        _simple_fleet(st, fmt, targets, send)
+    _finish(st, run(lambda _stop: send(st)), fmt)
+
+
+def _simple_fleet(st: State, fmt: str, targets: list[str], send) -> None:
+    """The same sends from every selected account: one document, the fleet's exit code."""
+    from ..fleet import AccountOutcome
+    from ..subscriptions import RESULT_COLUMNS, check_not_self
+    from .fleet import run_fleet
+
+    for name in st.fleet_accounts or []:
+        check_not_self(st.for_account(name).resolve_account().jid, targets)
+
+    async def job(sub: State) -> AccountOutcome:
+        results = await send(sub)
+        return AccountOutcome(sub.account or "", rows=[r.to_dict() for r in results], error=_failure(results))
+
+    run_fleet(st, fmt, RESULT_COLUMNS, job)
 
 
 def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,

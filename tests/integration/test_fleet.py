@@ -1,0 +1,167 @@
+"""Fleet mode and `team sync` against the real servers: many accounts in one process."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from contextlib import asynccontextmanager
+
+import pytest
+
+from tests.helpers import Result
+from tests.support import Contact
+
+
+def _config(tmp_path, users: dict, wrong: tuple[str, ...] = ()) -> str:
+    """A config file with one account per user (password stored; a wrong one for *wrong*)."""
+    path = tmp_path / "fleet.toml"
+    text = ""
+    for name, user in users.items():
+        password = "wrong-password" if name in wrong else user.password
+        text += (f'[accounts.{name}]\njid = "{user.jid}"\nserver = "127.0.0.1"\nport = {user.server.port}\n'
+                 f'ca_file = "{user.server.ca_file}"\npassword = "{password}"\n')
+    path.write_text(text)
+    path.chmod(0o600)
+    return str(path)
+
+
+class Counting:
+    """A session that counts what it sends (roster sets/removes, presences) for the test."""
+
+    def __init__(self, inner, sent: list):
+        self._inner, self._sent = inner, sent
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def roster_set(self, item, **kw):
+        self._sent.append(("roster-set", item.jid))
+        return await self._inner.roster_set(item, **kw)
+
+    async def roster_remove(self, jid, **kw):
+        self._sent.append(("roster-remove", jid))
+        return await self._inner.roster_remove(jid, **kw)
+
+    def send_subscription(self, to, kind, **kw):
+        self._sent.append((kind, to))
+        return self._inner.send_subscription(to, kind, **kw)
+
+    def send_presence(self, **kw):
+        self._sent.append(("presence", kw.get("to")))
+        return self._inner.send_presence(**kw)
+
+
+@pytest.fixture
+def run_counting(monkeypatch, capsys):
+    """run(*argv) -> (Result, sent): in-process, every real session wrapped in Counting."""
+    from xmppctl.cli import main
+    from xmppctl.cli.common import login
+
+    def run(*args: str):
+        sent: list = []
+
+        @asynccontextmanager
+        async def factory(st, **kwargs):
+            async with login(st, **kwargs) as s:
+                yield Counting(s, sent)
+
+        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        capsys.readouterr()
+        code = main(list(args), session_factory=factory)
+        out, err = capsys.readouterr()
+        return Result(code, out, err), sent
+
+    return run
+
+
+def _rosters(run_cli, config, names):
+    r = run_cli(None, "--config", config, "--all-accounts", "roster", "list", "-o", "json")
+    assert r.code == 0, r.stderr
+    out = {n: {} for n in names}
+    for row in r.json():
+        out[row["account"]][row["jid"]] = row
+    return out
+
+
+def test_fleet_roster_list_is_one_document_and_a_wrong_password_is_an_error_row(make_user, run_cli, tmp_path):
+    users = {f"m{i}": make_user("fl") for i in range(3)}
+    users["m0"].seed([Contact(users["m1"].jid, "One", ("G",))])
+    config = _config(tmp_path, users, wrong=("m2",))
+    r = run_cli(None, "--config", config, "-a", "m*", "roster", "list", "-o", "json")
+    assert r.code == 7, r.stderr
+    rows = r.json()
+    assert rows[0] == {"account": "m0", "jid": users["m1"].jid, "name": "One", "subscription": "none",
+                       "ask": False, "groups": ["G"]}
+    assert rows[-1]["account"] == "m2" and rows[-1]["exit"] == 3 and rows[-1]["error"] == "auth"
+    assert [row["account"] for row in rows] == ["m0", "m2"]
+    r = run_cli(None, "--config", config, "-a", "m0", "-a", "m1", "roster", "list", "-o", "csv")
+    assert r.code == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "account,jid,name,subscription,ask,groups"
+    assert len(r.stdout.splitlines()) == 2
+
+
+def _team_file(tmp_path, names, group="Ops") -> str:
+    path = tmp_path / "team.toml"
+    path.write_text(f'group = "{group}"\n' + "".join(f'[[member]]\naccount = "{n}"\nname = "Name {n}"\n' for n in names))
+    return str(path)
+
+
+def test_team_sync_converges_from_empty_rosters_and_a_second_run_sends_nothing(make_user, run_cli, run_counting, tmp_path):
+    names = ["t0", "t1", "t2"]
+    users = {n: make_user("tm") for n in names}
+    config, team = _config(tmp_path, users), _team_file(tmp_path, names)
+    r = run_cli(None, "--config", config, "team", "sync", team, "--dry-run", "--exit-code", "-o", "json")
+    assert r.code == 10, r.stderr
+    assert {(row["account"], row["action"]) for row in r.json()} == {(n, "add") for n in names}
+    r, sent = run_counting("--config", config, "team", "sync", team, "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [row["status"] for row in json.loads(r.stdout)] == ["converged"] * 3
+    assert sum(1 for s in sent if s[0] == "roster-set") == 6
+    rosters = _rosters(run_cli, config, names)
+    for n in names:
+        assert set(rosters[n]) == {users[o].jid for o in names if o != n}
+        for o in names:
+            if o != n:
+                item = rosters[n][users[o].jid]
+                assert (item["name"], item["groups"], item["subscription"], item["ask"]) == (f"Name {o}", ["Ops"], "both", False)
+    r, sent = run_counting("--config", config, "team", "sync", team, "--exit-code", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert sent == [], "a converged team sends no roster set and no presence"
+
+
+def test_team_sync_with_a_wrong_password_converges_the_others_and_exits_7(make_user, run_cli, tmp_path):
+    names = ["w0", "w1", "w2"]
+    users = {n: make_user("tw") for n in names}
+    users["w0"].seed([Contact("outsider@example.net", "Out", ("Other",))])
+    config, team = _config(tmp_path, users, wrong=("w2",)), _team_file(tmp_path, names)
+    r = run_cli(None, "--config", config, "team", "sync", team, "-o", "json")
+    assert r.code == 7, r.stderr
+    by = {row["account"]: row for row in r.json()}
+    assert by["w2"]["status"] == "failed" and by["w2"]["error"] == "auth"
+    assert by["w0"]["status"] == by["w1"]["status"] == "converged"
+    good = {n: users[n] for n in ("w0", "w1")}
+    rosters = _rosters(run_cli, _config(tmp_path, good), ["w0", "w1"])
+    assert rosters["w0"][users["w1"].jid]["subscription"] == "both"
+    assert rosters["w1"][users["w0"].jid]["subscription"] == "both"
+    assert rosters["w0"]["outsider@example.net"]["groups"] == ["Other"], "contacts outside the team are not touched"
+
+
+def test_team_sync_prune_takes_a_former_member_out_after_a_backup(make_user, run_cli, tmp_path):
+    names = ["p0", "p1", "p2"]
+    users = {n: make_user("tp") for n in names}
+    users["p0"].seed([Contact(users["p2"].jid, "Kept", ("Ops", "Friends"))])
+    config = _config(tmp_path, users)
+    r = run_cli(None, "--config", config, "team", "sync", _team_file(tmp_path, names), "-o", "json")
+    assert r.code == 0, r.stderr
+    smaller = _team_file(tmp_path, ["p0", "p1"])
+    r = run_cli(None, "--config", config, "team", "sync", smaller, "--prune", "-o", "json")
+    assert r.code == 2 and "--yes" in r.stderr, "no terminal: --prune needs --yes, nothing sent"
+    r = run_cli(None, "--config", config, "team", "sync", smaller, "--prune", "--yes", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert "backup" in r.stderr and list(tmp_path.glob("*.toml")) != []
+    rosters = _rosters(run_cli, config, names)
+    assert users["p2"].jid not in rosters["p1"], "the team was the item's only group: removed"
+    kept = rosters["p0"][users["p2"].jid]
+    assert kept["groups"] == ["Friends"], "other groups are kept; only the team group goes"
+    assert rosters["p0"][users["p1"].jid]["subscription"] == "both"
