@@ -27,7 +27,6 @@ Pure helpers; nothing here opens a session or prints.  How the CLI wires them:
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -226,6 +225,8 @@ async def run_bounded(
     running jobs are cancelled and have finished (their sessions close).
     *progress(done, total)* is called as each job finishes.
     """
+    import asyncio  # here, not at module level: `xmppctl --help` imports this module
+
     validate_parallel(parallel)
     jobs = list(factories.items())
     total = len(jobs)

@@ -10,6 +10,7 @@ import pytest
 
 from xmppctl.config import Account
 from xmppctl.errors import XmppctlError
+from xmppctl import session as session_module
 from xmppctl.session import open_session
 
 
@@ -29,6 +30,7 @@ def store_loads(monkeypatch):
 
     monkeypatch.setattr(ssl.SSLContext, "set_default_verify_paths", count_system)
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", count_file)
+    monkeypatch.setattr(session_module, "_TLS_CONTEXTS", {})  # as in a fresh process
     return loads
 
 
@@ -53,8 +55,9 @@ def _account(**kwargs) -> Account:
     return Account(jid="me@example.org", server="127.0.0.1", port=_closed_port(), timeout=5, **kwargs)
 
 
-def test_system_store_is_loaded_once_per_session(store_loads):
+def test_system_store_is_loaded_once_per_process(store_loads):
     _try_login(_account())
+    _try_login(_account())  # a second session (fleet mode) reuses the context
     assert store_loads == ["system"]
 
 

@@ -7,10 +7,12 @@ then reads the rosters again until the team has converged or the deadline passed
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 import typer
 
@@ -133,6 +135,7 @@ async def _hold(member: Member, slots: asyncio.Semaphore, release: asyncio.Event
 
 async def _sync(st: State, team: Team, members: dict[str, Member], jids: dict[str, str],
                 configured: dict[str, str] | None, *, dry_run: bool, yes: bool, backup_dir: Any) -> TeamRun:
+    import asyncio
     loop = asyncio.get_running_loop()
     slots, release = asyncio.Semaphore(st.parallel), asyncio.Event()
     for m in members.values():
@@ -165,6 +168,7 @@ def _live(members: dict[str, Member]) -> dict[str, Member]:
 
 
 async def _plan(team: Team, members: dict[str, Member], jids: dict[str, str], configured: dict[str, str] | None) -> TeamPlan:
+    import asyncio
     from ..subscriptions import PREAPPROVAL_FEATURE
     from ..team import former_members, plan_team
 
@@ -210,6 +214,7 @@ async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: b
 
 async def _apply(plan: TeamPlan, members: dict[str, Member]) -> None:
     """Roster sets, then pre-approvals, then requests, then approvals (retried until accepted)."""
+    import asyncio
     from ..team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST
 
     async def changes(account: str, todo: list) -> None:
@@ -252,6 +257,7 @@ async def _round_trip(m: Member) -> None:
 async def _approve(m: Member, requester: str) -> None:
     """Send ``subscribed`` until the approver's item says from/both: without pre-approval the
     server accepts it only once the request is pending there (docs/protocol-notes.md)."""
+    import asyncio
     loop = asyncio.get_running_loop()
     deadline = loop.time() + m.sub.resolve_account().timeout
     delay = 0.02
@@ -270,6 +276,7 @@ async def _approve(m: Member, requester: str) -> None:
 
 async def _settle(team: Team, members: dict[str, Member], jids: dict[str, str], configured: dict[str, str] | None) -> TeamPlan:
     """Read the rosters again until the team converged (answers travel between servers) or the deadline."""
+    import asyncio
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max(m.sub.resolve_account().timeout for m in members.values())
     delay = 0.02
