@@ -282,3 +282,21 @@ def test_watch_marks_subscription_requests(make_user, run_cli, held):
     [event] = w.rest()
     assert (event["kind"], event["type"], event["jid"]) == ("subscription", "subscribe", bob.jid)
     assert w.proc.returncode == 0
+
+
+def test_expect_online_exits_10_when_a_named_contact_is_not_online_and_prints_rows(make_user, run_cli, held):
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    befriend(alice, bob, [Contact(carol.jid, subscription="both")])
+    carol.seed([Contact(alice.jid, subscription="both")])
+    h = hold(held, bob)
+    ok = run_cli(alice, "presence", "probe", "--expect-online", bob.jid, "-o", "json")
+    assert ok.code == 0, ok.stderr
+    assert [(x["jid"], x["state"]) for x in ok.json()] == [(bob.jid, "online")]
+    drift = run_cli(alice, "presence", "probe", "--expect-online", bob.jid, carol.jid, "-o", "json")
+    assert drift.code == 10, drift.stderr
+    assert sorted((x["jid"], x["state"]) for x in drift.json()) == [(bob.jid, "online"), (carol.jid, "offline")]
+    error = drift.error()
+    assert (error["error"], error["details"]) == ("drift", [{"jid": carol.jid, "state": "offline"}])
+    plain = run_cli(alice, "presence", "probe", bob.jid, carol.jid, "-o", "json")
+    assert plain.code == 0  # without --expect-online an offline contact is no failure
+    assert h.stop() == 0

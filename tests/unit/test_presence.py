@@ -9,11 +9,13 @@ import pytest
 
 from xmppctl.errors import UsageError
 from xmppctl.presence import (
+    PresenceRow,
     PresenceInfo,
     ProbeCollector,
     WatchFilter,
     check_priority,
     make_request,
+    not_online,
     parse_presence,
     parse_show,
     select_targets,
@@ -276,3 +278,10 @@ def test_probe_last_with_a_huge_count_leaves_the_row_without_last_seen():
     assert (row.last_seen, row.idle, row.status) == (None, None, None)
     [row] = asyncio.run(add_last_activity(_AnsweringSession("60"), rows))
     assert row.idle == 60 and row.status == "bye" and row.last_seen.endswith("Z")
+
+
+def test_not_online_lists_contacts_without_an_online_resource():
+    rows = [PresenceRow("a@x", "online", resource="r1"), PresenceRow("a@x", "online", resource="r2"),
+            PresenceRow("c@x", "timeout"), PresenceRow("b@x", "offline"), PresenceRow("d@x", "no-subscription")]
+    assert not_online(rows) == ["b@x", "c@x", "d@x"]
+    assert not_online(rows[:2]) == [] and not_online([]) == []

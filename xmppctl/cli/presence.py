@@ -117,6 +117,7 @@ def probe(
     all_: Annotated[bool, typer.Option("--all", help="The whole roster (the default when no JID or --group is given).")] = False,
     priority: PriorityOpt = None,
     last: Annotated[bool, typer.Option("--last", help="For offline contacts, ask the server when they were last online (XEP-0012).")] = False,
+    expect_online: Annotated[bool, typer.Option("--expect-online", help="Exit 10 when any reported contact (the named JIDs, --group members, or the roster) has no online resource; rows are printed as usual.")] = False,
     output: OutputOpt = None,
 ) -> None:
     """Snapshot of the contacts' presence: one row per online resource, one per other contact.
@@ -143,6 +144,11 @@ def probe(
     keep them stored where the server supports it, and any message that still reaches this
     session is reported on stderr and kept in $XDG_DATA_HOME/xmppctl/received-messages.ndjson.
     Subscription requests that arrive during the probe are reported on stderr, not answered.
+
+    Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
+    expected one") when any reported contact has no online resource (offline, timeout,
+    no-subscription, not-in-roster, error), else 0; e.g. in cron:
+    `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
     from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
 
@@ -164,6 +170,21 @@ def probe(
 
     snapshot = run(job)
     render(st, (row.to_dict() for row in snapshot.rows), PROBE_COLUMNS, fmt)
+    if expect_online:
+        _check_online(snapshot.rows)
+
+
+def _check_online(rows) -> None:
+    """--expect-online: exit 10 naming the contacts without an online resource."""
+    from ..errors import DriftFound
+    from ..presence import not_online
+
+    missing = not_online(rows)
+    if missing:
+        states = {row.jid: row.state for row in rows}
+        listing = ", ".join(f"{jid} ({states[jid]})" for jid in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise DriftFound(f"{len(missing)} expected online, not online: {listing}",
+                         details=[{"jid": jid, "state": states[jid]} for jid in missing])
 
 
 @app.command("watch")

@@ -24,6 +24,7 @@ from .probe import (
     ProbeCollector,
     add_last_activity,
     last_activity,
+    not_online,
     parse_last_activity,
     probe,
     select_targets,
@@ -35,6 +36,6 @@ __all__ = [
     "PRIORITY_MAX", "PRIORITY_MIN", "PROBE_COLUMNS", "READ_ONLY_PRIORITY", "SHOWS", "SHOW_CHOICES", "WATCH_COLUMNS",
     "PresenceEvent", "PresenceInbox", "PresenceInfo", "PresenceRequest", "PresenceRow", "PresenceSnapshot",
     "ProbeCollector", "WatchFilter", "add_last_activity", "barrier", "check_priority", "hold_presence",
-    "initial_presence", "last_activity", "make_request", "parse_last_activity", "parse_presence", "parse_show",
+    "initial_presence", "last_activity", "make_request", "not_online", "parse_last_activity", "parse_presence", "parse_show",
     "probe", "publish", "select_targets", "send_presence", "to_event", "watch",
 ]

@@ -160,6 +160,17 @@ class ProbeCollector:
         return out
 
 
+def not_online(rows: Iterable[PresenceRow]) -> list[str]:
+    """The contacts among *rows* without any online resource (for ``--expect-online``), sorted."""
+    seen: set[str] = set()
+    online: set[str] = set()
+    for row in rows:
+        seen.add(row.jid)
+        if row.state == "online":
+            online.add(row.jid)
+    return sorted(seen - online)
+
+
 async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
                 priority: int = READ_ONLY_PRIORITY, last: bool = False) -> PresenceSnapshot:
     """Snapshot of the selected contacts' presence (see the module docstring for how it ends)."""
