@@ -123,8 +123,9 @@ def test_offline_and_unsubscribed_contacts_are_reported_without_waiting(make_use
     befriend(alice, carol, [Contact(dave.jid, subscription="from"), Contact("zed@localhost", subscription="none", ask=True)])
     r = run_cli(alice, "--timeout", "8", "presence", "probe", "-o", "json")
     assert r.code == 0, r.stderr
-    states = {x["jid"]: x["state"] for x in r.json()}
-    assert states == {carol.jid: "offline", dave.jid: "no-subscription", "zed@localhost": "no-subscription"}
+    states = {x["jid"]: (x["state"], x["ask"]) for x in r.json()}
+    assert states == {carol.jid: ("offline", False), dave.jid: ("no-subscription", False),
+                      "zed@localhost": ("no-subscription", True)}  # our request to zed is pending
     assert r.elapsed < 4
 
 
@@ -135,7 +136,7 @@ def test_probe_with_only_unsubscribed_contacts_returns_at_once(make_user, run_cl
     assert r.code == 0, r.stderr
     assert r.json() == [{"jid": "nobody@localhost", "resource": None, "state": "no-subscription", "show": None,
                          "status": None, "priority": None, "since": None, "last_seen": None, "idle": None,
-                         "error": None}]
+                         "error": None, "ask": False}]
     assert r.elapsed < 4
 
 
@@ -300,3 +301,18 @@ def test_expect_online_exits_10_when_a_named_contact_is_not_online_and_prints_ro
     plain = run_cli(alice, "presence", "probe", bob.jid, carol.jid, "-o", "json")
     assert plain.code == 0  # without --expect-online an offline contact is no failure
     assert h.stop() == 0
+
+
+def test_subscription_requests_reaching_a_probe_are_reported_and_stay_pending(make_user, run_cli):
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    befriend(alice, carol)
+    alice.seed([Contact(carol.jid, subscription="both")], pending_in=[bob.jid])
+    # priority 0: ejabberd redelivers pending requests only then (XEP-0013 keeps messages stored)
+    r = run_cli(alice, "presence", "probe", "--priority", "0", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [(x["jid"], x["state"]) for x in r.json()] == [(carol.jid, "offline")]
+    events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
+    assert [(e["event"], e["from"]) for e in events if e.get("event") == "subscription-request"] == [
+        ("subscription-request", bob.jid)]
+    listed = run_cli(alice, "sub", "pending", "--direction", "in", "-o", "json")
+    assert [x["jid"] for x in listed.json()] == [bob.jid]  # reported, not answered

@@ -285,3 +285,11 @@ def test_not_online_lists_contacts_without_an_online_resource():
             PresenceRow("c@x", "timeout"), PresenceRow("b@x", "offline"), PresenceRow("d@x", "no-subscription")]
     assert not_online(rows) == ["b@x", "c@x", "d@x"]
     assert not_online(rows[:2]) == [] and not_online([]) == []
+
+
+def test_rows_say_whether_our_own_request_is_pending():
+    c = ProbeCollector(ME, ["bob@x", "dave@x", "erin@x", "zed@x"], ROSTER)
+    c.feed(info("bob@x", "phone"))
+    assert {r.jid: (r.state, r.ask) for r in c.rows()} == {
+        "bob@x": ("online", False), "dave@x": ("no-subscription", False),
+        "erin@x": ("no-subscription", True), "zed@x": ("not-in-roster", None)}

@@ -132,7 +132,9 @@ def probe(
     JSON/NDJSON keys: jid, resource (string or null), state, show (chat|away|xa|dnd|available
     for online rows, else null), status, priority (integer or null), since (XEP-0203 stamp of
     the presence, or null), last_seen (ISO time from XEP-0012 with --last, or null), idle
-    (seconds since last seen, or null), error (condition or null).
+    (seconds since last seen, or null), error (condition or null), ask (true when our own
+    subscription request to the contact is still pending, e.g. a no-subscription row waiting
+    for their approval; false otherwise; null when not in the roster).
 
     Servers that do not answer a probe for an offline contact (ejabberd) are asked XEP-0012
     last activity for the contacts still silent after our presence was processed; an answer
@@ -143,7 +145,9 @@ def probe(
     An explicit --priority >= 0 is warned about before connecting; XEP-0013 is then asked to
     keep them stored where the server supports it, and any message that still reaches this
     session is reported on stderr and kept in $XDG_DATA_HOME/xmppctl/received-messages.ndjson.
-    Subscription requests that arrive during the probe are reported on stderr, not answered.
+    Subscription requests that arrive during the probe (or that the server redelivers to it) are
+    reported on stderr (one JSON object per line with -o json/ndjson), not answered: they stay
+    pending (see `xmppctl sub pending`).
 
     Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
     expected one") when any reported contact has no online resource (offline, timeout,

@@ -31,7 +31,7 @@ LAST_NS = "jabber:iq:last"
 #: roster subscription states under which the server probes the contact for us
 PROBED_SUBSCRIPTIONS = ("to", "both")
 #: keys of a probe row in JSON/NDJSON/CSV output, in this order (a documented contract)
-PROBE_COLUMNS = ("jid", "resource", "state", "show", "status", "priority", "since", "last_seen", "idle", "error")
+PROBE_COLUMNS = ("jid", "resource", "state", "show", "status", "priority", "since", "last_seen", "idle", "error", "ask")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ class PresenceRow:
     last_seen: str | None = None
     idle: int | None = None
     error: str | None = None
+    #: our own subscription request to the contact is pending (roster ask=subscribe); None when not in the roster
+    ask: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in PROBE_COLUMNS}
@@ -78,6 +80,7 @@ class ProbeCollector:
         self.own = parse_jid(own_jid).bare
         self.targets = list(targets)
         items = {item.jid: item for item in roster}
+        self.asks: dict[str, bool] = {jid: items[jid].ask for jid in self.targets if jid in items}
         self.fixed: dict[str, str] = {}
         self.expected: set[str] = set()
         for jid in self.targets:
@@ -157,7 +160,7 @@ class ProbeCollector:
                 out.append(PresenceRow(jid=jid, state="no-subscription"))
             else:
                 out.append(PresenceRow(jid=jid, state="error", status=info.error_text, error=info.error))
-        return out
+        return [replace(row, ask=self.asks.get(row.jid)) for row in out]
 
 
 def not_online(rows: Iterable[PresenceRow]) -> list[str]:
