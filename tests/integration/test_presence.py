@@ -316,3 +316,38 @@ def test_subscription_requests_reaching_a_probe_are_reported_and_stay_pending(ma
         ("subscription-request", bob.jid)]
     listed = run_cli(alice, "sub", "pending", "--direction", "in", "-o", "json")
     assert [x["jid"] for x in listed.json()] == [bob.jid]  # reported, not answered
+
+
+def test_without_invisible_a_probe_shows_the_account_online_to_its_contacts(make_user, run_cli, held):
+    """What docs/protocol-notes.md says contacts see when the server offers no XEP-0186."""
+    alice, bob = make_user("alice"), make_user("bob")
+    befriend(alice, bob)
+    bob_online = hold(held, bob, "--priority", "1")
+    w = held(alice, "presence", "watch", "-o", "ndjson", "--count", "3", ready=False)
+    first = w.line()  # the answer to the watch's own initial presence: the watch is up
+    assert (first["jid"], first["type"], first["priority"]) == (bob.jid, "available", 1)
+    r = run_cli(bob, "presence", "probe", "-o", "json")
+    assert r.code == 0, r.stderr
+    events = w.rest()
+    assert [(e["jid"], e["type"], e["priority"]) for e in events] == [(bob.jid, "available", -1),
+                                                                     (bob.jid, "unavailable", None)]
+    assert events[0]["resource"].startswith("xmppctl-") and events[0]["resource"] == events[1]["resource"]
+    assert events[0]["resource"] != first["resource"]
+    assert bob_online.stop() == 0
+
+
+@pytest.mark.parametrize("args", [("probe",), ("watch", "--until", "30")])
+def test_invisible_on_a_server_without_xep_0186_is_exit_6_and_sends_no_presence(make_user, args):
+    from tests.helpers import run_subprocess
+
+    alice, bob = make_user("alice"), make_user("bob")
+    befriend(alice, bob)
+    r = run_subprocess(alice, "--debug", "presence", *args, "--invisible", "-o", "json")
+    assert r.code == 6, r.stderr
+    error = r.error()
+    assert error["message"].startswith("server does not support invisibility (XEP-0186)")
+    assert error["condition"] == "feature-not-implemented"
+    assert r.stdout == ""
+    sent = [line for line in r.stderr.splitlines() if "SEND" in line]
+    assert any("disco#info" in line for line in sent), sent  # asked first ...
+    assert not any("<presence" in line or "invisible:0" in line for line in sent), sent  # ... nothing else

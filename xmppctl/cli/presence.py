@@ -1,6 +1,7 @@
 """``xmppctl presence ...``: set presence, take a snapshot (probe), watch changes."""
 
 
+import inspect
 import re
 import sys
 from typing import Annotated, Optional
@@ -16,6 +17,13 @@ PriorityOpt = Annotated[
     typer.Option("--priority", "-p", metavar="N", help="Priority of our own presence, -128..127 [default: -1, so the server does not flush offline messages to this session].", show_default=False),
 ]
 GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Contacts in GROUP (repeatable).", show_default=False)]
+InvisibleOpt = Annotated[bool, typer.Option("--invisible", help="Do not appear online to the contacts (XEP-0186); exit 6 where the server lacks it, with nothing else sent.")]
+
+INVISIBLE_DOC = """Invisibility: without --invisible the contacts who see our presence (subscription from/both)
+see this session come online (priority -1, resource xmppctl-...) and go offline when it
+ends.  --invisible first asks the server (disco#info) for XEP-0186 (urn:xmpp:invisible:0)
+and makes the session invisible before any presence; a server without it (Prosody 0.12 and
+ejabberd 23.01 as shipped) gets nothing else and the exit code is 6 (docs/protocol-notes.md)."""
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -117,6 +125,7 @@ def probe(
     all_: Annotated[bool, typer.Option("--all", help="The whole roster (the default when no JID or --group is given).")] = False,
     priority: PriorityOpt = None,
     last: Annotated[bool, typer.Option("--last", help="For offline contacts, ask the server when they were last online (XEP-0012).")] = False,
+    invisible: InvisibleOpt = False,
     expect_online: Annotated[bool, typer.Option("--expect-online", help="Exit 10 when any reported contact (the named JIDs, --group members, or the roster) has no online resource; rows are printed as usual.")] = False,
     output: OutputOpt = None,
 ) -> None:
@@ -154,7 +163,7 @@ def probe(
     no-subscription, not-in-roster, error), else 0; e.g. in cron:
     `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
-    from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
+    from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, become_invisible, check_priority, probe as do_probe, select_targets
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -170,12 +179,17 @@ def probe(
     async def job(_stop):
         inbox = PresenceInbox()
         async with session(st, stanza_hook=inbox.hook) as s:
+            if invisible:
+                await become_invisible(s)
             return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last)
 
     snapshot = run(job)
     render(st, (row.to_dict() for row in snapshot.rows), PROBE_COLUMNS, fmt)
     if expect_online:
         _check_online(snapshot.rows)
+
+
+probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + INVISIBLE_DOC
 
 
 def _check_online(rows) -> None:
@@ -199,6 +213,7 @@ def watch(
     count: Annotated[Optional[int], typer.Option("--count", "-c", metavar="N", min=1, help="Stop after N events.", show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option("--until", metavar="DURATION", help="Stop after DURATION (30, 30s, 5m, 1h).", show_default=False)] = None,
     priority: PriorityOpt = None,
+    invisible: InvisibleOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """Stay connected and print each presence change and subscription request as it arrives.
@@ -215,7 +230,7 @@ def watch(
     """
     from ..jid import bare_jids
     from ..output import WATCH_TABLE, RowWriter
-    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, PresenceInbox, check_priority, watch as do_watch
+    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, PresenceInbox, become_invisible, check_priority, watch as do_watch
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -229,6 +244,8 @@ def watch(
     async def job(stop):
         inbox = PresenceInbox()
         async with session(st, stanza_hook=inbox.hook, subscriptions_expected=True) as s:
+            if invisible:
+                await become_invisible(s)
             rows.start()  # the header says the watch is up
             async for event in do_watch(s, inbox, stop, jids=filters, groups=group or (), priority=prio,
                                         count=count, until=seconds):
@@ -236,3 +253,6 @@ def watch(
 
     run(job, graceful_signals=True)
     rows.close()
+
+
+watch.__doc__ = inspect.cleandoc(watch.__doc__ or "") + "\n\n" + INVISIBLE_DOC
