@@ -126,6 +126,7 @@ def probe(
     priority: PriorityOpt = None,
     last: Annotated[bool, typer.Option("--last", help="For offline contacts, ask the server when they were last online (XEP-0012).")] = False,
     invisible: InvisibleOpt = False,
+    details: Annotated[bool, typer.Option("--details", help="Online rows: the client software (XEP-0115 caps, else XEP-0092) and idle stamp (XEP-0319), as keys client and idle_since; asked concurrently, within --timeout.")] = False,
     expect_online: Annotated[bool, typer.Option("--expect-online", help="Exit 10 when any reported contact (the named JIDs, --group members, or the roster) has no online resource; rows are printed as usual.")] = False,
     output: OutputOpt = None,
 ) -> None:
@@ -158,12 +159,19 @@ def probe(
     reported on stderr (one JSON object per line with -o json/ndjson), not answered: they stay
     pending (see `xmppctl sub pending`).
 
+    Details: with --details each row has two more keys: client (the client software of an
+    online resource as "name version": a disco#info query on its XEP-0115 caps node, or a
+    XEP-0092 version query when it sent no caps; null when it does not say, or did not
+    answer before the probe's --timeout) and idle_since (the XEP-0319 idle stamp in its
+    presence, or null).  The queries run concurrently; the probe never waits for them past
+    --timeout (counted from our initial presence).
+
     Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
     expected one") when any reported contact has no online resource (offline, timeout,
     no-subscription, not-in-roster, error), else 0; e.g. in cron:
     `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
-    from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, become_invisible, check_priority, probe as do_probe, select_targets
+    from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, become_invisible, check_priority, probe as do_probe, select_targets
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -181,10 +189,11 @@ def probe(
         async with session(st, stanza_hook=inbox.hook) as s:
             if invisible:
                 await become_invisible(s)
-            return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last)
+            return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last,
+                                  details=details)
 
     snapshot = run(job)
-    render(st, (row.to_dict() for row in snapshot.rows), PROBE_COLUMNS, fmt)
+    render(st, (row.to_dict(details) for row in snapshot.rows), PROBE_COLUMNS + (DETAIL_COLUMNS if details else ()), fmt)
     if expect_online:
         _check_online(snapshot.rows)
 

@@ -18,6 +18,7 @@ from .model import (
     parse_show,
 )
 from .probe import (
+    DETAIL_COLUMNS,
     PROBE_COLUMNS,
     PresenceRow,
     PresenceSnapshot,
@@ -33,7 +34,7 @@ from .publish import PresenceRequest, barrier, become_invisible, hold_presence, 
 from .watch import WATCH_COLUMNS, PresenceEvent, WatchFilter, to_event, watch
 
 __all__ = [
-    "PRIORITY_MAX", "PRIORITY_MIN", "PROBE_COLUMNS", "READ_ONLY_PRIORITY", "SHOWS", "SHOW_CHOICES", "WATCH_COLUMNS",
+    "DETAIL_COLUMNS", "PRIORITY_MAX", "PRIORITY_MIN", "PROBE_COLUMNS", "READ_ONLY_PRIORITY", "SHOWS", "SHOW_CHOICES", "WATCH_COLUMNS",
     "PresenceEvent", "PresenceInbox", "PresenceInfo", "PresenceRequest", "PresenceRow", "PresenceSnapshot",
     "ProbeCollector", "WatchFilter", "add_last_activity", "barrier", "become_invisible", "check_priority", "hold_presence",
     "initial_presence", "last_activity", "make_request", "not_online", "parse_last_activity", "parse_presence", "parse_show",
