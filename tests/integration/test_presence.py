@@ -182,7 +182,7 @@ def test_probe_table_and_csv(make_user, run_cli):
     assert r.stdout.splitlines()[0].split()[:3] == ["jid", "resource", "state"]
     assert carol.jid in r.stdout and "offline" in r.stdout
     r = run_cli(alice, "presence", "probe", "-o", "csv")
-    assert r.stdout.splitlines()[0] == "jid,resource,state,show,status,priority,since,last_seen,idle,error"
+    assert r.stdout.splitlines()[0] == "jid,resource,state,show,status,priority,since,last_seen,idle,error,ask"
 
 
 @pytest.mark.parametrize("args, message", [
