@@ -146,13 +146,9 @@ def _payload(action: str, jids: Sequence[str]) -> ET.Element:
 
 async def supports_blocking(session: Session) -> bool:
     """Ask the server (disco#info to its domain) whether it offers urn:xmpp:blocking."""
-    domain = session.bare_jid.partition("@")[2]
-    try:
-        result = await session.query("get", ET.Element(f"{{{DISCO_INFO_NS}}}query"), to=domain,
-                                     what="service discovery of the server")
-    except ServerRefused:
-        return False
-    return any(f.get("var") == BLOCKING_NS for f in result.iter(f"{{{DISCO_INFO_NS}}}feature"))
+    from .presence.publish import server_offers
+
+    return await server_offers(session, BLOCKING_NS)
 
 
 async def require_blocking(session: Session) -> None:

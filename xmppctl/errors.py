@@ -33,7 +33,7 @@ EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
     ExitCode.TIMEOUT: ("timeout", "a network phase did not finish within --timeout"),
     ExitCode.REFUSED: ("refused", "the server returned an error for the request"),
     ExitCode.PARTIAL: ("partial", "partial failure in a bulk operation: some items failed, the rest applied"),
-    ExitCode.DRIFT: ("drift", "drift found (diff/plan with --exit-code)"),
+    ExitCode.DRIFT: ("drift", "observed state differs from the expected one (diff/plan with --exit-code; presence probe --expect-online: a contact is not online)"),
     ExitCode.INTERRUPTED: ("interrupted", "interrupted by SIGINT/SIGTERM"),
 }
 

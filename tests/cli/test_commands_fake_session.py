@@ -186,3 +186,40 @@ def test_group_rename_of_an_unknown_group_is_exit_6(run_fake):
     r = run_fake(fake, "group", "rename", "Nope", "Other", "-o", "json")
     assert r.code == 6 and r.error()["condition"] == "item-not-found"
     assert fake.sent == []
+
+
+class InvisibleServer(FakeSession):
+    """A fake server that offers XEP-0186 and records every IQ payload, in order with the presences."""
+
+    async def query(self, iq_type, payload=None, *, to=None, timeout=None, what="request"):
+        import xml.etree.ElementTree as ET
+
+        self.sent.append(("iq", iq_type, payload.tag if payload is not None else None, dict(payload.attrib) if payload is not None else {}))
+        if payload is not None and payload.tag == "{http://jabber.org/protocol/disco#info}query":
+            result = ET.Element("{jabber:client}iq", {"type": "result"})
+            ET.SubElement(ET.SubElement(result, payload.tag), payload.tag.replace("query", "feature"),
+                          {"var": "urn:xmpp:invisible:0"})
+            return result
+        if payload is not None and payload.tag == "{urn:xmpp:invisible:0}invisible":
+            return ET.Element("{jabber:client}iq", {"type": "result"})
+        return await super().query(iq_type, payload, to=to, timeout=timeout, what=what)
+
+
+def test_watch_invisible_goes_invisible_with_probe_before_any_presence(run_fake):
+    fake = InvisibleServer.with_roster(ALICE)
+    r = run_fake(fake, "presence", "watch", "--invisible", "--until", "0.2", "-o", "json")
+    assert r.code == 0, r.stderr
+    kinds = [s[0] if s[0] != "iq" else s[2] for s in fake.sent]
+    invisible = kinds.index("{urn:xmpp:invisible:0}invisible")
+    assert kinds[:invisible] == ["{http://jabber.org/protocol/disco#info}query"]  # asked first
+    assert fake.sent[invisible][3] == {"probe": "true"}  # the server still probes our contacts for us
+    assert "presence" in kinds[invisible:]
+
+
+def test_probe_invisible_sends_the_command_before_reading_the_roster(run_fake):
+    fake = InvisibleServer.with_roster(RosterItem("dave@example.org", None, "from", False, ()))
+    r = run_fake(fake, "presence", "probe", "--invisible", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [s[2] for s in fake.sent if s[0] == "iq"][:2] == ["{http://jabber.org/protocol/disco#info}query",
+                                                            "{urn:xmpp:invisible:0}invisible"]
+    assert [row["state"] for row in json.loads(r.stdout)] == ["no-subscription"]

@@ -116,3 +116,56 @@ def test_a_server_without_xep_0191_is_exit_6_and_gets_nothing_but_the_disco_quer
     assert r.stdout == ""
     assert "disco#info" in r.stderr  # the question was asked ...
     assert "urn:xmpp:blocking" not in r.stderr  # ... and no blocking request followed (nor was it offered)
+
+
+def deny(run_cli, user, *args) -> list[dict]:
+    r = run_cli(user, "sub", "deny", *args, "-o", "json")
+    assert r.code == 0, r.stderr
+    return r.json()
+
+
+def test_deny_block_denies_then_blocks_so_new_requests_never_show(make_user, run_cli):
+    alice, bob = make_user("alice"), make_user("bob")
+    assert run_cli(bob, "sub", "request", alice.jid).code == 0
+    [row] = deny(run_cli, alice, "--block", bob.jid)
+    assert (row["jid"], row["sent"], row["status"], row["blocked"], row["error"]) == (bob.jid, ["unsubscribed"], "sent", True, None)
+    assert blocklist(run_cli, alice) == [bob.jid]
+    assert pending_in(run_cli, alice) == []
+    assert run_cli(bob, "sub", "request", alice.jid).code == 0
+    assert pending_in(run_cli, alice) == []  # blocked: the new request is dropped
+
+
+def test_deny_match_block_blocks_only_the_matching_requesters_and_dry_run_sends_nothing(make_user, run_cli):
+    alice, spam, friend = make_user("alice"), make_user("spam"), make_user("friend")
+    for requester in (spam, friend):
+        assert run_cli(requester, "sub", "request", alice.jid).code == 0
+    dry = deny(run_cli, alice, "--block", "--match", "spam*", "--dry-run")
+    assert [(r["jid"], r["status"], r["blocked"]) for r in dry] == [(spam.jid, "dry-run", None)]
+    assert blocklist(run_cli, alice) == [] and sorted(pending_in(run_cli, alice)) == sorted([spam.jid, friend.jid])
+    rows = deny(run_cli, alice, "--block", "--match", "spam*")
+    assert [(r["jid"], r["status"], r["blocked"]) for r in rows] == [(spam.jid, "sent", True)]
+    assert blocklist(run_cli, alice) == [spam.jid]
+    assert pending_in(run_cli, alice) == [friend.jid]
+
+
+def test_deny_without_block_has_no_blocked_key(make_user, run_cli):
+    alice, bob = make_user("alice"), make_user("bob")
+    assert run_cli(bob, "sub", "request", alice.jid).code == 0
+    [row] = deny(run_cli, alice, "--all")
+    assert "blocked" not in row and row["status"] == "sent"
+    assert blocklist(run_cli, alice) == []
+
+
+def test_deny_block_on_a_server_without_xep_0191_is_exit_6_before_any_presence(prosody_without_blocking):
+    prosody_without_blocking.register("nbd", "nbd-password-1")
+    prosody_without_blocking.register("nbr", "nbr-password-1")
+    target, requester = User(prosody_without_blocking, "nbd", "nbd-password-1"), User(prosody_without_blocking, "nbr", "nbr-password-1")
+    assert run_subprocess(requester, "sub", "request", target.jid).code == 0
+    r = run_subprocess(target, "--debug", "sub", "deny", "--all", "--block", "-o", "json")
+    assert r.code == 6, r.stderr
+    assert r.error()["message"] == "server does not support blocking (XEP-0191)"
+    assert r.stdout == ""
+    sent = [line for line in r.stderr.splitlines() if "SEND" in line]
+    assert sent and not any("<presence" in line for line in sent), sent  # no initial presence, no unsubscribed
+    listed = run_subprocess(target, "sub", "pending", "-o", "json")
+    assert [row["jid"] for row in listed.json()] == [requester.jid]  # still pending: nothing was denied

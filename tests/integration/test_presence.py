@@ -123,8 +123,9 @@ def test_offline_and_unsubscribed_contacts_are_reported_without_waiting(make_use
     befriend(alice, carol, [Contact(dave.jid, subscription="from"), Contact("zed@localhost", subscription="none", ask=True)])
     r = run_cli(alice, "--timeout", "8", "presence", "probe", "-o", "json")
     assert r.code == 0, r.stderr
-    states = {x["jid"]: x["state"] for x in r.json()}
-    assert states == {carol.jid: "offline", dave.jid: "no-subscription", "zed@localhost": "no-subscription"}
+    states = {x["jid"]: (x["state"], x["ask"]) for x in r.json()}
+    assert states == {carol.jid: ("offline", False), dave.jid: ("no-subscription", False),
+                      "zed@localhost": ("no-subscription", True)}  # our request to zed is pending
     assert r.elapsed < 4
 
 
@@ -135,7 +136,7 @@ def test_probe_with_only_unsubscribed_contacts_returns_at_once(make_user, run_cl
     assert r.code == 0, r.stderr
     assert r.json() == [{"jid": "nobody@localhost", "resource": None, "state": "no-subscription", "show": None,
                          "status": None, "priority": None, "since": None, "last_seen": None, "idle": None,
-                         "error": None}]
+                         "error": None, "ask": False}]
     assert r.elapsed < 4
 
 
@@ -181,7 +182,7 @@ def test_probe_table_and_csv(make_user, run_cli):
     assert r.stdout.splitlines()[0].split()[:3] == ["jid", "resource", "state"]
     assert carol.jid in r.stdout and "offline" in r.stdout
     r = run_cli(alice, "presence", "probe", "-o", "csv")
-    assert r.stdout.splitlines()[0] == "jid,resource,state,show,status,priority,since,last_seen,idle,error"
+    assert r.stdout.splitlines()[0] == "jid,resource,state,show,status,priority,since,last_seen,idle,error,ask"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -282,3 +283,71 @@ def test_watch_marks_subscription_requests(make_user, run_cli, held):
     [event] = w.rest()
     assert (event["kind"], event["type"], event["jid"]) == ("subscription", "subscribe", bob.jid)
     assert w.proc.returncode == 0
+
+
+def test_expect_online_exits_10_when_a_named_contact_is_not_online_and_prints_rows(make_user, run_cli, held):
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    befriend(alice, bob, [Contact(carol.jid, subscription="both")])
+    carol.seed([Contact(alice.jid, subscription="both")])
+    h = hold(held, bob)
+    ok = run_cli(alice, "presence", "probe", "--expect-online", bob.jid, "-o", "json")
+    assert ok.code == 0, ok.stderr
+    assert [(x["jid"], x["state"]) for x in ok.json()] == [(bob.jid, "online")]
+    drift = run_cli(alice, "presence", "probe", "--expect-online", bob.jid, carol.jid, "-o", "json")
+    assert drift.code == 10, drift.stderr
+    assert sorted((x["jid"], x["state"]) for x in drift.json()) == [(bob.jid, "online"), (carol.jid, "offline")]
+    error = drift.error()
+    assert (error["error"], error["details"]) == ("drift", [{"jid": carol.jid, "state": "offline"}])
+    plain = run_cli(alice, "presence", "probe", bob.jid, carol.jid, "-o", "json")
+    assert plain.code == 0  # without --expect-online an offline contact is no failure
+    assert h.stop() == 0
+
+
+def test_subscription_requests_reaching_a_probe_are_reported_and_stay_pending(make_user, run_cli):
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    befriend(alice, carol)
+    alice.seed([Contact(carol.jid, subscription="both")], pending_in=[bob.jid])
+    # priority 0: ejabberd redelivers pending requests only then (XEP-0013 keeps messages stored)
+    r = run_cli(alice, "presence", "probe", "--priority", "0", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [(x["jid"], x["state"]) for x in r.json()] == [(carol.jid, "offline")]
+    events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
+    assert [(e["event"], e["from"]) for e in events if e.get("event") == "subscription-request"] == [
+        ("subscription-request", bob.jid)]
+    listed = run_cli(alice, "sub", "pending", "--direction", "in", "-o", "json")
+    assert [x["jid"] for x in listed.json()] == [bob.jid]  # reported, not answered
+
+
+def test_without_invisible_a_probe_shows_the_account_online_to_its_contacts(make_user, run_cli, held):
+    """What docs/protocol-notes.md says contacts see when the server offers no XEP-0186."""
+    alice, bob = make_user("alice"), make_user("bob")
+    befriend(alice, bob)
+    bob_online = hold(held, bob, "--priority", "1")
+    w = held(alice, "presence", "watch", "-o", "ndjson", "--count", "3", ready=False)
+    first = w.line()  # the answer to the watch's own initial presence: the watch is up
+    assert (first["jid"], first["type"], first["priority"]) == (bob.jid, "available", 1)
+    r = run_cli(bob, "presence", "probe", "-o", "json")
+    assert r.code == 0, r.stderr
+    events = w.rest()
+    assert [(e["jid"], e["type"], e["priority"]) for e in events] == [(bob.jid, "available", -1),
+                                                                     (bob.jid, "unavailable", None)]
+    assert events[0]["resource"].startswith("xmppctl-") and events[0]["resource"] == events[1]["resource"]
+    assert events[0]["resource"] != first["resource"]
+    assert bob_online.stop() == 0
+
+
+@pytest.mark.parametrize("args", [("probe",), ("watch", "--until", "30")])
+def test_invisible_on_a_server_without_xep_0186_is_exit_6_and_sends_no_presence(make_user, args):
+    from tests.helpers import run_subprocess
+
+    alice, bob = make_user("alice"), make_user("bob")
+    befriend(alice, bob)
+    r = run_subprocess(alice, "--debug", "presence", *args, "--invisible", "-o", "json")
+    assert r.code == 6, r.stderr
+    error = r.error()
+    assert error["message"].startswith("server does not support invisibility (XEP-0186)")
+    assert error["condition"] == "feature-not-implemented"
+    assert r.stdout == ""
+    sent = [line for line in r.stderr.splitlines() if "SEND" in line]
+    assert any("disco#info" in line for line in sent), sent  # asked first ...
+    assert not any("<presence" in line or "invisible:0" in line for line in sent), sent  # ... nothing else

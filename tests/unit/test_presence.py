@@ -9,11 +9,13 @@ import pytest
 
 from xmppctl.errors import UsageError
 from xmppctl.presence import (
+    PresenceRow,
     PresenceInfo,
     ProbeCollector,
     WatchFilter,
     check_priority,
     make_request,
+    not_online,
     parse_presence,
     parse_show,
     select_targets,
@@ -276,3 +278,59 @@ def test_probe_last_with_a_huge_count_leaves_the_row_without_last_seen():
     assert (row.last_seen, row.idle, row.status) == (None, None, None)
     [row] = asyncio.run(add_last_activity(_AnsweringSession("60"), rows))
     assert row.idle == 60 and row.status == "bye" and row.last_seen.endswith("Z")
+
+
+def test_not_online_lists_contacts_without_an_online_resource():
+    rows = [PresenceRow("a@x", "online", resource="r1"), PresenceRow("a@x", "online", resource="r2"),
+            PresenceRow("c@x", "timeout"), PresenceRow("b@x", "offline"), PresenceRow("d@x", "no-subscription")]
+    assert not_online(rows) == ["b@x", "c@x", "d@x"]
+    assert not_online(rows[:2]) == [] and not_online([]) == []
+
+
+def test_rows_say_whether_our_own_request_is_pending():
+    c = ProbeCollector(ME, ["bob@x", "dave@x", "erin@x", "zed@x"], ROSTER)
+    c.feed(info("bob@x", "phone"))
+    assert {r.jid: (r.state, r.ask) for r in c.rows()} == {
+        "bob@x": ("online", False), "dave@x": ("no-subscription", False),
+        "erin@x": ("no-subscription", True), "zed@x": ("not-in-roster", None)}
+
+
+def test_parse_reads_caps_and_idle():
+    el = stanza("<presence from='b@x/r'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://c.example' ver='v='/>"
+                "<idle xmlns='urn:xmpp:idle:1' since='2026-01-01T00:00:00Z'/></presence>")
+    p = parse_presence(el)
+    assert (p.caps_node, p.caps_ver, p.idle_since) == ("https://c.example", "v=", "2026-01-01T00:00:00Z")
+    assert parse_presence(stanza("<presence from='b@x/r'/>")).caps_node is None
+
+
+@pytest.mark.parametrize(("xml", "expected"), [
+    ("<query xmlns='jabber:iq:version'><name>Gajim</name><version>1.8</version></query>", "Gajim 1.8"),
+    ("<query xmlns='jabber:iq:version'><name>Bot</name></query>", "Bot"),
+    ("<query xmlns='jabber:iq:version'/>", None),
+    ("<query xmlns='http://jabber.org/protocol/disco#info'><identity category='account' type='registered' name='A'/>"
+     "<identity category='client' type='pc' name='Dino'/></query>", "Dino"),
+    ("<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='pc' name='Dino'/>"
+     "<x xmlns='jabber:x:data'><field var='FORM_TYPE'><value>urn:xmpp:dataforms:softwareinfo</value></field>"
+     "<field var='software'><value>Dino</value></field><field var='software_version'><value>0.4</value></field></x></query>",
+     "Dino 0.4"),
+    ("<query xmlns='http://jabber.org/protocol/disco#info'/>", None),
+])
+def test_describe_software(xml, expected):
+    from xmppctl.presence.probe import describe_software
+
+    assert describe_software(ET.fromstring(f"<iq xmlns='jabber:client'>{xml}</iq>")) == expected
+
+
+def test_details_never_wait_past_the_deadline():
+    import asyncio
+    import time
+
+    from xmppctl.presence.probe import add_client_software
+
+    class Silent:  # a contact's client that never answers
+        async def query(self, *args, **kwargs):
+            await asyncio.Event().wait()
+
+    row = PresenceRow("b@x", "online", resource="r")
+    rows = asyncio.run(add_client_software(Silent(), [row], {"b@x": {"r": info("b@x", "r")}}, time.monotonic() + 0.05))
+    assert rows == [row]  # client unknown, and it returned

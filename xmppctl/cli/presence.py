@@ -1,6 +1,7 @@
 """``xmppctl presence ...``: set presence, take a snapshot (probe), watch changes."""
 
 
+import inspect
 import re
 import sys
 from typing import Annotated, Optional
@@ -16,6 +17,13 @@ PriorityOpt = Annotated[
     typer.Option("--priority", "-p", metavar="N", help="Priority of our own presence, -128..127 [default: -1, so the server does not flush offline messages to this session].", show_default=False),
 ]
 GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", help="Contacts in GROUP (repeatable).", show_default=False)]
+InvisibleOpt = Annotated[bool, typer.Option("--invisible", help="Do not appear online to the contacts (XEP-0186); exit 6 where the server lacks it, with nothing else sent.")]
+
+INVISIBLE_DOC = """Invisibility: without --invisible the contacts who see our presence (subscription from/both)
+see this session come online (priority -1, resource xmppctl-...) and go offline when it
+ends.  --invisible first asks the server (disco#info) for XEP-0186 (urn:xmpp:invisible:0)
+and makes the session invisible before any presence; a server without it (Prosody 0.12 and
+ejabberd 23.01 as shipped) gets nothing else and the exit code is 6 (docs/protocol-notes.md)."""
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -117,6 +125,9 @@ def probe(
     all_: Annotated[bool, typer.Option("--all", help="The whole roster (the default when no JID or --group is given).")] = False,
     priority: PriorityOpt = None,
     last: Annotated[bool, typer.Option("--last", help="For offline contacts, ask the server when they were last online (XEP-0012).")] = False,
+    invisible: InvisibleOpt = False,
+    details: Annotated[bool, typer.Option("--details", help="Online rows: the client software (XEP-0115 caps, else XEP-0092) and idle stamp (XEP-0319), as keys client and idle_since; asked concurrently, within --timeout.")] = False,
+    expect_online: Annotated[bool, typer.Option("--expect-online", help="Exit 10 when any reported contact (the named JIDs, --group members, or the roster) has no online resource; rows are printed as usual.")] = False,
     output: OutputOpt = None,
 ) -> None:
     """Snapshot of the contacts' presence: one row per online resource, one per other contact.
@@ -131,7 +142,9 @@ def probe(
     JSON/NDJSON keys: jid, resource (string or null), state, show (chat|away|xa|dnd|available
     for online rows, else null), status, priority (integer or null), since (XEP-0203 stamp of
     the presence, or null), last_seen (ISO time from XEP-0012 with --last, or null), idle
-    (seconds since last seen, or null), error (condition or null).
+    (seconds since last seen, or null), error (condition or null), ask (true when our own
+    subscription request to the contact is still pending, e.g. a no-subscription row waiting
+    for their approval; false otherwise; null when not in the roster).
 
     Servers that do not answer a probe for an offline contact (ejabberd) are asked XEP-0012
     last activity for the contacts still silent after our presence was processed; an answer
@@ -142,9 +155,23 @@ def probe(
     An explicit --priority >= 0 is warned about before connecting; XEP-0013 is then asked to
     keep them stored where the server supports it, and any message that still reaches this
     session is reported on stderr and kept in $XDG_DATA_HOME/xmppctl/received-messages.ndjson.
-    Subscription requests that arrive during the probe are reported on stderr, not answered.
+    Subscription requests that arrive during the probe (or that the server redelivers to it) are
+    reported on stderr (one JSON object per line with -o json/ndjson), not answered: they stay
+    pending (see `xmppctl sub pending`).
+
+    Details: with --details each row has two more keys: client (the client software of an
+    online resource as "name version": a disco#info query on its XEP-0115 caps node, or a
+    XEP-0092 version query when it sent no caps; null when it does not say, or did not
+    answer before the probe's --timeout) and idle_since (the XEP-0319 idle stamp in its
+    presence, or null).  The queries run concurrently; the probe never waits for them past
+    --timeout (counted from our initial presence).
+
+    Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
+    expected one") when any reported contact has no online resource (offline, timeout,
+    no-subscription, not-in-roster, error), else 0; e.g. in cron:
+    `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
-    from ..presence import READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
+    from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, become_invisible, check_priority, probe as do_probe, select_targets
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -160,10 +187,31 @@ def probe(
     async def job(_stop):
         inbox = PresenceInbox()
         async with session(st, stanza_hook=inbox.hook) as s:
-            return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last)
+            if invisible:
+                await become_invisible(s)
+            return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last,
+                                  details=details)
 
     snapshot = run(job)
-    render(st, (row.to_dict() for row in snapshot.rows), PROBE_COLUMNS, fmt)
+    render(st, (row.to_dict(details) for row in snapshot.rows), PROBE_COLUMNS + (DETAIL_COLUMNS if details else ()), fmt)
+    if expect_online:
+        _check_online(snapshot.rows)
+
+
+probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + INVISIBLE_DOC
+
+
+def _check_online(rows) -> None:
+    """--expect-online: exit 10 naming the contacts without an online resource."""
+    from ..errors import DriftFound
+    from ..presence import not_online
+
+    missing = not_online(rows)
+    if missing:
+        states = {row.jid: row.state for row in rows}
+        listing = ", ".join(f"{jid} ({states[jid]})" for jid in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise DriftFound(f"{len(missing)} expected online, not online: {listing}",
+                         details=[{"jid": jid, "state": states[jid]} for jid in missing])
 
 
 @app.command("watch")
@@ -174,6 +222,7 @@ def watch(
     count: Annotated[Optional[int], typer.Option("--count", "-c", metavar="N", min=1, help="Stop after N events.", show_default=False)] = None,
     until: Annotated[Optional[str], typer.Option("--until", metavar="DURATION", help="Stop after DURATION (30, 30s, 5m, 1h).", show_default=False)] = None,
     priority: PriorityOpt = None,
+    invisible: InvisibleOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """Stay connected and print each presence change and subscription request as it arrives.
@@ -190,7 +239,7 @@ def watch(
     """
     from ..jid import bare_jids
     from ..output import WATCH_TABLE, RowWriter
-    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, PresenceInbox, check_priority, watch as do_watch
+    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, PresenceInbox, become_invisible, check_priority, watch as do_watch
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -204,6 +253,8 @@ def watch(
     async def job(stop):
         inbox = PresenceInbox()
         async with session(st, stanza_hook=inbox.hook, subscriptions_expected=True) as s:
+            if invisible:
+                await become_invisible(s)
             rows.start()  # the header says the watch is up
             async for event in do_watch(s, inbox, stop, jids=filters, groups=group or (), priority=prio,
                                         count=count, until=seconds):
@@ -211,3 +262,6 @@ def watch(
 
     run(job, graceful_signals=True)
     rows.close()
+
+
+watch.__doc__ = inspect.cleandoc(watch.__doc__ or "") + "\n\n" + INVISIBLE_DOC

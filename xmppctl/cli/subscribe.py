@@ -12,6 +12,7 @@ from .common import DryRunOpt, OutputOpt, State, render, run, session, state, wa
 from .complete import complete_group, complete_jid
 
 if TYPE_CHECKING:
+    from ..blocking import BlockResult
     from ..subscriptions import SubscriptionResult
 
 app = typer.Typer(help="Presence subscriptions: request, approve, deny, cancel, revoke, pending, pre-approve.", no_args_is_help=True)
@@ -60,30 +61,48 @@ def _validate(st: State, jids: Sequence[str]) -> list[str]:
     return out
 
 
-def _finish(st: State, results: "list[SubscriptionResult]", fmt: str) -> None:
-    """Render per-JID results; then fail with 1/6/7 if any JID was not done."""
+def _finish(st: State, results: "list[SubscriptionResult]", fmt: str, blocks: "dict[str, BlockResult] | None" = None) -> None:
+    """Render per-JID results; then fail with 1/6/7 if any JID was not done.
+
+    With *blocks* (``deny --block``) each row gets the key ``blocked`` and a refused block
+    counts as a failure of that JID (its condition in ``error``).
+    """
     from ..subscriptions import RESULT_COLUMNS
 
-    render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
-    failure = _failure(results)
+    rows = {r.jid: _with_block(r, blocks) for r in results}
+    render(st, rows.values(), RESULT_COLUMNS + (("blocked",) if blocks is not None else ()), fmt)
+    failure = _failure(results, rows)
     if failure is not None:
         raise failure
 
 
-def _failure(results: "list[SubscriptionResult]") -> Exception | None:
+def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None" = None) -> Exception | None:
     """The error for results where some JID was not done (exit 1/6/7); None when all were."""
     from ..errors import PartialFailure, ServerRefused, XmppctlError
 
-    failed = [r for r in results if r.failed]
+    rows = rows if rows is not None else {r.jid: r.to_dict() for r in results}
+    failed = [r for r in results if r.failed or rows[r.jid].get("blocked") is False]
     if not failed:
         return None
-    summary = ", ".join(f"{r.jid} ({r.error or r.status})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
-    details = [r.to_dict() for r in failed]
+    summary = ", ".join(f"{r.jid} ({rows[r.jid]['error'] or r.status})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
+    details = [rows[r.jid] for r in failed]
     if len(failed) < len(results):
         return PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
-    if any(r.status == "error" for r in failed):
-        return ServerRefused(f"server refused: {summary}", condition=failed[0].error, details=details)
+    if any(r.status == "error" or rows[r.jid].get("blocked") is False for r in failed):
+        return ServerRefused(f"server refused: {summary}", condition=details[0]["error"], details=details)
     return XmppctlError(f"no pending request from: {summary}", details=details)
+
+
+def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | None") -> dict:
+    """The result row; with --block plus ``blocked``: true (done or already), false (refused), null (nothing sent)."""
+    row = result.to_dict()
+    if blocks is None:
+        return row
+    block = blocks.get(result.jid)
+    row["blocked"] = None if block is None else block.ok
+    if block is not None and block.ok is False and row["error"] is None:
+        row["error"] = block.error
+    return row
 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
@@ -127,7 +146,7 @@ def _simple_fleet(st: State, fmt: str, targets: list[str], send) -> None:
 
 
 def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,
-            priority: int | None, settle: float, output, dry_run: bool) -> None:
+            priority: int | None, settle: float, output, dry_run: bool, block: bool = False) -> None:
     """approve / deny: collect the pending requests, select, answer only those that are pending."""
     from ..errors import UsageError
     from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, collect_pending, select_pending, send_and_report, validate_patterns
@@ -145,6 +164,10 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
 
     async def job(_stop):
         async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
+            if block:  # exit 6 before our initial presence: only the disco query was sent
+                from ..blocking import require_blocking
+
+                await require_blocking(s)
             inbound, _roster = await collect_pending(s, watcher, priority=priority, settle=settle)
             chosen, missing = select_pending(inbound, jids=named, all_=all_, patterns=patterns)
             others = sorted(set(inbound) - set(chosen))
@@ -153,13 +176,25 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
                      + (" ..." if len(others) > 10 else "") + " (see `xmppctl sub pending`)")
             skipped = [SubscriptionResult(j, (), "not-pending") for j in missing]
             if dry_run:
-                return [SubscriptionResult(j, SENDS[kind], "dry-run") for j in chosen] + skipped
-            return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in chosen]) + skipped
+                answered = [SubscriptionResult(j, SENDS[kind], "dry-run") for j in chosen]
+            else:
+                answered = await send_and_report(s, watcher, [(j, SENDS[kind]) for j in chosen])
+            blocks = await _block_senders(s, answered, dry_run) if block else None
+            return answered + skipped, blocks
 
-    results = run(job)
+    results, blocks = run(job)
     if not results:
         warn("no pending request selected")
-    _finish(st, results, fmt)
+    _finish(st, results, fmt, blocks)
+
+
+async def _block_senders(s, answered: "list[SubscriptionResult]", dry_run: bool) -> "dict[str, BlockResult]":
+    """deny --block: block every JID whose request was just denied (after the deny: a blocked
+    JID could not be sent the ``unsubscribed``); one block IQ each, see xmppctl.blocking."""
+    from ..blocking import change
+
+    denied = [r.jid for r in answered if r.status in ("sent", "dry-run")]
+    return {b.jid: b for b in await change(s, "block", denied, dry_run=dry_run)} if denied else {}
 
 
 @app.command("request")
@@ -227,6 +262,7 @@ def deny(
     jids: OptJidsArg = None,
     all_: AllOpt = False,
     match: MatchOpt = None,
+    block: Annotated[bool, typer.Option("--block", help="Also block each denied JID (XEP-0191), in the same run.")] = False,
     priority: PriorityOpt = None,
     settle: SettleOpt = 0.3,
     dry_run: DryRunOpt = False,
@@ -237,8 +273,14 @@ def deny(
     Only JIDs with a pending request are answered (to revoke an existing subscriber use
     `sub revoke`).  --dry-run lists whom it would deny.
 
+    With --block each denied JID is then blocked (XEP-0191; `xmppctl block remove` undoes
+    it), so its new requests no longer reach the account.  The server is asked first
+    whether it supports blocking; if not: exit 6, and nothing else is sent.  Rows get the
+    extra key blocked (true: blocked now or already; false: the server refused, condition
+    in error, exit 6/7; null: nothing was sent, e.g. --dry-run or not pending).
+
     """
-    _answer(ctx, "deny", jids, all_, match, priority, settle, output, dry_run)
+    _answer(ctx, "deny", jids, all_, match, priority, settle, output, dry_run, block)
 
 
 _extend_doc(deny, COLLECTION + "\n\n" + RESULT_KEYS)

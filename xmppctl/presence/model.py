@@ -12,6 +12,8 @@ from ..jid import parse_jid
 CLIENT_NS = "jabber:client"
 PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
 DELAY_NS = "urn:xmpp:delay"
+CAPS_NS = "http://jabber.org/protocol/caps"
+IDLE_NS = "urn:xmpp:idle:1"
 
 SHOWS = ("chat", "away", "xa", "dnd")
 #: what ``--show`` accepts: the four RFC values plus "available" (no <show/> element)
@@ -54,6 +56,9 @@ class PresenceInfo:
     since: str | None = None  #: XEP-0203 delay stamp
     error: str | None = None  #: error condition for type=error
     error_text: str | None = None
+    caps_node: str | None = None  #: XEP-0115 entity capabilities: the client's node ...
+    caps_ver: str | None = None  #: ... and the verification string (node#ver names its disco#info)
+    idle_since: str | None = None  #: XEP-0319 stamp: idle since then
 
 
 def _text(el: ET.Element, name: str) -> str | None:
@@ -94,8 +99,13 @@ def parse_presence(el: ET.Element) -> PresenceInfo | None:
 
         error, error_text = stanza_error(el)
         error_text = error_text or None
+    caps = el.find(f"{{{CAPS_NS}}}c")
+    idle = el.find(f"{{{IDLE_NS}}}idle")
     return PresenceInfo(jid=jid.bare, resource=jid.resource, type=ptype, show=show, status=_text(el, "status"),
-                        priority=priority, since=since, error=error, error_text=error_text)
+                        priority=priority, since=since, error=error, error_text=error_text,
+                        caps_node=caps.get("node") if caps is not None else None,
+                        caps_ver=caps.get("ver") if caps is not None else None,
+                        idle_since=idle.get("since") if idle is not None else None)
 
 
 def utc_iso(moment: datetime) -> str:

@@ -28,10 +28,16 @@ if TYPE_CHECKING:
     from ..session import Session
 
 LAST_NS = "jabber:iq:last"
+VERSION_NS = "jabber:iq:version"
+DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+DATA_NS = "jabber:x:data"
+SOFTWARE_INFO_FORM = "urn:xmpp:dataforms:softwareinfo"
 #: roster subscription states under which the server probes the contact for us
 PROBED_SUBSCRIPTIONS = ("to", "both")
 #: keys of a probe row in JSON/NDJSON/CSV output, in this order (a documented contract)
-PROBE_COLUMNS = ("jid", "resource", "state", "show", "status", "priority", "since", "last_seen", "idle", "error")
+PROBE_COLUMNS = ("jid", "resource", "state", "show", "status", "priority", "since", "last_seen", "idle", "error", "ask")
+#: the extra keys of a probe row with --details
+DETAIL_COLUMNS = ("client", "idle_since")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +54,13 @@ class PresenceRow:
     last_seen: str | None = None
     idle: int | None = None
     error: str | None = None
+    #: our own subscription request to the contact is pending (roster ask=subscribe); None when not in the roster
+    ask: bool | None = None
+    client: str | None = None  #: --details: client software of an online resource (XEP-0115/0092)
+    idle_since: str | None = None  #: --details: XEP-0319 idle stamp of an online resource
 
-    def to_dict(self) -> dict[str, Any]:
-        return {c: getattr(self, c) for c in PROBE_COLUMNS}
+    def to_dict(self, details: bool = False) -> dict[str, Any]:
+        return {c: getattr(self, c) for c in PROBE_COLUMNS + (DETAIL_COLUMNS if details else ())}
 
 
 @dataclass
@@ -78,6 +88,7 @@ class ProbeCollector:
         self.own = parse_jid(own_jid).bare
         self.targets = list(targets)
         items = {item.jid: item for item in roster}
+        self.asks: dict[str, bool] = {jid: items[jid].ask for jid in self.targets if jid in items}
         self.fixed: dict[str, str] = {}
         self.expected: set[str] = set()
         for jid in self.targets:
@@ -144,7 +155,8 @@ class ProbeCollector:
             if resources:
                 ordered = sorted(resources.values(), key=lambda i: (-i.priority, i.resource))
                 out.extend(PresenceRow(jid=jid, state="online", resource=i.resource or None, show=i.show or "available",
-                                       status=i.status, priority=i.priority, since=i.since) for i in ordered)
+                                       status=i.status, priority=i.priority, since=i.since, idle_since=i.idle_since)
+                           for i in ordered)
                 continue
             info = self.final.get(jid)
             if info is None:
@@ -157,18 +169,29 @@ class ProbeCollector:
                 out.append(PresenceRow(jid=jid, state="no-subscription"))
             else:
                 out.append(PresenceRow(jid=jid, state="error", status=info.error_text, error=info.error))
-        return out
+        return [replace(row, ask=self.asks.get(row.jid)) for row in out]
+
+
+def not_online(rows: Iterable[PresenceRow]) -> list[str]:
+    """The contacts among *rows* without any online resource (for ``--expect-online``), sorted."""
+    seen: set[str] = set()
+    online: set[str] = set()
+    for row in rows:
+        seen.add(row.jid)
+        if row.state == "online":
+            online.add(row.jid)
+    return sorted(seen - online)
 
 
 async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
-                priority: int = READ_ONLY_PRIORITY, last: bool = False) -> PresenceSnapshot:
+                priority: int = READ_ONLY_PRIORITY, last: bool = False, details: bool = False) -> PresenceSnapshot:
     """Snapshot of the selected contacts' presence (see the module docstring for how it ends)."""
     from ..roster import fetch_roster
 
     roster = await fetch_roster(session)
     collector = ProbeCollector(session.bare_jid, select_targets(roster, jids, groups), roster)
+    deadline = time.monotonic() + session.timeout
     if collector.expected:
-        deadline = time.monotonic() + session.timeout
         await initial_presence(session, priority)
         settled = asyncio.Event()
         fallback = asyncio.ensure_future(_offline_evidence(session, collector, settled))
@@ -189,6 +212,8 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
             while (el := inbox.get_nowait()) is not None:
                 collector.feed(parse_presence(el))
     rows = collector.rows()
+    if details:
+        rows = await add_client_software(session, rows, collector.resources, deadline)
     if last:
         rows = await add_last_activity(session, rows)
     return PresenceSnapshot(rows=rows)
@@ -269,4 +294,69 @@ async def add_last_activity(session: Session, rows: list[PresenceRow]) -> list[P
         seconds, status = answer
         out[i] = replace(out[i], idle=seconds, last_seen=utc_iso(now - timedelta(seconds=seconds)),
                          status=out[i].status or status)
+    return out
+
+
+# --- --details: the client software of each online resource -----------------------------
+
+
+def describe_software(result: ET.Element | None) -> str | None:
+    """"Name version" from a disco#info result (XEP-0232 form, else the client identity's
+    name) or from a XEP-0092 version result; None when it names nothing."""
+    if result is None:
+        return None
+    version = result.find(f"{{{VERSION_NS}}}query")
+    if version is not None:
+        name, ver = version.findtext(f"{{{VERSION_NS}}}name"), version.findtext(f"{{{VERSION_NS}}}version")
+        return " ".join(x.strip() for x in (name, ver) if x and x.strip()) or None
+    info = result.find(f"{{{DISCO_INFO_NS}}}query")
+    if info is None:
+        return None
+    for form in info.iter(f"{{{DATA_NS}}}x"):
+        fields = {f.get("var"): f.findtext(f"{{{DATA_NS}}}value") for f in form.iter(f"{{{DATA_NS}}}field")}
+        if fields.get("FORM_TYPE") == SOFTWARE_INFO_FORM and fields.get("software"):
+            return " ".join(x.strip() for x in (fields["software"], fields.get("software_version")) if x and x.strip())
+    identities = list(info.iter(f"{{{DISCO_INFO_NS}}}identity"))
+    named = [i.get("name") for i in identities if i.get("category") == "client" and i.get("name")]
+    return named[0] if named else next((i.get("name") for i in identities if i.get("name")), None)
+
+
+async def client_software(session: Session, info: PresenceInfo, deadline: float) -> str | None:
+    """What client a resource runs: disco#info on its XEP-0115 caps node, else XEP-0092; None if unknown."""
+    from ..errors import ServerRefused, TimeoutFailure
+
+    full = f"{info.jid}/{info.resource}" if info.resource else info.jid
+    asks: list[ET.Element] = []
+    if info.caps_node and info.caps_ver:
+        asks.append(ET.Element(f"{{{DISCO_INFO_NS}}}query", {"node": f"{info.caps_node}#{info.caps_ver}"}))
+    asks.append(ET.Element(f"{{{VERSION_NS}}}query"))  # no caps, or caps that named nothing
+    for payload in asks:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        try:
+            found = describe_software(await session.query("get", payload, to=full, timeout=remaining,
+                                                          what=f"client software of {full}"))
+        except (ServerRefused, TimeoutFailure):
+            continue
+        if found:
+            return found
+    return None
+
+
+async def add_client_software(session: Session, rows: list[PresenceRow], resources: dict[str, dict[str, PresenceInfo]],
+                              deadline: float) -> list[PresenceRow]:
+    """Fill ``client`` of the online rows, all resources asked at once, none past *deadline*."""
+    online = [(i, resources[row.jid][row.resource or ""]) for i, row in enumerate(rows)
+              if row.state == "online" and (row.resource or "") in resources.get(row.jid, {})]
+    if not online or deadline <= time.monotonic():
+        return rows
+    tasks = [asyncio.ensure_future(client_software(session, info, deadline)) for _, info in online]
+    await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+    out = list(rows)
+    for (i, _), task in zip(online, tasks):
+        if task.done() and not task.cancelled() and task.exception() is None:
+            out[i] = replace(out[i], client=task.result())
+        else:
+            task.cancel()
     return out

@@ -94,3 +94,38 @@ async def initial_presence(session: Session, priority: int) -> None:
     if priority >= 0:
         await session.keep_offline_messages_stored()
     session.send_initial_presence(priority)
+
+
+INVISIBLE_NS = "urn:xmpp:invisible:0"
+DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
+
+
+async def server_offers(session: Session, feature: str) -> bool:
+    """Whether the account's server lists *feature* in its disco#info (an error answer: no)."""
+    from ..errors import ServerRefused
+
+    domain = session.bare_jid.partition("@")[2]
+    try:
+        result = await session.query("get", ET.Element(f"{{{DISCO_INFO_NS}}}query"), to=domain,
+                                     what="service discovery of the server")
+    except ServerRefused:
+        return False
+    return any(f.get("var") == feature for f in result.iter(f"{{{DISCO_INFO_NS}}}feature"))
+
+
+async def become_invisible(session: Session) -> None:
+    """XEP-0186: make this session invisible before it sends any presence; exit 6 where unsupported.
+
+    The server is asked first (disco#info); without ``urn:xmpp:invisible:0`` nothing else is
+    sent.  ``probe='true'`` (XEP-0186 0.13) asks the server to still probe our contacts on our
+    initial presence, which is what a probe or watch needs.  What contacts see without it:
+    docs/protocol-notes.md, "Invisibility (XEP-0186)".
+    """
+    from ..errors import ServerRefused
+
+    if not await server_offers(session, INVISIBLE_NS):
+        raise ServerRefused("server does not support invisibility (XEP-0186): contacts would see this session "
+                            "online; run without --invisible (see docs/protocol-notes.md)",
+                            condition="feature-not-implemented")
+    await session.query("set", ET.Element(f"{{{INVISIBLE_NS}}}invisible", {"probe": "true"}),
+                        what="invisible command (XEP-0186)")
