@@ -167,9 +167,14 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             code = _report(err, hint)
     except KeyboardInterrupt:
         code = _report(Interrupted("interrupted"), hint)
-    except BrokenPipeError:  # e.g. `| head`: the reader is gone; say nothing more
+    except BrokenPipeError:  # e.g. `| head`: the reader is gone and took what it wanted: exit 0, silently
         _silence_stdout()
-        code = int(ExitCode.FAILURE)
+        code = int(ExitCode.OK)
+    except SystemExit as exc:  # click turns EPIPE into sys.exit(1), even outside standalone mode
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        _silence_stdout()
+        code = int(ExitCode.OK)
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
             import traceback
