@@ -50,3 +50,46 @@ def test_a_reader_that_goes_away_early_is_exit_0_and_silent(monkeypatch, capsys)
     monkeypatch.undo()
     assert code == 0
     assert capsys.readouterr().err == ""
+
+
+def _roster_file(tmp_path, *items: RosterItem):
+    from xmppctl.rosterfile import write_roster_path
+
+    return str(write_roster_path(list(items), "toml", tmp_path / "roster.toml"))
+
+
+def test_quiet_import_that_changes_nothing_prints_nothing(run_fake, tmp_path):
+    fake = FakeSession.with_roster(ALICE)
+    path = _roster_file(tmp_path, ALICE)
+    r = run_fake(fake, "roster", "import", path, "--prune", "--yes", "-o", "table", prefix=["-q"] + ME)
+    assert (r.code, r.stdout, r.stderr) == (0, "", "")
+    r = run_fake(fake, "roster", "export", "--file", str(tmp_path / "out.toml"), prefix=["--quiet"] + ME)
+    assert (r.code, r.stderr) == (0, "")
+
+
+def test_quiet_keeps_errors(run_fake):
+    r = run_fake(FakeSession.with_roster(ALICE), "roster", "remove", "ghost@example.org", prefix=["-q"] + ME)
+    assert r.code == 6 and "ghost@example.org" in r.stderr
+
+
+def test_prune_backs_up_only_when_something_is_removed_and_into_backup_dir(run_fake, tmp_path):
+    path = _roster_file(tmp_path, ALICE)
+    fake = FakeSession.with_roster(ALICE)
+    for _ in range(2):  # no-op runs: no backup files pile up
+        assert run_fake(fake, "roster", "import", path, "--prune", "--yes").code == 0
+    assert list(tmp_path.glob("roster-backup-*")) == []
+    keep = tmp_path / "backups"
+    keep.mkdir()
+    fake = FakeSession.with_roster(ALICE, BOB)
+    r = run_fake(fake, "roster", "import", path, "--prune", "--yes", "--backup-dir", str(keep))
+    assert r.code == 0
+    [backup] = keep.glob("roster-backup-me@example.org-*.toml")
+    assert "bob@example.org" in backup.read_text() and str(backup) in r.stderr
+    assert list(tmp_path.glob("roster-backup-*")) == []
+
+
+def test_backup_dir_that_is_not_a_directory_is_exit_2_before_login(run_fake, tmp_path):
+    fake = FakeSession.with_roster(ALICE, BOB)
+    r = run_fake(fake, "roster", "import", _roster_file(tmp_path, ALICE), "--prune", "--yes",
+                 "--backup-dir", str(tmp_path / "nope"))
+    assert r.code == 2 and "--backup-dir" in r.stderr and fake.opened == []

@@ -70,6 +70,7 @@ def root(
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify the server certificate (prints a warning); SCRAM only then, never PLAIN, so an impostor gets no password.")] = False,
     allow_plaintext: Annotated[bool, typer.Option("--allow-plaintext-loopback", help="Allow a server without TLS, only on a loopback address (127.0.0.0/8, ::1, localhost), checked again on the address actually connected to; SCRAM only, never PLAIN.")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input (on a terminal: prompted for, not echoed).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only on stderr: no summaries, notes or progress (warnings about security and received messages are still printed).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Print the XML stream (SASL and password redacted) and tracebacks on stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -86,6 +87,7 @@ def root(
         allow_plaintext=allow_plaintext,
         password_stdin=password_stdin,
         debug=debug,
+        quiet=quiet,
         session_factory=getattr(ctx.obj, "session_factory", None),
     )
     _STATE_HOLDER.append(ctx.obj)

@@ -30,9 +30,9 @@ def _finish(st, results, fmt: str, dry_run: bool) -> None:
 
     render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
     if dry_run and fmt == "table":
-        import sys
+        from .common import note
 
-        sys.stderr.write("dry run: nothing was sent\n")
+        note(st, "dry run: nothing was sent")
     raise_for_results(results)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..output import plan_rows, result_rows
-from .common import State, render
+from .common import State, note, render
 
 if TYPE_CHECKING:
     from ..edits import EditPlan
@@ -71,7 +71,7 @@ def report(st: State, outcome: EditOutcome, fmt: str, what: str = "roster") -> N
         plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
         render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt)
         if fmt == "table":
-            sys.stderr.write(f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent\n")
+            note(st, f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent")
         return
     plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
     render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt)
@@ -95,7 +95,7 @@ def edit_roster(
 
     def planned(current: list[RosterItem]) -> EditPlan:
         plan = build(current)
-        ticks.append(_progress(len(plan.changes)))  # the total is known once the plan is
+        ticks.append(None if st.quiet else _progress(len(plan.changes)))  # the total is known once the plan is
         return plan
 
     def progress(result: Any) -> None:

@@ -59,6 +59,8 @@ class State:
     allow_plaintext: bool = False
     password_stdin: bool = False
     debug: bool = False
+    #: --quiet: errors (and security warnings) only on stderr; see :func:`note`
+    quiet: bool = False
     _config: Any = None
     _account: Any = None
     #: where the password of the running command came from (config.PasswordSource), once read
@@ -126,6 +128,12 @@ def state(ctx: typer.Context) -> State:
     if not isinstance(obj, State):
         obj = ctx.find_root().obj = State()
     return obj
+
+
+def note(st: State, line: str) -> None:
+    """An informational line on stderr (a summary, "exported N", "backup written"), unless --quiet."""
+    if not st.quiet:
+        sys.stderr.write(line.rstrip("\n") + "\n")
 
 
 def warn(message: str) -> None:
