@@ -93,3 +93,29 @@ def test_backup_dir_that_is_not_a_directory_is_exit_2_before_login(run_fake, tmp
     r = run_fake(fake, "roster", "import", _roster_file(tmp_path, ALICE), "--prune", "--yes",
                  "--backup-dir", str(tmp_path / "nope"))
     assert r.code == 2 and "--backup-dir" in r.stderr and fake.opened == []
+
+
+def test_global_options_after_the_command_work(run_fake):
+    fake = FakeSession.with_roster(ALICE)
+    r = run_fake(fake, "roster", "list", "--jid", "me@example.org", "-o", "json", prefix=[])
+    assert r.code == 0 and [row["jid"] for row in r.json()] == ["alice@example.org"]
+    r = run_fake(fake, "roster", "import", "/nonexistent.toml", "-q", prefix=ME)
+    assert r.code == 2 and r.stderr.count("\n") == 1  # the option was accepted; the error is the file's
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["roster", "list", "-a", "bob"], ["-a", "bob", "roster", "list"]),
+    # every occurrence, in order, with attached values; command options and their values stay
+    (["-a", "x", "roster", "add", "j@d", "--name", "-a", "-abob", "--account=c", "-a", "d", "--debug"],
+     ["-a", "x", "-abob", "--account=c", "-a", "d", "--debug", "roster", "add", "j@d", "--name", "-a"]),
+    # nothing after --
+    (["roster", "remove", "--", "-q", "--jid"], ["roster", "remove", "--", "-q", "--jid"]),
+    # a command's own option of the same name stays the command's
+    (["account", "add", "w", "--jid", "a@b", "--timeout", "3", "-q"],
+     ["-q", "account", "add", "w", "--jid", "a@b", "--timeout", "3"]),
+    (["presence", "probe", "a@b", "--timeout", "3"], ["--timeout", "3", "presence", "probe", "a@b"]),
+])
+def test_hoist_global_options(argv, expected):
+    from xmppctl.cli import hoist_global_options
+
+    assert hoist_global_options(argv) == expected

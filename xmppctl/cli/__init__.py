@@ -27,6 +27,8 @@ and exits with a documented code: 0 ok, 1 other failure, 2 usage/bad input,
 The password is never taken from the command line: use --password-stdin,
 XMPPCTL_PASSWORD_<NAME> (the account's own variable), XMPPCTL_PASSWORD, password_command in
 the config file, or the system keyring; an authentication failure names the source used.
+
+Global options may also follow the command: `xmppctl roster list -a work`.
 """
 
 app = typer.Typer(
@@ -93,6 +95,65 @@ def root(
     _STATE_HOLDER.append(ctx.obj)
 
 
+def _option_name(arg: str) -> str:
+    """``--name`` of ``--name=value``, ``-a`` of ``-abob``; the token itself otherwise."""
+    if arg.startswith("--"):
+        return arg.split("=", 1)[0]
+    return arg[:2]
+
+
+def _takes_value(param, arg: str) -> bool:
+    """Whether the option in *arg* consumes the next token as its value."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return False
+    return arg == _option_name(arg)  # no value attached (--opt=v, -ov)
+
+
+def _options_of(command) -> dict[str, object]:
+    return {name: p for p in command.params if p.param_type_name == "option" for name in (*p.opts, *p.secondary_opts)}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options given after the command to before it: ``roster list -a bob``.
+
+    Every occurrence is moved, in order, with its value (``-a bob``, ``-abob``, ``--account=bob``).
+    An option the command itself defines with the same name stays the command's; nothing after
+    ``--`` is touched; a value of a command option is never taken for an option.
+    """
+    import typer.main
+
+    root = typer.main.get_command(app)
+    globals_ = _options_of(root)
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):  # the global options already first
+        param = globals_.get(_option_name(args[i]))
+        i += 2 if param is not None and _takes_value(param, args[i]) else 1
+    head, moved, kept = args[:i], [], []
+    command, own = root, {}
+    rest = args[i:]
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg == "--":
+            kept += rest[j:]
+            break
+        name = _option_name(arg)
+        if arg.startswith("-") and arg != "-" and name not in own and name in globals_:
+            take = 2 if _takes_value(globals_[name], arg) else 1
+            moved += rest[j:j + take]
+        elif arg.startswith("-") and arg != "-":
+            take = 2 if name in own and _takes_value(own[name], arg) else 1
+            kept += rest[j:j + take]
+        else:
+            take = 1
+            sub = getattr(command, "commands", {}).get(arg)
+            if sub is not None:
+                command, own = sub, _options_of(sub)
+            kept.append(arg)
+        j += take
+    return head + moved + kept
+
+
 def _output_hint(argv: list[str]) -> str | None:
     """The -o value from argv, so errors raised before a command runs can still be JSON."""
     for i, arg in enumerate(argv):
@@ -125,6 +186,8 @@ def main(argv: list[str] | None = None, *, session_factory=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if completion_requested():  # a shell asking for TAB completions (completions/*)
         enable_shell_completion()
+    else:
+        args = hoist_global_options(args)
     hint = _output_hint(args)
     try:
         code = _dispatch(args, hint, State(session_factory=session_factory))
