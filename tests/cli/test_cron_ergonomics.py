@@ -119,3 +119,22 @@ def test_hoist_global_options(argv, expected):
     from xmppctl.cli import hoist_global_options
 
     assert hoist_global_options(argv) == expected
+
+
+def test_export_takes_o_for_the_format_and_file_for_the_file(run_fake, tmp_path):
+    fake = FakeSession.with_roster(ALICE)
+    r = run_fake(fake, "roster", "export", "-o", "json")
+    assert r.code == 0 and r.json()[0]["jid"] == "alice@example.org"
+    target = tmp_path / "out.txt"
+    assert run_fake(fake, "roster", "export", "-o", "csv", "--file", str(target)).code == 0
+    assert target.read_text().startswith("jid,")
+    old = tmp_path / "old.json"  # the old spellings still work (hidden)
+    assert run_fake(fake, "roster", "export", "-f", "json", "-O", str(old)).code == 0
+    assert old.read_text().startswith("[")
+
+
+def test_export_csv_has_the_columns_of_roster_list_csv_in_the_same_order(run_fake):
+    fake = FakeSession.with_roster(ALICE, BOB)
+    listed = list(csv.reader(io.StringIO(run_fake(fake, "roster", "list", "-o", "csv").stdout)))
+    exported = list(csv.reader(io.StringIO(run_fake(fake, "roster", "export", "-o", "csv").stdout)))
+    assert exported == listed

@@ -266,20 +266,28 @@ def _plan_summary(counts: dict[str, int], verb: str) -> str:
 @app.command("export")
 def export(
     ctx: typer.Context,
-    file_format: FileFormatOpt = None,
-    output_file: Annotated[Optional[str], typer.Option("--output-file", "-O", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
+    output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json or csv [default: from the extension of --file, else toml].", show_default=False, case_sensitive=False)] = None,
+    output_file: Annotated[Optional[str], typer.Option("--file", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
+    old_format: Annotated[Optional[FileFormat], typer.Option("--format", "-f", hidden=True, case_sensitive=False)] = None,
+    old_file: Annotated[Optional[str], typer.Option("--output-file", "-O", hidden=True)] = None,
 ) -> None:
-    """Export the whole roster (jid, name, groups; subscription and ask for information).
+    """Export the whole roster (jid, name, subscription, ask, groups; subscription and ask for
+    information, ignored on import).
 
-    The format is -f, else the extension of -O, else TOML.  Importing the export into an empty
-    account gives the same names and groups.
+    -o/--output is the format, as for every command; --file names the file (long only: a short
+    -O would differ from -o only by case).  The format is -o, else the extension of --file,
+    else TOML.  Importing the export into an empty account gives the same names and groups.
     """
     import sys
 
+    from ..errors import UsageError
     from ..roster import fetch_roster
     from ..rosterfile import FORMATS, check_exportable, write_roster, write_roster_path
 
     st = state(ctx)
+    if (output and old_format) or (output_file and old_file):
+        raise UsageError("give the format once (-o) and the file once (--file)")
+    file_format, output_file = output or old_format, output_file or old_file
     to_stdout = output_file in (None, "-")
     if file_format is not None:
         fmt = file_format.value
