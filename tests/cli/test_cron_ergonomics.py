@@ -138,3 +138,15 @@ def test_export_csv_has_the_columns_of_roster_list_csv_in_the_same_order(run_fak
     listed = list(csv.reader(io.StringIO(run_fake(fake, "roster", "list", "-o", "csv").stdout)))
     exported = list(csv.reader(io.StringIO(run_fake(fake, "roster", "export", "-o", "csv").stdout)))
     assert exported == listed
+
+
+@pytest.mark.parametrize(("jids", "code"), [(["alice@example.org", "ghost@example.org"], 7), (["ghost@example.org"], 6),
+                                            (["alice@example.org"], 0)])
+def test_dry_run_exits_with_the_code_of_the_real_run(run_fake, jids, code):
+    fake = FakeSession.with_roster(ALICE)
+    dry = run_fake(fake, "roster", "remove", *jids, "--dry-run")
+    assert fake.roster_writes() == []
+    real = run_fake(FakeSession.with_roster(ALICE), "roster", "remove", *jids)
+    assert dry.code == real.code == code
+    if code:
+        assert "dry run:" in dry.stderr
