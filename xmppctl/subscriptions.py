@@ -77,7 +77,8 @@ class SubscriptionResult:
 
     ``status``: ``sent``; ``dry-run`` (nothing sent); ``not-pending`` (approve/deny of a JID
     with no pending request: nothing sent, because the same presence would pre-approve or
-    revoke); ``error`` (the server bounced the presence; ``error`` holds the condition).
+    revoke); ``nothing-to-do`` (cancel of a JID we neither see nor asked: nothing sent, not a
+    failure); ``error`` (the server bounced the presence; ``error`` holds the condition).
     ``subscription``/``ask`` are our roster's state for the JID afterwards (``none``/false
     when it has no item), null when nothing was sent.
     """
@@ -267,6 +268,21 @@ async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str
             if item is not None:
                 await session.roster_set(item, what=f"roster set for {jid}")
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
+
+
+async def cancel(session: Session, watcher: PresenceWatcher, jids: Sequence[str]) -> list[SubscriptionResult]:
+    """Send ``unsubscribe`` to each JID whose presence we see or asked for; the others (subscription
+    none/from, no pending request: nothing to cancel) get nothing and status ``nothing-to-do``."""
+    roster = {item.jid: item for item in await fetch_roster(session)}
+
+    def idle(jid: str) -> bool:
+        item = roster.get(jid)
+        return item is None or (item.subscription in ("none", "from") and not item.ask)
+
+    sent = await send_and_report(session, watcher, [(j, SENDS["cancel"]) for j in jids if not idle(j)])
+    by_jid = {r.jid: r for r in sent}
+    return [by_jid.get(j) or SubscriptionResult(j, (), "nothing-to-do", roster[j].subscription if j in roster else "none",
+                                                bool(j in roster and roster[j].ask)) for j in jids]
 
 
 def require_preapproval(session: Session) -> None:

@@ -150,3 +150,13 @@ def test_dry_run_exits_with_the_code_of_the_real_run(run_fake, jids, code):
     assert dry.code == real.code == code
     if code:
         assert "dry run:" in dry.stderr
+
+
+def test_sub_cancel_of_a_contact_we_do_not_see_is_nothing_to_do(run_fake):
+    carol = RosterItem("carol@example.org", None, "from", False, ())
+    fake = FakeSession.with_roster(ALICE, carol)
+    r = run_fake(fake, "sub", "cancel", "alice@example.org", "carol@example.org", "dan@example.org", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert {row["jid"]: row["status"] for row in r.json()} == {
+        "alice@example.org": "sent", "carol@example.org": "nothing-to-do", "dan@example.org": "nothing-to-do"}
+    assert [s for s in fake.sent if s[0] == "subscription"] == [("subscription", "alice@example.org", "unsubscribe")]

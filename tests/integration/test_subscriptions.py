@@ -165,7 +165,7 @@ def test_approve_of_jid_without_request_sends_nothing_and_stores_no_preapproval(
     assert state(run_cli, alice, bob) == ("none", True)
 
     r = run_cli(bob, "sub", "approve", "nobody@localhost")
-    assert r.code == 1 and "no pending request" in r.stderr
+    assert r.code == 6 and "no pending request" in r.stderr
 
 
 @contextmanager

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Presence subscriptions: request, approve, deny, cancel, revoke, pending, pre-approve.", no_args_is_help=True)
 
 RESULT_KEYS = """JSON/NDJSON keys, one object per JID: jid (bare JID), sent (list of presence types
-sent, or that would be sent with --dry-run), status (sent | dry-run | not-pending | error),
+sent, or that would be sent with --dry-run), status (sent | dry-run | not-pending | nothing-to-do | error),
 subscription (none|to|from|both: our roster's state for the JID afterwards; null if nothing
 was sent), ask (boolean: our own request still pending; null if nothing was sent), error
 (the server's error condition or null)."""
@@ -61,8 +61,8 @@ def _validate(st: State, jids: Sequence[str]) -> list[str]:
 
 
 def _finish(st: State, results: "list[SubscriptionResult]", fmt: str) -> None:
-    """Render per-JID results; then fail with 1/6/7 if any JID was not done."""
-    from ..errors import PartialFailure, ServerRefused, XmppctlError
+    """Render per-JID results; then fail with 6/7 if any JID was not done."""
+    from ..errors import PartialFailure, ServerRefused
     from ..subscriptions import RESULT_COLUMNS
 
     render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
@@ -75,12 +75,13 @@ def _finish(st: State, results: "list[SubscriptionResult]", fmt: str) -> None:
         raise PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
     if any(r.status == "error" for r in failed):
         raise ServerRefused(f"server refused: {summary}", condition=failed[0].error, details=details)
-    raise XmppctlError(f"no pending request from: {summary}", details=details)
+    # like a roster edit of a contact not in the roster: item-not-found, exit 6
+    raise ServerRefused(f"no pending request from: {summary}", condition="item-not-found", details=details)
 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
     """cancel / revoke / preapprove / request: send one kind of presence to each named JID."""
-    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, request, require_preapproval, send_and_report
+    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, cancel, request, require_preapproval, send_and_report
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -94,6 +95,8 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
         async with session(st, stanza_hook=watcher) as s:
             if kind == "request":
                 return await request(s, watcher, targets, **kwargs)
+            if kind == "cancel":
+                return await cancel(s, watcher, targets)
             if kind == "preapprove":
                 require_preapproval(s)
             return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in targets])
@@ -186,8 +189,9 @@ def approve(
     """Approve pending inbound requests (send `subscribed`): named JIDs, --all, or --match GLOB.
 
     Only JIDs with a pending request are answered: `subscribed` to anyone else would store a
-    pre-approval, so they are reported as not-pending and nothing is sent to them.
-    --dry-run lists whom it would approve.
+    pre-approval, so they are reported as not-pending and nothing is sent to them: exit 6 when
+    no JID was pending, 7 when others were approved (like a roster edit of a contact not in the
+    roster).  --dry-run lists whom it would approve.
 
     """
     _answer(ctx, "approve-and-request" if and_request else "approve", jids, all_, match, priority, settle, output, dry_run)
@@ -223,7 +227,9 @@ _extend_doc(deny, COLLECTION + "\n\n" + RESULT_KEYS)
 def cancel(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Stop seeing each JID's presence, or withdraw our pending request (send `unsubscribe`).
 
-    both becomes from, to becomes none.
+    both becomes from, to becomes none.  A JID whose presence we neither see nor asked for
+    (subscription none or from, no pending request) is reported as nothing-to-do: nothing is
+    sent to it and it is not a failure.
 
     """
     _simple(ctx, "cancel", jids, output, dry_run)
