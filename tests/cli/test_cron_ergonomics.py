@@ -160,3 +160,13 @@ def test_sub_cancel_of_a_contact_we_do_not_see_is_nothing_to_do(run_fake):
     assert {row["jid"]: row["status"] for row in r.json()} == {
         "alice@example.org": "sent", "carol@example.org": "nothing-to-do", "dan@example.org": "nothing-to-do"}
     assert [s for s in fake.sent if s[0] == "subscription"] == [("subscription", "alice@example.org", "unsubscribe")]
+
+
+def test_sub_request_group_replaces_like_roster_add_and_add_group_adds(run_fake):
+    fake = FakeSession.with_roster(ALICE, BOB)
+    assert run_fake(fake, "sub", "request", "bob@example.org", "-g", "New").code == 0
+    assert fake.roster["bob@example.org"].groups == ("New",)
+    assert run_fake(fake, "sub", "request", "alice@example.org", "--add-group", "New").code == 0
+    assert sorted(fake.roster["alice@example.org"].groups) == ["Friends", "New"]
+    r = run_fake(fake, "sub", "request", "alice@example.org", "-g", "A", "--add-group", "B")
+    assert r.code == 2

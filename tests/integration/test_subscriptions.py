@@ -235,7 +235,7 @@ def test_preapproval_while_preapprover_offline_prosody_0_12_quirk(make_user, run
 def test_request_with_name_and_group_keeps_existing_groups(make_user, run_cli):
     alice, bob = make_user("alice"), make_user("bob")
     alice.seed([Contact(bob.jid, "Old", ("Work",))])
-    sub(run_cli, alice, "request", bob.jid, "--name", "Bobby", "--group", "Friends")
+    sub(run_cli, alice, "request", bob.jid, "--name", "Bobby", "--add-group", "Friends")
     item = roster(run_cli, alice)[bob.jid]
     assert (item["name"], item["groups"], item["ask"]) == ("Bobby", ["Friends", "Work"], True)
 

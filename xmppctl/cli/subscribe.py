@@ -145,7 +145,8 @@ def request_(
     ctx: typer.Context,
     jids: JidsArg,
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Also set the contact's roster name.", show_default=False)] = None,
-    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Also put the contact in GROUP (repeatable; existing groups are kept).", show_default=False)] = None,
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Put the contact in GROUP (repeatable); replaces its groups, as in `roster add`.", show_default=False)] = None,
+    add_group: Annotated[Optional[list[str]], typer.Option("--add-group", metavar="GROUP", autocompletion=complete_group, help="Add GROUP, keep the others (repeatable).", show_default=False)] = None,
     nick: Annotated[Optional[str], typer.Option("--nick", metavar="NICK", help="Our nickname, sent with the request (XEP-0172).", show_default=False)] = None,
     message: Annotated[Optional[str], typer.Option("--message", metavar="TEXT", help="A status text sent with the request.", show_default=False)] = None,
     dry_run: DryRunOpt = False,
@@ -153,22 +154,27 @@ def request_(
 ) -> None:
     """Ask to see each JID's presence (send `subscribe`).
 
-    The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name or
-    --group the roster item is first written with that name and those groups added (its
-    current name and groups, and what other clients stored on it, are otherwise kept).
+    The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name,
+    --group or --add-group the roster item is first written: --name replaces the name, --group
+    replaces the groups (as in `roster add` and `roster set`), --add-group adds to them; what is
+    not asked for, and what other clients stored on the item, is kept.
     --nick and --name are one line; --message may span lines; control characters: exit 2.
 
     """
     from ..errors import UsageError
     from ..text import validate_groups, validate_name, validate_nick, validate_status
 
-    groups = validate_groups(group or [], "--group")
+    groups = validate_groups(group, "--group") if group else None
+    if group and add_group:
+        raise UsageError("--group replaces all groups: do not combine it with --add-group")
+    add_groups = validate_groups(add_group or [], "--add-group")
     if name is not None and not name.strip():
         raise UsageError("--name: empty name")
     name = validate_name(name, "--name")
     nick = validate_nick(nick, "--nick")
     message = validate_status(message, "--message")
-    _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, nick=nick, message=message)
+    _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, add_groups=add_groups, nick=nick,
+            message=message)
 
 
 _extend_doc(request_, RESULT_KEYS)
