@@ -170,3 +170,27 @@ def test_sub_request_group_replaces_like_roster_add_and_add_group_adds(run_fake)
     assert sorted(fake.roster["alice@example.org"].groups) == ["Friends", "New"]
     r = run_fake(fake, "sub", "request", "alice@example.org", "-g", "A", "--add-group", "B")
     assert r.code == 2
+
+
+def test_a_bad_choice_is_answered_in_our_words(run_fake):
+    fake = FakeSession.with_roster(ALICE)
+    r = run_fake(fake, "roster", "list", "-o", "yaml")
+    assert (r.code, r.stderr) == (2, "xmppctl: -o/--output 'yaml': not one of table, json, ndjson, csv\n")
+    assert fake.opened == []
+
+
+def test_help_shows_no_internal_types():
+    import re
+
+    import typer.main
+
+    from xmppctl.cli import app
+
+    def walk(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, path + [name])
+        if not getattr(command, "commands", None):
+            yield path, command.get_help(typer.Context(command, info_name=" ".join(path)))
+
+    for path, text in walk(typer.main.get_command(app), []):
+        assert not re.search(r"<(int|float|text|bool)[^>]*>|range>", text), (path, text)

@@ -1,6 +1,7 @@
 """The root typer app, its global options, and the one error edge (:func:`main`)."""
 
 
+import re
 import sys
 from typing import Annotated, Optional
 
@@ -228,6 +229,7 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             sys.stderr.write(message.rstrip("\n") + "\n")
             code = int(ExitCode.USAGE)
         else:
+            message = our_wording(message)
             err = UsageError(message) if exc.exit_code == 2 else XmppctlError(message)
             code = _report(err, hint)
     except KeyboardInterrupt:
@@ -247,6 +249,20 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             traceback.print_exc()
         code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
     return code
+
+
+_CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)
+
+
+def our_wording(message: str) -> str:
+    """A parser message in our words: ``-o/--output 'yaml': not one of table, json, ndjson, csv``
+    (click's wording, and pydantic's "Value error, " that some typer versions add, go)."""
+    match = _CHOICE.match(message)
+    if match is None:
+        return message.replace("Value error, ", "")
+    names = sorted((n.strip("'") for n in match["opt"].split(" / ")), key=len)
+    choices = ", ".join(c.strip().strip("'") for c in match["choices"].split(","))
+    return f"{'/'.join(names)} {match['value']!r}: not one of {choices}"
 
 
 def _silence_stdout() -> None:

@@ -407,7 +407,7 @@ def import_(
     max_remove: Annotated[Optional[int], typer.Option("--max-remove", metavar="N", min=0, help="Refuse (exit 2, nothing sent) a plan that would remove more than N contacts.", show_default=False)] = None,
     backup_dir: Annotated[Optional[str], typer.Option("--backup-dir", metavar="DIR", help="Write the --prune backup into DIR [default: the directory of FILE; the current directory for -].", show_default=False)] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow --prune with a file that has no contacts (it removes every contact); else exit 2.")] = False,
-    window: Annotated[int, typer.Option("--window", min=1, max=256, help="Roster sets in flight at once.")] = 32,
+    window: Annotated[int, typer.Option("--window", metavar="N", min=1, max=256, help="Roster sets in flight at once.")] = 32,
     output: OutputOpt = None,
 ) -> None:
     """Make the roster match FILE: add and update contacts; remove others only with --prune.
