@@ -194,3 +194,13 @@ def test_help_shows_no_internal_types():
 
     for path, text in walk(typer.main.get_command(app), []):
         assert not re.search(r"<(int|float|text|bool)[^>]*>|range>", text), (path, text)
+
+
+def test_an_empty_table_leaves_stdout_empty_and_says_so_on_stderr(run_fake):
+    fake = FakeSession.with_roster(ALICE)
+    r = run_fake(fake, "roster", "list", "--group", "Nobody", "-o", "table")
+    assert (r.code, r.stdout, r.stderr) == (0, "", "xmppctl: no contacts\n")
+    r = run_fake(fake, "roster", "list", "--group", "Nobody", "-o", "json")
+    assert (r.stdout, r.stderr) == ("[]\n", "")
+    r = run_fake(fake, "-q", "roster", "list", "--group", "Nobody", "-o", "table")
+    assert (r.stdout, r.stderr) == ("", "")

@@ -53,7 +53,7 @@ def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
             await require_blocking(s)
             return await fetch_blocklist(s)
 
-    render(st, ({"jid": jid} for jid in run(job)), LIST_COLUMNS, fmt)
+    render(st, ({"jid": jid} for jid in run(job)), LIST_COLUMNS, fmt, empty="no blocked JIDs")
 
 
 _extend_doc(list_, SUPPORT)

@@ -85,13 +85,13 @@ def report(st: State, outcome: EditOutcome, fmt: str, what: str = "roster") -> N
     plan, results = outcome.plan, outcome.results
     if results is None:
         plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
-        render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt)
+        render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt, empty=None)
         if fmt == "table":
             note(st, f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent")
         _raise_as_the_real_run_would(plan, what)
         return
     plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
-    render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt)
+    render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt, empty="nothing to do")
     raise_for_results(results, what)
 
 

@@ -48,7 +48,8 @@ def list_(
     fmt = st.output_format(output)
     st.resolve_account()
     groups = list_groups(_fetch(st))
-    render(st, (g.to_dict(with_members) for g in groups), GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS, fmt)
+    render(st, (g.to_dict(with_members) for g in groups), GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS, fmt,
+           empty="no groups")
 
 
 @app.command("members")
@@ -66,7 +67,7 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     fmt = st.output_format(output)
     name = validate_group(group, "GROUP")
     st.resolve_account()
-    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt)
+    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt, empty="no contacts in the group")
 
 
 def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool, dry_run: bool, output) -> None:

@@ -52,7 +52,7 @@ def list_(
         pending=pending,
         ungrouped=ungrouped,
     )
-    render(st, (item.to_dict() for item in items), ITEM_COLUMNS, fmt)
+    render(st, (item.to_dict() for item in items), ITEM_COLUMNS, fmt, empty="no contacts")
 
 
 # ---- editing: add, remove, set, show ---------------------------------------------------------
@@ -507,12 +507,12 @@ def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
     if results is None:
         if subscribe:
             edit.extra_rows = subscription_rows(report.would_subscribe, "would send a subscription request")
-        render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt)
+        render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt, empty=None)
         if fmt == "table":
             note(st, _plan_summary(plan.counts(), "dry run: nothing was sent"))
         return
     edit.extra_rows = subscription_rows(report.subscribed, "subscription request sent")
-    render(st, result_rows(edit, results), RESULT_COLUMNS, fmt)
+    render(st, result_rows(edit, results), RESULT_COLUMNS, fmt, empty=None)
     if fmt == "table":
         ok = sum(1 for r in results if r.ok)
         # after a lost connection the rest are reported as failed without being sent
@@ -559,7 +559,7 @@ def diff(
             return plan_roster(await fetch_roster(s), desired, prune=prune, **sync)
 
     plan = run(job)
-    render(st, plan_rows(EditPlan(changes=plan.changes), fmt), PLAN_COLUMNS, fmt)
+    render(st, plan_rows(EditPlan(changes=plan.changes), fmt), PLAN_COLUMNS, fmt, empty=None)
     if fmt == "table":
         note(st, _plan_summary(plan.counts(), "drift" if plan.drift else "no drift"))
     if exit_code and plan.drift:

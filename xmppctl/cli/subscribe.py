@@ -303,7 +303,7 @@ def pending(
 
     inbound, roster = run(job)
     rows = [p for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
-    render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt)
+    render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt, empty="no pending requests")
 
 
 _extend_doc(pending, COLLECTION)
