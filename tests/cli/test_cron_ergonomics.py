@@ -204,3 +204,15 @@ def test_an_empty_table_leaves_stdout_empty_and_says_so_on_stderr(run_fake):
     assert (r.stdout, r.stderr) == ("[]\n", "")
     r = run_fake(fake, "-q", "roster", "list", "--group", "Nobody", "-o", "table")
     assert (r.stdout, r.stderr) == ("", "")
+
+
+def test_diff_without_prune_lists_server_only_contacts_as_extra(run_fake, tmp_path):
+    path = _roster_file(tmp_path, ALICE)
+    fake = FakeSession.with_roster(ALICE, BOB)
+    r = run_fake(fake, "roster", "diff", path, "--exit-code", "-o", "json")
+    assert r.code == 0, "an extra contact is kept by import: not drift"
+    assert r.json() == [{"action": "extra", "jid": "bob@example.org", "changes": [], "note": "kept; --prune would remove"}]
+    r = run_fake(fake, "roster", "diff", path, "-o", "table")
+    assert "bob@example.org" in r.stdout and "1 extra (kept; --prune would remove)" in r.stderr
+    r = run_fake(fake, "roster", "diff", path, "--prune", "-o", "json")
+    assert [(row["action"], row["jid"]) for row in r.json()] == [("remove", "bob@example.org")]

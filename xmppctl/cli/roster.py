@@ -537,9 +537,11 @@ def diff(
     """Show what `roster import FILE` would change, field by field; send nothing.
 
     One row per contact to add, update or remove.  JSON/NDJSON keys: action
-    (add|update|remove), jid, changes (list of {field, old, new}; a table shows them as
-    `field: old -> new`), note (null).  Contacts only in the roster are listed only with
-    --prune.  With --exit-code: exit 10 when there is drift, 0 when there is none.
+    (add|update|remove|extra), jid, changes (list of {field, old, new}; a table shows them as
+    `field: old -> new`), note (null, or for extra: "kept; --prune would remove").  Contacts
+    only in the roster are listed as removals with --prune; without it as action extra (import
+    keeps them, so they are not drift).  With --exit-code: exit 10 when there is drift, 0 when
+    there is none.
     """
     import sys
 
@@ -556,12 +558,18 @@ def diff(
 
     async def job(_stop):
         async with session(st) as s:
-            return plan_roster(await fetch_roster(s), desired, prune=prune, **sync)
+            current = await fetch_roster(s)
+            wanted = {item.jid for item in desired}
+            extra = [] if prune else sorted(item.jid for item in current if item.jid not in wanted)
+            return plan_roster(current, desired, prune=prune, **sync), extra
 
-    plan = run(job)
-    render(st, plan_rows(EditPlan(changes=plan.changes), fmt), PLAN_COLUMNS, fmt, empty=None)
+    plan, extra = run(job)
+    rows = plan_rows(EditPlan(changes=plan.changes), fmt)
+    rows += [{"action": "extra", "jid": jid, "changes": [], "note": "kept; --prune would remove"} for jid in extra]
+    render(st, rows, PLAN_COLUMNS, fmt, empty=None)
     if fmt == "table":
-        note(st, _plan_summary(plan.counts(), "drift" if plan.drift else "no drift"))
+        kept = f"; {len(extra)} extra (kept; --prune would remove)" if extra else ""
+        note(st, _plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + kept)
     if exit_code and plan.drift:
         counts = plan.counts()
         raise DriftFound(f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove",
