@@ -114,6 +114,8 @@ def test_global_options_after_the_command_work(run_fake):
     (["account", "add", "w", "--jid", "a@b", "--timeout", "3", "-q"],
      ["-q", "account", "add", "w", "--jid", "a@b", "--timeout", "3"]),
     (["presence", "probe", "a@b", "--timeout", "3"], ["--timeout", "3", "presence", "probe", "a@b"]),
+    # a missing value stays where it is (moved, it would take the command's name as its value)
+    (["roster", "list", "--jid"], ["roster", "list", "--jid"]),
 ])
 def test_hoist_global_options(argv, expected):
     from xmppctl.cli import hoist_global_options

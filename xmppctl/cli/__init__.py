@@ -141,6 +141,9 @@ def hoist_global_options(args: list[str]) -> list[str]:
         name = _option_name(arg)
         if arg.startswith("-") and arg != "-" and name not in own and name in globals_:
             take = 2 if _takes_value(globals_[name], arg) else 1
+            if j + take > len(rest):  # its value is missing: moved, it would take the command's name
+                kept.append(arg)
+                break
             moved += rest[j:j + take]
         elif arg.startswith("-") and arg != "-":
             take = 2 if name in own and _takes_value(own[name], arg) else 1
