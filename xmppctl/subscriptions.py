@@ -77,7 +77,8 @@ class SubscriptionResult:
 
     ``status``: ``sent``; ``dry-run`` (nothing sent); ``not-pending`` (approve/deny of a JID
     with no pending request: nothing sent, because the same presence would pre-approve or
-    revoke); ``error`` (the server bounced the presence; ``error`` holds the condition).
+    revoke); ``nothing-to-do`` (cancel of a JID we neither see nor asked: nothing sent, not a
+    failure); ``error`` (the server bounced the presence; ``error`` holds the condition).
     ``subscription``/``ask`` are our roster's state for the JID afterwards (``none``/false
     when it has no item), null when nothing was sent.
     """
@@ -185,18 +186,20 @@ def pending_requests(inbound: dict[str, tuple[str | None, str | None]], roster: 
     return out
 
 
-def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: Sequence[str]) -> RosterItem | None:
-    """The roster item to set for ``request --name/--group``, or None when nothing would change.
+def merged_item(jid: str, current: RosterItem | None, name: str | None, groups: Sequence[str] | None = None,
+                *, add: Sequence[str] = ()) -> RosterItem | None:
+    """The roster item to set for ``request --name/--group/--add-group``, or None when nothing
+    would change.
 
     A roster set replaces the whole item, so the current item is the base: its name, groups
     and the extensions other clients stored on it are kept; --name replaces the name, --group
-    adds groups.
+    (*groups*) replaces the groups as in ``roster add``/``roster set``, --add-group (*add*) adds.
     """
-    if name is None and not groups:
+    if name is None and groups is None and not add:
         return None
     base = current or RosterItem(jid)
     new_name = name if name is not None else base.name
-    new_groups = tuple(sorted(set(base.groups) | set(groups)))
+    new_groups = tuple(sorted(set(base.groups if groups is None else groups) | set(add)))
     if current is not None and new_name == current.name and new_groups == tuple(sorted(current.groups)):
         return None
     return replace(base, name=new_name or None, groups=new_groups)
@@ -258,15 +261,31 @@ async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequ
 
 
 async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str], *, name: str | None = None,
-                  groups: Sequence[str] = (), nick: str | None = None, message: str | None = None) -> list[SubscriptionResult]:
-    """Ask to see each JID's presence; with --name/--group first put the contact on the roster."""
-    if name is not None or groups:
+                  groups: Sequence[str] | None = None, add_groups: Sequence[str] = (), nick: str | None = None,
+                  message: str | None = None) -> list[SubscriptionResult]:
+    """Ask to see each JID's presence; with --name/--group/--add-group first put the contact on the roster."""
+    if name is not None or groups is not None or add_groups:
         current = {item.jid: item for item in await fetch_roster(session)}
         for jid in jids:
-            item = merged_item(jid, current.get(jid), name, groups)
+            item = merged_item(jid, current.get(jid), name, groups, add=add_groups)
             if item is not None:
                 await session.roster_set(item, what=f"roster set for {jid}")
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
+
+
+async def cancel(session: Session, watcher: PresenceWatcher, jids: Sequence[str]) -> list[SubscriptionResult]:
+    """Send ``unsubscribe`` to each JID whose presence we see or asked for; the others (subscription
+    none/from, no pending request: nothing to cancel) get nothing and status ``nothing-to-do``."""
+    roster = {item.jid: item for item in await fetch_roster(session)}
+
+    def idle(jid: str) -> bool:
+        item = roster.get(jid)
+        return item is None or (item.subscription in ("none", "from") and not item.ask)
+
+    sent = await send_and_report(session, watcher, [(j, SENDS["cancel"]) for j in jids if not idle(j)])
+    by_jid = {r.jid: r for r in sent}
+    return [by_jid.get(j) or SubscriptionResult(j, (), "nothing-to-do", roster[j].subscription if j in roster else "none",
+                                                bool(j in roster and roster[j].ask)) for j in jids]
 
 
 def require_preapproval(session: Session) -> None:

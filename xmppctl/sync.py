@@ -172,9 +172,9 @@ async def import_roster(
     """Make the roster match *desired*: fetch, plan, guard, confirm, back up, apply, subscribe.
 
     Guards (before anything is sent, dry run included): :func:`check_import_guards` and
-    ``max_remove``.  *confirm* is asked when the plan removes contacts.  A pruning import
-    first hands the current roster to *backup* (default: a TOML export in the current
-    directory).  *progress* is called with the live report when the sets start and after
+    ``max_remove``.  *confirm* is asked when the plan removes contacts.  An import whose plan
+    removes contacts first hands the current roster to *backup* (default: a TOML export in the
+    current directory).  *progress* is called with the live report when the sets start and after
     each roster set and each subscription request, so a caller that is interrupted knows
     what was applied.
     """
@@ -188,7 +188,7 @@ async def import_roster(
         return report
     if removes and confirm is not None and not await confirm(plan):
         raise _aborted()
-    if options.prune:  # before anything changes, whatever the plan: the user can always roll back
+    if removes:  # before anything changes; a run that removes nothing leaves no backup file behind
         writer = backup or backup_to(".", "toml", session.bare_jid)
         report.backup = writer(current)
     del current

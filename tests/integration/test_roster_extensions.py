@@ -104,7 +104,7 @@ def test_subscription_request_with_name_and_group_keeps_foreign_child_elements(m
     if foreign_child(raw_item(user, other.jid)) is None:
         pytest.skip(f"{xmpp_server.kind} does not store unknown child elements of roster items at all "
                     "(see docs/protocol-notes.md): nothing to preserve")
-    r = run_cli(user, "sub", "request", other.jid, "--name", "Other", "--group", "Asked", "-o", "json")
+    r = run_cli(user, "sub", "request", other.jid, "--name", "Other", "--add-group", "Asked", "-o", "json")
     assert r.code == 0, r.stderr
     item = raw_item(user, other.jid)
     assert foreign_child(item) == ("dark", "teal"), ET.tostring(item, encoding="unicode")

@@ -165,7 +165,7 @@ def test_approve_of_jid_without_request_sends_nothing_and_stores_no_preapproval(
     assert state(run_cli, alice, bob) == ("none", True)
 
     r = run_cli(bob, "sub", "approve", "nobody@localhost")
-    assert r.code == 1 and "no pending request" in r.stderr
+    assert r.code == 6 and "no pending request" in r.stderr
 
 
 @contextmanager
@@ -235,7 +235,7 @@ def test_preapproval_while_preapprover_offline_prosody_0_12_quirk(make_user, run
 def test_request_with_name_and_group_keeps_existing_groups(make_user, run_cli):
     alice, bob = make_user("alice"), make_user("bob")
     alice.seed([Contact(bob.jid, "Old", ("Work",))])
-    sub(run_cli, alice, "request", bob.jid, "--name", "Bobby", "--group", "Friends")
+    sub(run_cli, alice, "request", bob.jid, "--name", "Bobby", "--add-group", "Friends")
     item = roster(run_cli, alice)[bob.jid]
     assert (item["name"], item["groups"], item["ask"]) == ("Bobby", ["Friends", "Work"], True)
 

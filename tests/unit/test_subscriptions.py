@@ -80,15 +80,22 @@ def test_pending_requests_inbound_first_then_outbound_from_ask():
 
 def test_merged_item_keeps_name_and_adds_groups():
     current = RosterItem("b@x.org", "Bob", "both", False, ("Work",))
-    item = merged_item("b@x.org", current, None, ["Friends"])
+    item = merged_item("b@x.org", current, None, add=["Friends"])
     assert (item.name, item.groups) == ("Bob", ("Friends", "Work"))
+
+
+def test_merged_item_group_replaces_like_roster_add():
+    current = RosterItem("b@x.org", "Bob", "both", False, ("Work",))
+    item = merged_item("b@x.org", current, None, ["Friends"])
+    assert (item.name, item.groups) == ("Bob", ("Friends",))
 
 
 def test_merged_item_is_none_when_nothing_changes():
     current = RosterItem("b@x.org", "Bob", "both", False, ("Work",))
     assert merged_item("b@x.org", current, "Bob", ["Work"]) is None
-    assert merged_item("b@x.org", current, None, []) is None
-    assert merged_item("new@x.org", None, None, []) is None
+    assert merged_item("b@x.org", current, None) is None
+    assert merged_item("b@x.org", current, None, add=["Work"]) is None
+    assert merged_item("new@x.org", None, None) is None
 
 
 def test_merged_item_for_absent_contact():

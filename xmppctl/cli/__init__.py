@@ -1,6 +1,7 @@
 """The root typer app, its global options, and the one error edge (:func:`main`)."""
 
 
+import re
 import sys
 from typing import Annotated, Optional
 
@@ -30,6 +31,8 @@ and exits with a documented code: 0 ok, 1 other failure, 2 usage/bad input,
 The password is never taken from the command line: use --password-stdin,
 XMPPCTL_PASSWORD_<NAME> (the account's own variable), XMPPCTL_PASSWORD, password_command in
 the config file, or the system keyring; an authentication failure names the source used.
+
+Global options may also follow the command: `xmppctl roster list -a work`.
 """
 
 app = typer.Typer(
@@ -76,6 +79,7 @@ def root(
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify the server certificate (prints a warning); SCRAM only then, never PLAIN, so an impostor gets no password.")] = False,
     allow_plaintext: Annotated[bool, typer.Option("--allow-plaintext-loopback", help="Allow a server without TLS, only on a loopback address (127.0.0.0/8, ::1, localhost), checked again on the address actually connected to; SCRAM only, never PLAIN.")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input (on a terminal: prompted for, not echoed).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only on stderr: no summaries, notes or progress (warnings about security and received messages are still printed).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Print the XML stream (SASL and password redacted) and tracebacks on stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -95,9 +99,72 @@ def root(
         allow_plaintext=allow_plaintext,
         password_stdin=password_stdin,
         debug=debug,
+        quiet=quiet,
         session_factory=getattr(ctx.obj, "session_factory", None),
     )
     _STATE_HOLDER.append(ctx.obj)
+
+
+def _option_name(arg: str) -> str:
+    """``--name`` of ``--name=value``, ``-a`` of ``-abob``; the token itself otherwise."""
+    if arg.startswith("--"):
+        return arg.split("=", 1)[0]
+    return arg[:2]
+
+
+def _takes_value(param, arg: str) -> bool:
+    """Whether the option in *arg* consumes the next token as its value."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return False
+    return arg == _option_name(arg)  # no value attached (--opt=v, -ov)
+
+
+def _options_of(command) -> dict[str, object]:
+    return {name: p for p in command.params if p.param_type_name == "option" for name in (*p.opts, *p.secondary_opts)}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options given after the command to before it: ``roster list -a bob``.
+
+    Every occurrence is moved, in order, with its value (``-a bob``, ``-abob``, ``--account=bob``).
+    An option the command itself defines with the same name stays the command's; nothing after
+    ``--`` is touched; a value of a command option is never taken for an option.
+    """
+    import typer.main
+
+    root = typer.main.get_command(app)
+    globals_ = _options_of(root)
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "--"):  # the global options already first
+        param = globals_.get(_option_name(args[i]))
+        i += 2 if param is not None and _takes_value(param, args[i]) else 1
+    head, moved, kept = args[:i], [], []
+    command, own = root, {}
+    rest = args[i:]
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg == "--":
+            kept += rest[j:]
+            break
+        name = _option_name(arg)
+        if arg.startswith("-") and arg != "-" and name not in own and name in globals_:
+            take = 2 if _takes_value(globals_[name], arg) else 1
+            if j + take > len(rest):  # its value is missing: moved, it would take the command's name
+                kept.append(arg)
+                break
+            moved += rest[j:j + take]
+        elif arg.startswith("-") and arg != "-":
+            take = 2 if name in own and _takes_value(own[name], arg) else 1
+            kept += rest[j:j + take]
+        else:
+            take = 1
+            sub = getattr(command, "commands", {}).get(arg)
+            if sub is not None:
+                command, own = sub, _options_of(sub)
+            kept.append(arg)
+        j += take
+    return head + moved + kept
 
 
 def _output_hint(argv: list[str]) -> str | None:
@@ -132,6 +199,8 @@ def main(argv: list[str] | None = None, *, session_factory=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if completion_requested():  # a shell asking for TAB completions (completions/*)
         enable_shell_completion()
+    else:
+        args = hoist_global_options(args)
     hint = _output_hint(args)
     try:
         code = _dispatch(args, hint, State(session_factory=session_factory))
@@ -172,13 +241,19 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             sys.stderr.write(message.rstrip("\n") + "\n")
             code = int(ExitCode.USAGE)
         else:
+            message = our_wording(message)
             err = UsageError(message) if exc.exit_code == 2 else XmppctlError(message)
             code = _report(err, hint)
     except KeyboardInterrupt:
         code = _report(Interrupted("interrupted"), hint)
-    except BrokenPipeError:  # e.g. `| head`: the reader is gone; say nothing more
+    except BrokenPipeError:  # e.g. `| head`: the reader is gone and took what it wanted: exit 0, silently
         _silence_stdout()
-        code = int(ExitCode.FAILURE)
+        code = int(ExitCode.OK)
+    except SystemExit as exc:  # click turns EPIPE into sys.exit(1), even outside standalone mode
+        if not isinstance(exc.__context__, BrokenPipeError):
+            raise
+        _silence_stdout()
+        code = int(ExitCode.OK)
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
             import traceback
@@ -186,6 +261,20 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             traceback.print_exc()
         code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
     return code
+
+
+_CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)
+
+
+def our_wording(message: str) -> str:
+    """A parser message in our words: ``-o/--output 'yaml': not one of table, json, ndjson, csv``
+    (click's wording, and pydantic's "Value error, " that some typer versions add, go)."""
+    match = _CHOICE.match(message)
+    if match is None:
+        return message.replace("Value error, ", "")
+    names = sorted((n.strip("'") for n in match["opt"].split(" / ")), key=len)
+    choices = ", ".join(c.strip().strip("'") for c in match["choices"].split(","))
+    return f"{'/'.join(names)} {match['value']!r}: not one of {choices}"
 
 
 def _silence_stdout() -> None:

@@ -161,7 +161,7 @@ def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
                 "password_source": source,
             }
         )
-    render(st, rows, ACCOUNT_COLUMNS, fmt)
+    render(st, rows, ACCOUNT_COLUMNS, fmt, empty="no accounts")
 
 
 def _select(st: Any, name: str | None) -> None:

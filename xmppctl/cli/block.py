@@ -30,9 +30,9 @@ def _finish(st, results, fmt: str, dry_run: bool) -> None:
 
     render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
     if dry_run and fmt == "table":
-        import sys
+        from .common import note
 
-        sys.stderr.write("dry run: nothing was sent\n")
+        note(st, "dry run: nothing was sent")
     raise_for_results(results)
 
 
@@ -53,7 +53,7 @@ def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
             await require_blocking(s)
             return await fetch_blocklist(s)
 
-    render(st, ({"jid": jid} for jid in run(job)), LIST_COLUMNS, fmt)
+    render(st, ({"jid": jid} for jid in run(job)), LIST_COLUMNS, fmt, empty="no blocked JIDs")
 
 
 _extend_doc(list_, SUPPORT)

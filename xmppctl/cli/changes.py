@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..output import plan_rows, result_rows
-from .common import State, render
+from .common import State, note, render
 
 if TYPE_CHECKING:
     from ..edits import EditPlan
@@ -38,7 +38,9 @@ ROWS_HELP = """
     null).  With --dry-run nothing is sent and each row has: action
     (add|update|remove|skip|error), jid, changes (list of {field, old, new}), note (string or
     null).  Exit 6 if the only change failed, 7 if some of several failed (the others are applied;
-    the failed ones are listed on stderr, as JSON "details" with -o json).
+    the failed ones are listed on stderr, as JSON "details" with -o json).  A --dry-run exits
+    with the code the real run would have for what it already knows (6/7 for items it would
+    refuse, such as contacts not in the roster).
 """
 
 
@@ -62,6 +64,20 @@ def subscription_rows(jids: list[str], message: str) -> list[dict[str, Any]]:
     return [{"action": "subscribe", "jid": jid, "ok": True, "error": None, "message": message} for jid in jids]
 
 
+def _raise_as_the_real_run_would(plan: EditPlan, what: str) -> None:
+    """A dry run exits with the real run's code: 6/7 for the items it would refuse (not in the
+    roster...), counting every planned set as applied (what the server would say is unknown)."""
+    from ..errors import XmppctlError
+    from ..roster import ChangeResult, raise_for_results
+
+    would = list(plan.refused) + [ChangeResult(change, True) for change in plan.changes]
+    try:
+        raise_for_results(would, what)
+    except XmppctlError as exc:
+        exc.message = f"dry run: {exc.message}"
+        raise
+
+
 def report(st: State, outcome: EditOutcome, fmt: str, what: str = "roster") -> None:
     """Print the plan (dry run) or the per-item results, then raise for failures (exit 6/7)."""
     from ..roster import raise_for_results
@@ -69,12 +85,13 @@ def report(st: State, outcome: EditOutcome, fmt: str, what: str = "roster") -> N
     plan, results = outcome.plan, outcome.results
     if results is None:
         plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
-        render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt)
+        render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt, empty=None)
         if fmt == "table":
-            sys.stderr.write(f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent\n")
+            note(st, f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent")
+        _raise_as_the_real_run_would(plan, what)
         return
     plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
-    render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt)
+    render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt, empty="nothing to do")
     raise_for_results(results, what)
 
 
@@ -99,7 +116,7 @@ def edit_roster(
 
     def planned(current: list[RosterItem]) -> EditPlan:
         plan = build(current)
-        ticks.append(_progress(len(plan.changes)))  # the total is known once the plan is
+        ticks.append(None if st.quiet else _progress(len(plan.changes)))  # the total is known once the plan is
         return plan
 
     def progress(result: Any) -> None:

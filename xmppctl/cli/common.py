@@ -61,6 +61,8 @@ class State:
     allow_plaintext: bool = False
     password_stdin: bool = False
     debug: bool = False
+    #: --quiet: errors (and security warnings) only on stderr; see :func:`note`
+    quiet: bool = False
     _config: Any = None
     _account: Any = None
     #: where the password of the running command came from (config.PasswordSource), once read
@@ -154,6 +156,12 @@ def state(ctx: typer.Context) -> State:
     return obj
 
 
+def note(st: State, line: str) -> None:
+    """An informational line on stderr (a summary, "exported N", "backup written"), unless --quiet."""
+    if not st.quiet:
+        sys.stderr.write(line.rstrip("\n") + "\n")
+
+
 def warn(message: str) -> None:
     sys.stderr.write(f"xmppctl: warning: {message}\n")
 
@@ -169,10 +177,22 @@ def warn_if_messages_may_arrive(priority: int | None) -> None:
          f"{default_keep_path()}")
 
 
-def render(st: State, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str) -> None:
+def render(st: State, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str,
+           empty: str | None = "no results") -> None:
+    """Rows on stdout; a table with no rows prints nothing there and *empty* as a note on stderr
+    (e.g. "no contacts"; None for commands that print their own summary)."""
     from ..output import render as _render
 
-    _render(rows, columns, fmt, sys.stdout)
+    count = [0]
+
+    def counted() -> Iterable[Mapping[str, Any]]:
+        for row in rows:
+            count[0] += 1
+            yield row
+
+    _render(counted(), columns, fmt, sys.stdout)
+    if fmt == "table" and not count[0] and empty:
+        note(st, f"xmppctl: {empty}")
 
 
 def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signals: bool = False) -> T:

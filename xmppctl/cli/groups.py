@@ -61,7 +61,7 @@ def list_(
         run_fleet(st, fmt, columns, lambda sub: _fleet_rows(sub, lambda r: [g.to_dict(with_members) for g in list_groups(r)]))
     st.resolve_account()
     groups = list_groups(_fetch(st))
-    render(st, (g.to_dict(with_members) for g in groups), columns, fmt)
+    render(st, (g.to_dict(with_members) for g in groups), columns, fmt, empty="no groups")
 
 
 @app.command("members")
@@ -83,7 +83,7 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
 
         run_fleet(st, fmt, ITEM_COLUMNS, lambda sub: _fleet_rows(sub, lambda r: [i.to_dict() for i in members(r, name)]))
     st.resolve_account()
-    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt)
+    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt, empty="no contacts in the group")
 
 
 def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool, dry_run: bool, output) -> None:

@@ -8,7 +8,7 @@ import typer
 
 from ..roster import SUBSCRIPTIONS
 from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, render, run, session, state
+from .common import DryRunOpt, OutputOpt, note, render, run, session, state
 from .complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
@@ -59,7 +59,7 @@ def list_(
     roster = run(job)
     # what TAB offers for --group and JIDs (completions never go to the network)
     save_roster_cache(st.resolve_account().jid, roster)
-    render(st, (item.to_dict() for item in selected(roster)), ITEM_COLUMNS, fmt)
+    render(st, (item.to_dict() for item in selected(roster)), ITEM_COLUMNS, fmt, empty="no contacts")
 
 
 # ---- editing: add, remove, set, show ---------------------------------------------------------
@@ -286,20 +286,28 @@ def _plan_summary(counts: dict[str, int], verb: str) -> str:
 @app.command("export")
 def export(
     ctx: typer.Context,
-    file_format: FileFormatOpt = None,
-    output_file: Annotated[Optional[str], typer.Option("--output-file", "-O", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
+    output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json or csv [default: from the extension of --file, else toml].", show_default=False, case_sensitive=False)] = None,
+    output_file: Annotated[Optional[str], typer.Option("--file", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
+    old_format: Annotated[Optional[FileFormat], typer.Option("--format", "-f", hidden=True, case_sensitive=False)] = None,
+    old_file: Annotated[Optional[str], typer.Option("--output-file", "-O", hidden=True)] = None,
 ) -> None:
-    """Export the whole roster (jid, name, groups; subscription and ask for information).
+    """Export the whole roster (jid, name, subscription, ask, groups; subscription and ask for
+    information, ignored on import).
 
-    The format is -f, else the extension of -O, else TOML.  Importing the export into an empty
-    account gives the same names and groups.
+    -o/--output is the format, as for every command; --file names the file (long only: a short
+    -O would differ from -o only by case).  The format is -o, else the extension of --file,
+    else TOML.  Importing the export into an empty account gives the same names and groups.
     """
     import sys
 
+    from ..errors import UsageError
     from ..roster import fetch_roster
     from ..rosterfile import FORMATS, check_exportable, write_roster, write_roster_path
 
     st = state(ctx)
+    if (output and old_format) or (output_file and old_file):
+        raise UsageError("give the format once (-o) and the file once (--file)")
+    file_format, output_file = output or old_format, output_file or old_file
     to_stdout = output_file in (None, "-")
     if file_format is not None:
         fmt = file_format.value
@@ -318,7 +326,7 @@ def export(
         write_roster(items, fmt, sys.stdout)
     else:
         path = write_roster_path(items, fmt, output_file)
-        sys.stderr.write(f"xmppctl: exported {len(items)} contact(s) to {path}\n")
+        note(st, f"xmppctl: exported {len(items)} contact(s) to {path}")
 
 
 class _ProgressBar:
@@ -386,13 +394,15 @@ def _interrupted_summary(report) -> str:
 class _ImportProgress:
     """Draws the progress bar from the live import report and keeps it for the interrupt summary."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, quiet: bool = False) -> None:
         self.report = None
         self.bar: _ProgressBar | None = None
+        self.quiet = quiet
 
     def __call__(self, report) -> None:
         if self.bar is None:
             self.report, self.bar = report, _ProgressBar(len(report.plan.changes))
+            self.bar.enabled = self.bar.enabled and not self.quiet
         while self.bar.done < len(report.results):
             self.bar()
 
@@ -415,8 +425,9 @@ def import_(
     names_only: NamesOnlyOpt = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --prune removes contacts (required when standard input is not a terminal).")] = False,
     max_remove: Annotated[Optional[int], typer.Option("--max-remove", metavar="N", min=0, help="Refuse (exit 2, nothing sent) a plan that would remove more than N contacts.", show_default=False)] = None,
+    backup_dir: Annotated[Optional[str], typer.Option("--backup-dir", metavar="DIR", help="Write the --prune backup into DIR [default: the directory of FILE; the current directory for -].", show_default=False)] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow --prune with a file that has no contacts (it removes every contact); else exit 2.")] = False,
-    window: Annotated[int, typer.Option("--window", min=1, max=256, help="Roster sets in flight at once.")] = 32,
+    window: Annotated[int, typer.Option("--window", metavar="N", min=1, max=256, help="Roster sets in flight at once.")] = 32,
     output: OutputOpt = None,
 ) -> None:
     """Make the roster match FILE: add and update contacts; remove others only with --prune.
@@ -424,8 +435,9 @@ def import_(
     Only what differs is sent (one roster set per contact, --window in flight), so a second
     identical import sends nothing.  A contact's name and groups become exactly those in the
     file (a missing name or groups key means none), unless --groups-only or --names-only.
-    --prune first writes a backup export of the current roster to a timestamped file next to
-    FILE (the current directory for '-') and prints its path on stderr.  Guards against a
+    When --prune is about to remove contacts, a backup export of the current roster is first
+    written to a timestamped file next to FILE (the current directory for '-'; or in
+    --backup-dir DIR) and its path printed on stderr; a run that removes nothing writes none.  Guards against a
     truncated or wrong file: --prune with a file that has no contacts exits 2 before logging in
     unless --allow-empty is given, and --max-remove N refuses (exit 2) a plan that would remove
     more than N contacts; a --dry-run reports the same refusals.  --subscribe sends a
@@ -441,6 +453,7 @@ def import_(
     """
     import asyncio
     import sys
+    from pathlib import Path
 
     from ..errors import Interrupted, UsageError
     from ..rosterfile import STDIN
@@ -452,12 +465,14 @@ def import_(
     per_second = _parse_rate(rate)
     if prune and not dry_run and not yes and not sys.stdin.isatty():
         raise UsageError("--prune removes contacts: pass --yes to confirm (standard input is not a terminal)")
+    if backup_dir is not None and not Path(backup_dir).is_dir():
+        raise UsageError(f"--backup-dir {backup_dir}: not a directory")
     desired, backup_fmt = _read_desired(st, file, file_format)
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
-    backup, confirm = _import_hooks(file, backup_fmt, st.resolve_account().jid)
-    progress = _ImportProgress()
+    backup, confirm = _import_hooks(st, file, backup_fmt, st.resolve_account().jid, backup_dir)
+    progress = _ImportProgress(quiet=st.quiet)
 
     async def job(_stop):
         async with session(st) as s:
@@ -475,7 +490,7 @@ def import_(
     _report_import(st, fmt, run(job), subscribe=subscribe)
 
 
-def _import_hooks(file: str, backup_fmt: str, account_jid: str):
+def _import_hooks(st, file: str, backup_fmt: str, account_jid: str, backup_dir: str | None = None):
     """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
     import sys
     from pathlib import Path
@@ -483,11 +498,12 @@ def _import_hooks(file: str, backup_fmt: str, account_jid: str):
     from ..rosterfile import STDIN
     from ..sync import backup_to
 
-    write_backup = backup_to(Path(".") if file == STDIN else Path(file).parent, backup_fmt, account_jid)
+    where = Path(backup_dir) if backup_dir is not None else Path(".") if file == STDIN else Path(file).parent
+    write_backup = backup_to(where, backup_fmt, account_jid)
 
     def backup(current):
         path = write_backup(current)
-        sys.stderr.write(f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}\n")
+        note(st, f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}")
         return path
 
     async def confirm(plan) -> bool:
@@ -511,18 +527,18 @@ def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
     if results is None:
         if subscribe:
             edit.extra_rows = subscription_rows(report.would_subscribe, "would send a subscription request")
-        render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt)
+        render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt, empty=None)
         if fmt == "table":
-            sys.stderr.write(_plan_summary(plan.counts(), "dry run: nothing was sent") + "\n")
+            note(st, _plan_summary(plan.counts(), "dry run: nothing was sent"))
         return
     edit.extra_rows = subscription_rows(report.subscribed, "subscription request sent")
-    render(st, result_rows(edit, results), RESULT_COLUMNS, fmt)
+    render(st, result_rows(edit, results), RESULT_COLUMNS, fmt, empty=None)
     if fmt == "table":
         ok = sum(1 for r in results if r.ok)
         # after a lost connection the rest are reported as failed without being sent
         unsent = sum(1 for r in results if not r.ok and (r.message or "").startswith("not sent"))
         tail = f"{len(results) - unsent} roster set(s) sent, {ok} applied" + (f", {unsent} not sent" if unsent else "")
-        sys.stderr.write(_plan_summary(plan.counts(), tail) + "\n")
+        note(st, _plan_summary(plan.counts(), tail))
     raise_for_results(results, "roster")
 
 
@@ -541,9 +557,11 @@ def diff(
     """Show what `roster import FILE` would change, field by field; send nothing.
 
     One row per contact to add, update or remove.  JSON/NDJSON keys: action
-    (add|update|remove), jid, changes (list of {field, old, new}; a table shows them as
-    `field: old -> new`), note (null).  Contacts only in the roster are listed only with
-    --prune.  With --exit-code: exit 10 when there is drift, 0 when there is none.
+    (add|update|remove|extra), jid, changes (list of {field, old, new}; a table shows them as
+    `field: old -> new`), note (null, or for extra: "kept; --prune would remove").  Contacts
+    only in the roster are listed as removals with --prune; without it as action extra (import
+    keeps them, so they are not drift).  With --exit-code: exit 10 when there is drift, 0 when
+    there is none.
     """
     import sys
 
@@ -560,12 +578,18 @@ def diff(
 
     async def job(_stop):
         async with session(st) as s:
-            return plan_roster(await fetch_roster(s), desired, prune=prune, **sync)
+            current = await fetch_roster(s)
+            wanted = {item.jid for item in desired}
+            extra = [] if prune else sorted(item.jid for item in current if item.jid not in wanted)
+            return plan_roster(current, desired, prune=prune, **sync), extra
 
-    plan = run(job)
-    render(st, plan_rows(EditPlan(changes=plan.changes), fmt), PLAN_COLUMNS, fmt)
+    plan, extra = run(job)
+    rows = plan_rows(EditPlan(changes=plan.changes), fmt)
+    rows += [{"action": "extra", "jid": jid, "changes": [], "note": "kept; --prune would remove"} for jid in extra]
+    render(st, rows, PLAN_COLUMNS, fmt, empty=None)
     if fmt == "table":
-        sys.stderr.write(_plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + "\n")
+        kept = f"; {len(extra)} extra (kept; --prune would remove)" if extra else ""
+        note(st, _plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + kept)
     if exit_code and plan.drift:
         counts = plan.counts()
         raise DriftFound(f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove",

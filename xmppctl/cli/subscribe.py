@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Presence subscriptions: request, approve, deny, cancel, revoke, pending, pre-approve.", no_args_is_help=True)
 
 RESULT_KEYS = """JSON/NDJSON keys, one object per JID: jid (bare JID), sent (list of presence types
-sent, or that would be sent with --dry-run), status (sent | dry-run | not-pending | error),
+sent, or that would be sent with --dry-run), status (sent | dry-run | not-pending | nothing-to-do | error),
 subscription (none|to|from|both: our roster's state for the JID afterwards; null if nothing
 was sent), ask (boolean: our own request still pending; null if nothing was sent), error
 (the server's error condition or null)."""
@@ -62,7 +62,7 @@ def _validate(st: State, jids: Sequence[str]) -> list[str]:
 
 
 def _finish(st: State, results: "list[SubscriptionResult]", fmt: str, blocks: "dict[str, BlockResult] | None" = None) -> None:
-    """Render per-JID results; then fail with 1/6/7 if any JID was not done.
+    """Render per-JID results; then fail with 6/7 if any JID was not done.
 
     With *blocks* (``deny --block``) each row gets the key ``blocked`` and a refused block
     counts as a failure of that JID (its condition in ``error``).
@@ -77,8 +77,8 @@ def _finish(st: State, results: "list[SubscriptionResult]", fmt: str, blocks: "d
 
 
 def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None" = None) -> Exception | None:
-    """The error for results where some JID was not done (exit 1/6/7); None when all were."""
-    from ..errors import PartialFailure, ServerRefused, XmppctlError
+    """The error for results where some JID was not done (exit 6/7); None when all were."""
+    from ..errors import PartialFailure, ServerRefused
 
     rows = rows if rows is not None else {r.jid: r.to_dict() for r in results}
     failed = [r for r in results if r.failed or rows[r.jid].get("blocked") is False]
@@ -90,7 +90,8 @@ def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None"
         return PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
     if any(r.status == "error" or rows[r.jid].get("blocked") is False for r in failed):
         return ServerRefused(f"server refused: {summary}", condition=details[0]["error"], details=details)
-    return XmppctlError(f"no pending request from: {summary}", details=details)
+    # like a roster edit of a contact not in the roster: item-not-found, exit 6
+    return ServerRefused(f"no pending request from: {summary}", condition="item-not-found", details=details)
 
 
 def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | None") -> dict:
@@ -107,7 +108,7 @@ def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
     """cancel / revoke / preapprove / request: send one kind of presence to each named JID."""
-    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, request, require_preapproval, send_and_report
+    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, cancel, request, require_preapproval, send_and_report
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -120,6 +121,8 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
         async with session(sub, stanza_hook=watcher) as s:
             if kind == "request":
                 return await request(s, watcher, targets, **kwargs)
+            if kind == "cancel":
+                return await cancel(s, watcher, targets)
             if kind == "preapprove":
                 require_preapproval(s)
             return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in targets])
@@ -202,7 +205,8 @@ def request_(
     ctx: typer.Context,
     jids: JidsArg,
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Also set the contact's roster name.", show_default=False)] = None,
-    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Also put the contact in GROUP (repeatable; existing groups are kept).", show_default=False)] = None,
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Put the contact in GROUP (repeatable); replaces its groups, as in `roster add`.", show_default=False)] = None,
+    add_group: Annotated[Optional[list[str]], typer.Option("--add-group", metavar="GROUP", autocompletion=complete_group, help="Add GROUP, keep the others (repeatable).", show_default=False)] = None,
     nick: Annotated[Optional[str], typer.Option("--nick", metavar="NICK", help="Our nickname, sent with the request (XEP-0172).", show_default=False)] = None,
     message: Annotated[Optional[str], typer.Option("--message", metavar="TEXT", help="A status text sent with the request.", show_default=False)] = None,
     dry_run: DryRunOpt = False,
@@ -210,22 +214,27 @@ def request_(
 ) -> None:
     """Ask to see each JID's presence (send `subscribe`).
 
-    The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name or
-    --group the roster item is first written with that name and those groups added (its
-    current name and groups, and what other clients stored on it, are otherwise kept).
+    The server adds the contact to the roster (ask=subscribe) if it is absent.  With --name,
+    --group or --add-group the roster item is first written: --name replaces the name, --group
+    replaces the groups (as in `roster add` and `roster set`), --add-group adds to them; what is
+    not asked for, and what other clients stored on the item, is kept.
     --nick and --name are one line; --message may span lines; control characters: exit 2.
 
     """
     from ..errors import UsageError
     from ..text import validate_groups, validate_name, validate_nick, validate_status
 
-    groups = validate_groups(group or [], "--group")
+    groups = validate_groups(group, "--group") if group else None
+    if group and add_group:
+        raise UsageError("--group replaces all groups: do not combine it with --add-group")
+    add_groups = validate_groups(add_group or [], "--add-group")
     if name is not None and not name.strip():
         raise UsageError("--name: empty name")
     name = validate_name(name, "--name")
     nick = validate_nick(nick, "--nick")
     message = validate_status(message, "--message")
-    _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, nick=nick, message=message)
+    _simple(ctx, "request", jids, output, dry_run, name=name, groups=groups, add_groups=add_groups, nick=nick,
+            message=message)
 
 
 _extend_doc(request_, RESULT_KEYS)
@@ -246,8 +255,9 @@ def approve(
     """Approve pending inbound requests (send `subscribed`): named JIDs, --all, or --match GLOB.
 
     Only JIDs with a pending request are answered: `subscribed` to anyone else would store a
-    pre-approval, so they are reported as not-pending and nothing is sent to them.
-    --dry-run lists whom it would approve.
+    pre-approval, so they are reported as not-pending and nothing is sent to them: exit 6 when
+    no JID was pending, 7 when others were approved (like a roster edit of a contact not in the
+    roster).  --dry-run lists whom it would approve.
 
     """
     _answer(ctx, "approve-and-request" if and_request else "approve", jids, all_, match, priority, settle, output, dry_run)
@@ -290,7 +300,9 @@ _extend_doc(deny, COLLECTION + "\n\n" + RESULT_KEYS)
 def cancel(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Stop seeing each JID's presence, or withdraw our pending request (send `unsubscribe`).
 
-    both becomes from, to becomes none.
+    both becomes from, to becomes none.  A JID whose presence we neither see nor asked for
+    (subscription none or from, no pending request) is reported as nothing-to-do: nothing is
+    sent to it and it is not a failure.
 
     """
     _simple(ctx, "cancel", jids, output, dry_run)
@@ -358,7 +370,7 @@ def pending(
 
     inbound, roster = run(job)
     rows = [p for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
-    render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt)
+    render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt, empty="no pending requests")
 
 
 _extend_doc(pending, COLLECTION)

@@ -22,7 +22,8 @@ STDIN = "-"
 WRITABLE_KEYS = ("jid", "name", "groups")
 READ_ONLY_KEYS = ("subscription", "ask")
 KNOWN_KEYS = WRITABLE_KEYS + READ_ONLY_KEYS
-CSV_COLUMNS = ("jid", "name", "groups", "subscription", "ask")
+#: the columns of `roster list -o csv`, in the same order (subscription and ask are read-only)
+CSV_COLUMNS = ("jid", "name", "subscription", "ask", "groups")
 
 Where = Callable[[str | None], str]
 

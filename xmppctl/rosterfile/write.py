@@ -70,8 +70,8 @@ def iter_csv(items: Iterable[RosterItem]) -> Iterator[str]:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for item in items:
-        writer.writerow([item.jid, item.name or "", ";".join(item.groups), item.subscription,
-                         "true" if item.ask else "false"])
+        writer.writerow([item.jid, item.name or "", item.subscription, "true" if item.ask else "false",
+                         ";".join(item.groups)])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()
