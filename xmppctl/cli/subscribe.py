@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, State, render, run, session, state, warn, warn_if_messages_may_arrive
+from .common import DryRunOpt, OutputOpt, State, note, render, run, session, state, warn, warn_if_messages_may_arrive
 from .complete import complete_group, complete_jid
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
 
     results, blocks = run(job)
     if not results:
-        warn("no pending request selected")
+        note(st, "xmppctl: no pending request selected")
     _finish(st, results, fmt, blocks)
 
 
