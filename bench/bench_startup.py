@@ -16,7 +16,7 @@ goal on the ratio of the medians):
 Two more rows catch a typer regression (typer 0.29 builds pydantic adapters for every option):
 ``roster list --help`` vs the typer floor (<= 1.0x), and whether it imports pydantic at all.
 
-Rows 1, 2 and 5 run on a throwaway Prosody and a throwaway ejabberd (xmppctl.devserver).  The
+Rows 1, 2 and 5 run on a throwaway Prosody and a throwaway ejabberd (tests/support).  The
 cases of each row run interleaved (A, B, A, B, ...) after one warm-up run each, so that load
 from other processes on a shared machine hits both alike; medians of --reps runs.  The table
 also shows the ratio of the children's own CPU time (user + system, from wait4), which load
@@ -51,7 +51,7 @@ import bench_foundation as foundation  # noqa: E402
 import bench_import  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
-from xmppctl import devserver  # noqa: E402
+from tests import support as devserver  # noqa: E402  (the test-server launchers)
 
 PASSWORD = "bench-secret-1"
 GOALS = {"roster list": 1.05, "help": 1.0, "usage error": 1.10, "roster import": 1.10, "typer": 1.0}
