@@ -106,6 +106,35 @@ def validate_parallel(parallel: int) -> int:
     return parallel
 
 
+# ---- per-account files ---------------------------------------------------------------------
+
+
+#: what ``roster export --file`` must hold in fleet mode, replaced by each account's name
+ACCOUNT_PLACEHOLDER = "{account}"
+
+
+def export_paths(template: str | None, accounts: Sequence[str]) -> dict[str, str]:
+    """Each account's export file: *template* with ``{account}`` replaced by the account's name.
+
+    UsageError (before any login) when *template* is missing or lacks ``{account}`` (every
+    account would overwrite one file), or when two accounts name the same file (compared as
+    absolute, normalised paths: ``a/../b`` is ``b``).
+    """
+    import os
+
+    if not template or template == "-" or ACCOUNT_PLACEHOLDER not in template:
+        raise UsageError(f"roster export across many accounts writes one file per account: give --file with "
+                         f"{ACCOUNT_PLACEHOLDER} in it (e.g. --file 'rosters/{ACCOUNT_PLACEHOLDER}.toml')")
+    paths = {name: template.replace(ACCOUNT_PLACEHOLDER, name) for name in accounts}
+    seen: dict[str, str] = {}
+    for name, path in paths.items():
+        key = os.path.normcase(os.path.abspath(path))
+        if key in seen:
+            raise UsageError(f"--file {template}: accounts {seen[key]!r} and {name!r} would both write {path}")
+        seen[key] = name
+    return paths
+
+
 # ---- outcomes and exit codes ----------------------------------------------------------------
 
 

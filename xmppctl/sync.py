@@ -10,7 +10,7 @@ pipelines the roster sets (:func:`xmppctl.roster.apply_changes`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +157,23 @@ def backup_to(directory: str | Path, fmt: str, account_jid: str) -> Callable[[li
         return write_roster_path(items, fmt, backup_path(directory, account_jid, fmt))
 
     return write
+
+
+def removals_confirmed(allowed: Collection[str]) -> Callable[[RosterPlan], Awaitable[bool]]:
+    """A *confirm* hook for a plan already confirmed elsewhere (one prompt for many accounts).
+
+    It accepts a plan whose removals were all among *allowed*, and raises (exit 1, nothing
+    sent) when the roster changed since and the plan would remove a contact nobody confirmed.
+    """
+    async def confirm(plan: RosterPlan) -> bool:
+        unconfirmed = sorted({c.jid for c in plan.changes if c.action == "remove"} - set(allowed))
+        if unconfirmed:
+            raise XmppctlError(f"the roster changed since the confirmation: {len(unconfirmed)} more contact(s) "
+                               f"to remove ({', '.join(unconfirmed[:3])}{' …' if len(unconfirmed) > 3 else ''}); "
+                               "nothing was changed; run the import again")
+        return True
+
+    return confirm
 
 
 async def import_roster(

@@ -11,6 +11,7 @@ from xmppctl.fleet import (
     AccountOutcome,
     error_line,
     error_row,
+    export_paths,
     fleet_exit_code,
     fleet_mode,
     prefix_columns,
@@ -352,3 +353,22 @@ def test_drift_found_raised_by_a_job_counts_as_drift_not_as_failure():
     [outcome] = run(run_bounded({"a": job}, parallel=1))
     assert outcome.exit_code == 10
     assert fleet_exit_code([outcome, ok("b")]) == 10
+
+
+# ---- export file names ------------------------------------------------------------------------
+
+
+def test_export_paths_put_each_account_name_in_place_of_the_placeholder():
+    assert export_paths("out/{account}.toml", ["a", "b"]) == {"a": "out/a.toml", "b": "out/b.toml"}
+    assert export_paths("{account}/{account}.json", ["x"]) == {"x": "x/x.json"}
+
+
+@pytest.mark.parametrize("template", [None, "", "-", "all.toml", "{Account}.toml"])
+def test_export_paths_without_the_placeholder_are_refused(template):
+    with pytest.raises(UsageError, match=r"\{account\}"):
+        export_paths(template, ["a", "b"])
+
+
+def test_export_paths_refuse_two_accounts_naming_the_same_file():
+    with pytest.raises(UsageError, match="'b' and 'x/../b' would both write"):
+        export_paths("{account}.toml", ["b", "x/../b"])

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 #: commands that run across many accounts (the root --help lists them)
 FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "roster set",
+                  "roster export", "roster diff", "roster import",
                   "group list", "group members", "group add", "group remove", "group rename", "group delete",
                   "sub request", "sub cancel", "sub revoke", "sub preapprove")
 
@@ -29,9 +30,6 @@ REFUSE_REASONS = {
     "account": "it manages the config file or one account's login",
     "presence watch": "it streams events of one session until stopped",
     "presence set": "it holds one session's presence",
-    "roster import": "its file, backup and --prune prompt are per account",
-    "roster export": "its output file is per account",
-    "roster diff": "its file is compared with one roster",
     "sub approve": "it answers the requests one session collects",
     "sub deny": "it answers the requests one session collects",
     "sub pending": "it collects the requests of one session",
@@ -43,9 +41,9 @@ FLEET_HELP = (
     "Fleet mode (-a repeated or a glob, or --all-accounts) runs: " + ", ".join(FLEET_COMMANDS)
     + ". Rows gain a leading 'account' column; a failed account is an error row (json/ndjson) or a "
     "stderr line (table/csv); exit 0 all ok, 7 some failed. Every other command refuses it "
-    "(exit 2): account * and presence set/watch act on one session or the config, roster "
-    "import/export/diff on one account's file, team sync takes its accounts from the team "
-    "file, the rest are not wired yet."
+    "(exit 2): account * and presence set/watch act on one session or the config, team sync "
+    "takes its accounts from the team file, the rest are not wired yet. roster export needs "
+    "--file with {account} in it (one file per account)."
 )
 
 

@@ -297,6 +297,13 @@ def export(
     -o/--output is the format, as for every command; --file names the file (long only: a short
     -O would differ from -o only by case).  The format is -o, else the extension of --file,
     else TOML.  Importing the export into an empty account gives the same names and groups.
+
+    Fleet mode (several accounts): --file must contain {account}, replaced by each account's
+    name (--file 'rosters/{account}.toml'); without it, or when two accounts would write the
+    same file, exit 2 before any login.  Each account's roster is written atomically to its own
+    file; stdout stays empty (-o is the files' format), and stderr gets one line per account:
+    "xmppctl: NAME: exported N contact(s) to PATH" (not with --quiet), or the error of an
+    account that failed (the others are exported; exit 7).
     """
     import sys
 
@@ -314,6 +321,10 @@ def export(
     else:
         ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
         fmt = ext if ext in FORMATS else "toml"
+    if st.fleet_accounts is not None:
+        from .roster_fleet import export_fleet
+
+        export_fleet(st, fmt, output_file)
     st.resolve_account()
 
     async def job(_stop):
@@ -450,6 +461,14 @@ def import_(
     or null).  Dry-run keys: action, jid, changes (list of {field, old, new}), note.  Exit 7 if
     some sets failed (the others are applied; the failed ones are listed on stderr, as JSON
     "details" with -o json), 6 if the only one failed.
+
+    Fleet mode (several accounts): FILE is read and validated once, before any login, and
+    imported into every selected account, each in its own session with its own guards
+    (--max-remove), backup file (named after the account's JID) and --subscribe pace.  On a
+    terminal --prune first reads every roster and asks once for the combined removals (per
+    account counts); an account whose roster changed since then removes nothing and fails
+    (exit 1).  Rows gain a leading account column; the progress bar counts accounts.  Exit 7
+    when some accounts failed or had failed sets.
     """
     import asyncio
     import sys
@@ -471,6 +490,11 @@ def import_(
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
+    if st.fleet_accounts is not None:
+        from .roster_fleet import import_fleet
+
+        import_fleet(st, fmt, file, desired, options, dry_run=dry_run, yes=yes,
+                     backup_dir=_backup_dir(file, backup_dir), backup_fmt=backup_fmt)
     backup, confirm = _import_hooks(st, file, backup_fmt, st.resolve_account().jid, backup_dir)
     progress = _ImportProgress(quiet=st.quiet)
 
@@ -490,16 +514,20 @@ def import_(
     _report_import(st, fmt, run(job), subscribe=subscribe)
 
 
-def _import_hooks(st, file: str, backup_fmt: str, account_jid: str, backup_dir: str | None = None):
-    """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
-    import sys
+def _backup_dir(file: str, backup_dir: str | None):
+    """Where --prune backups go: --backup-dir, else FILE's directory (the current one for -)."""
     from pathlib import Path
 
     from ..rosterfile import STDIN
+
+    return Path(backup_dir) if backup_dir is not None else Path(".") if file == STDIN else Path(file).parent
+
+
+def _import_hooks(st, file: str, backup_fmt: str, account_jid: str, backup_dir: str | None = None):
+    """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
     from ..sync import backup_to
 
-    where = Path(backup_dir) if backup_dir is not None else Path(".") if file == STDIN else Path(file).parent
-    write_backup = backup_to(where, backup_fmt, account_jid)
+    write_backup = backup_to(_backup_dir(file, backup_dir), backup_fmt, account_jid)
 
     def backup(current):
         path = write_backup(current)
@@ -516,30 +544,41 @@ def _import_hooks(st, file: str, backup_fmt: str, account_jid: str, backup_dir: 
 
 def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
     """The dry-run plan, or one row per roster set sent; then exit 6/7 for failed sets."""
-    import sys
-
-    from ..edits import EditPlan
     from ..roster import raise_for_results
-    from .changes import PLAN_COLUMNS, RESULT_COLUMNS, plan_rows, result_rows, subscription_rows
+    from .changes import PLAN_COLUMNS, RESULT_COLUMNS
 
-    plan, results = report.plan, report.results
-    edit = EditPlan(changes=plan.changes)
-    if results is None:
+    render(st, import_rows(report, fmt, subscribe=subscribe), RESULT_COLUMNS if report.results is not None else PLAN_COLUMNS,
+           fmt, empty=None)
+    if fmt == "table":
+        note(st, import_summary(report))
+    if report.results is not None:
+        raise_for_results(report.results, "roster")
+
+
+def import_rows(report, fmt: str, *, subscribe: bool) -> list[dict]:
+    """An import's rows: the dry run's plan rows, or one result row per roster set sent."""
+    from ..edits import EditPlan
+    from .changes import plan_rows, result_rows, subscription_rows
+
+    edit = EditPlan(changes=report.plan.changes)
+    if report.results is None:
         if subscribe:
             edit.extra_rows = subscription_rows(report.would_subscribe, "would send a subscription request")
-        render(st, plan_rows(edit, fmt), PLAN_COLUMNS, fmt, empty=None)
-        if fmt == "table":
-            note(st, _plan_summary(plan.counts(), "dry run: nothing was sent"))
-        return
+        return plan_rows(edit, fmt)
     edit.extra_rows = subscription_rows(report.subscribed, "subscription request sent")
-    render(st, result_rows(edit, results), RESULT_COLUMNS, fmt, empty=None)
-    if fmt == "table":
-        ok = sum(1 for r in results if r.ok)
-        # after a lost connection the rest are reported as failed without being sent
-        unsent = sum(1 for r in results if not r.ok and (r.message or "").startswith("not sent"))
-        tail = f"{len(results) - unsent} roster set(s) sent, {ok} applied" + (f", {unsent} not sent" if unsent else "")
-        note(st, _plan_summary(plan.counts(), tail))
-    raise_for_results(results, "roster")
+    return result_rows(edit, report.results)
+
+
+def import_summary(report) -> str:
+    """The table's summary line on stderr: the plan's counts and what was sent."""
+    results = report.results
+    if results is None:
+        return _plan_summary(report.plan.counts(), "dry run: nothing was sent")
+    ok = sum(1 for r in results if r.ok)
+    # after a lost connection the rest are reported as failed without being sent
+    unsent = sum(1 for r in results if not r.ok and (r.message or "").startswith("not sent"))
+    tail = f"{len(results) - unsent} roster set(s) sent, {ok} applied" + (f", {unsent} not sent" if unsent else "")
+    return _plan_summary(report.plan.counts(), tail)
 
 
 @app.command("diff")
@@ -562,35 +601,59 @@ def diff(
     only in the roster are listed as removals with --prune; without it as action extra (import
     keeps them, so they are not drift).  With --exit-code: exit 10 when there is drift, 0 when
     there is none.
-    """
-    import sys
 
+    Fleet mode (several accounts): FILE is read once and compared with every selected
+    account's roster; rows gain a leading account column, a table's summary line is printed
+    per account.  --exit-code: 10 when some account drifted and none failed; 7 when some
+    failed.
+    """
     from ..errors import DriftFound
-    from ..edits import EditPlan
-    from ..roster import fetch_roster, plan_roster
-    from .changes import PLAN_COLUMNS, plan_rows
+    from ..roster import fetch_roster
+    from .changes import PLAN_COLUMNS
 
     st = state(ctx)
     fmt = st.output_format(output)
     sync = _sync_fields(groups_only, names_only)
     desired, _fmt = _read_desired(st, file, file_format)
+    if st.fleet_accounts is not None:
+        from .roster_fleet import diff_fleet
+
+        diff_fleet(st, fmt, desired, prune=prune, sync=sync, exit_code=exit_code)
     st.resolve_account()
 
     async def job(_stop):
         async with session(st) as s:
-            current = await fetch_roster(s)
-            wanted = {item.jid for item in desired}
-            extra = [] if prune else sorted(item.jid for item in current if item.jid not in wanted)
-            return plan_roster(current, desired, prune=prune, **sync), extra
+            return diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
 
     plan, extra = run(job)
-    rows = plan_rows(EditPlan(changes=plan.changes), fmt)
-    rows += [{"action": "extra", "jid": jid, "changes": [], "note": "kept; --prune would remove"} for jid in extra]
-    render(st, rows, PLAN_COLUMNS, fmt, empty=None)
+    render(st, diff_rows(plan, extra, fmt), PLAN_COLUMNS, fmt, empty=None)
     if fmt == "table":
-        kept = f"; {len(extra)} extra (kept; --prune would remove)" if extra else ""
-        note(st, _plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + kept)
+        note(st, diff_summary(plan, extra))
     if exit_code and plan.drift:
         counts = plan.counts()
         raise DriftFound(f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove",
                          details=counts)
+
+
+def diff_plan(current, desired, *, prune: bool, sync: dict[str, bool]):
+    """(plan, extra): what an import of *desired* would change, and the JIDs only in the roster
+    that it keeps (empty with --prune, where they are removals)."""
+    from ..roster import plan_roster
+
+    wanted = {item.jid for item in desired}
+    extra = [] if prune else sorted(item.jid for item in current if item.jid not in wanted)
+    return plan_roster(current, desired, prune=prune, **sync), extra
+
+
+def diff_rows(plan, extra: list[str], fmt: str) -> list[dict]:
+    from ..edits import EditPlan
+    from .changes import plan_rows
+
+    rows = plan_rows(EditPlan(changes=plan.changes), fmt)
+    return rows + [{"action": "extra", "jid": jid, "changes": [], "note": "kept; --prune would remove"} for jid in extra]
+
+
+def diff_summary(plan, extra: list[str]) -> str:
+    """The table's summary line on stderr."""
+    kept = f"; {len(extra)} extra (kept; --prune would remove)" if extra else ""
+    return _plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + kept
