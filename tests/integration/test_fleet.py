@@ -165,3 +165,42 @@ def test_team_sync_prune_takes_a_former_member_out_after_a_backup(make_user, run
     kept = rosters["p0"][users["p2"].jid]
     assert kept["groups"] == ["Friends"], "other groups are kept; only the team group goes"
     assert rosters["p0"][users["p1"].jid]["subscription"] == "both"
+
+
+def test_fleet_import_prune_syncs_every_account_after_a_backup_each(make_user, run_cli, tmp_path):
+    names = ["i0", "i1", "i2"]
+    users = {n: make_user("fi") for n in names}
+    for n in names:
+        users[n].seed([Contact(f"old-{n}@example.net", "Old", ("Gone",)), Contact("keep@example.net", "K", ())])
+    config = _config(tmp_path, users)
+    file = tmp_path / "roster.toml"
+    file.write_text('[[contact]]\njid = "keep@example.net"\nname = "Kept"\ngroups = ["G"]\n'
+                    '[[contact]]\njid = "new@example.net"\nname = "New"\n')
+    r = run_cli(None, "--config", config, "--all-accounts", "roster", "import", str(file), "--prune", "--yes", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert sorted((row["account"], row["action"], row["jid"], row["ok"]) for row in r.json()) == sorted(
+        (n, action, jid, True) for n in names
+        for action, jid in (("add", "new@example.net"), ("update", "keep@example.net"), ("remove", f"old-{n}@example.net")))
+    rosters = _rosters(run_cli, config, names)
+    for n in names:
+        assert {jid: (row["name"], row["groups"]) for jid, row in rosters[n].items()} == {
+            "keep@example.net": ("Kept", ["G"]), "new@example.net": ("New", [])}
+        backup = next(tmp_path.glob(f"roster-backup-{users[n].jid}-*.toml"))
+        assert f"old-{n}@example.net" in backup.read_text()
+        assert f"xmppctl: {n}: backup of the current roster (2 contacts) written to {backup}" in r.stderr
+
+
+def test_fleet_export_writes_a_file_per_account_that_diff_then_finds_in_sync(make_user, run_cli, tmp_path):
+    users = {n: make_user("fe") for n in ("e0", "e1")}
+    users["e0"].seed([Contact("a@example.net", "A", ("G",))])
+    users["e1"].seed([Contact("b@example.net", "B", ())])
+    config = _config(tmp_path, users)
+    r = run_cli(None, "--config", config, "-a", "e*", "roster", "export", "--file", str(tmp_path / "{account}.json"))
+    assert r.code == 0, r.stderr
+    assert r.stdout == "" and "xmppctl: e1: exported 1 contact(s)" in r.stderr
+    exported = json.loads((tmp_path / "e0.json").read_text())
+    assert [(c["jid"], c["name"], c["groups"]) for c in exported] == [("a@example.net", "A", ["G"])]
+    r = run_cli(None, "--config", config, "-a", "e*", "roster", "diff", str(tmp_path / "e0.json"), "--exit-code", "-o", "json")
+    assert r.code == 10, r.stderr
+    assert [(row["account"], row["action"], row["jid"]) for row in r.json()] == [
+        ("e1", "add", "a@example.net"), ("e1", "extra", "b@example.net")], "e0 matches its own export"
