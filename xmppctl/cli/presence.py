@@ -226,11 +226,6 @@ def probe(
     expected one") when any reported contact has no online resource (offline, timeout,
     no-subscription, not-in-roster, error), else 0; e.g. in cron:
     `xmppctl presence probe --expect-online bot@example.org || alert`.
-
-    Fleet mode (several -a, a glob, --all-accounts): each account probes its own contacts (the
-    same JIDs, --group or whole roster); rows gain a leading account.  --expect-online is judged
-    per account: exit 10 when some account's expectation failed and no account failed (each
-    such account's message on stderr), 7 when some account failed.
     """
     from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, become_invisible, check_priority, probe as do_probe, select_targets
 
@@ -262,7 +257,12 @@ def probe(
         _check_online(snapshot.rows)
 
 
-probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + INVISIBLE_DOC
+PROBE_FLEET_DOC = """Fleet mode (several -a, a glob, --all-accounts): each account probes its own contacts (the
+same JIDs, --group or whole roster); rows gain a leading account.  --expect-online is judged
+per account: exit 10 when some account's expectation failed and no account failed (each
+such account's message on stderr), 7 when some account failed."""
+
+probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC + "\n\n" + INVISIBLE_DOC
 
 
 def _probe_fleet(st, fmt: str, columns, snapshot_of, details: bool, expect_online: bool) -> None:
