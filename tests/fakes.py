@@ -40,6 +40,10 @@ class FakeSession:
     sent: list[tuple] = field(default_factory=list)
     #: keyword arguments of each session opened (stanza_hook, subscriptions_expected)
     opened: list[dict[str, Any]] = field(default_factory=list)
+    #: bare JIDs with a pending inbound subscription request, redelivered on initial presence
+    pending_in: list[str] = field(default_factory=list)
+    #: presence stanzas (attributes, e.g. {"from": "bob@example.org/phone"}) our initial presence brings
+    answers: list[dict[str, str]] = field(default_factory=list)
     _closed: asyncio.Future | None = field(default=None, repr=False)
 
     @classmethod
@@ -99,9 +103,15 @@ class FakeSession:
 
     def send_initial_presence(self, priority: int, *, show: str | None = None, status: str | None = None) -> None:
         self.send_presence(show=show, status=status, priority=priority)
+        hook = self.opened[-1].get("stanza_hook") if self.opened else None
+        if hook is not None:  # what a server sends back: the pending requests, the probe answers
+            for attrs in [{"from": jid, "type": "subscribe"} for jid in self.pending_in] + self.answers:
+                hook(ET.Element("{jabber:client}presence", attrs))
 
     def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
         self.sent.append(("subscription", to, kind))
+        if kind in ("subscribed", "unsubscribed") and to in self.pending_in:
+            self.pending_in.remove(to)
         if kind == "subscribe" and to in self.roster:
             self.roster[to] = replace(self.roster[to], ask=True)
 

@@ -72,6 +72,11 @@ class LineTable:
         self.widths = tuple(widths)
         self.cells = cells
 
+    def with_account(self, width: int) -> LineTable:
+        """This table with a leading ``account`` column *width* wide (fleet mode)."""
+        cells = self.cells
+        return LineTable(("account", *self.headers), (width, *self.widths), lambda row: [row["account"], *cells(row)])
+
     def line(self, cells: Sequence[Any]) -> str:
         return "  ".join(str(table_cell(c)).ljust(w) for c, w in zip(cells, self.widths)).rstrip()
 

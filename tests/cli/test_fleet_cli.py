@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes import FakeSession
 from tests.helpers import Result
-from xmppctl.errors import AuthError
+from xmppctl.errors import AuthError, ConnectionFailure
 from xmppctl.roster import RosterItem
 
 NAMES = ("bot-a", "bot-b", "home")
@@ -88,7 +88,7 @@ def test_roster_add_in_fleet_mode_edits_every_selected_account(fleet):
 
 
 def test_commands_without_fleet_support_refuse_it_before_anything_is_sent(fleet):
-    r = fleet("--all-accounts", "presence", "set", "--show", "away")
+    r = fleet("--all-accounts", "presence", "explain", "x@example.org")
     assert r.code == 2 and "does not run across many accounts" in r.stderr
     assert fleet.seen == []
     r = fleet("-a", "nope-*", "roster", "list")
@@ -168,3 +168,158 @@ def test_sessions_of_one_process_share_the_tls_context_of_their_settings():
     assert _tls_context(a).verify_mode == ssl.CERT_REQUIRED and _tls_context(a).check_hostname
     insecure = Account(jid="c@example.org", insecure=True)
     assert _tls_context(insecure) is not _tls_context(a) and _tls_context(insecure).verify_mode == ssl.CERT_NONE
+
+
+# ---- sub pending / approve / deny ------------------------------------------------------------
+
+
+def _pending(fleet, **requests: list[str]) -> None:
+    for name, jids in requests.items():
+        fleet.fakes[name].pending_in = list(jids)
+
+
+def test_sub_pending_lists_each_accounts_requests_with_a_leading_account(fleet):
+    _pending(fleet, **{"bot-a": ["x@example.net"], "home": ["y@example.net", "z@example.net"]})
+    r = fleet("-a", "bot-a", "-a", "home", "sub", "pending", "--settle", "0", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [(row["account"], row["direction"], row["jid"]) for row in r.json()] == [
+        ("bot-a", "in", "x@example.net"), ("home", "in", "y@example.net"), ("home", "in", "z@example.net")]
+    assert list(r.json()[0]) == ["account", "direction", "jid", "subscription", "nick", "message"]
+    assert all(fake.sent == [fake.sent[0]] for fake in fleet.fakes.values() if fake.sent), "a presence, no answer"
+
+
+def test_sub_approve_answers_each_accounts_own_requests_and_warns_per_account(fleet):
+    _pending(fleet, **{"bot-a": ["x1@example.net", "other@example.net"], "home": ["x2@example.net"]})
+    r = fleet("--all-accounts", "sub", "approve", "--match", "x*", "--settle", "0", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [(row["account"], row["jid"], row["status"]) for row in r.json()] == [
+        ("bot-a", "x1@example.net", "sent"), ("home", "x2@example.net", "sent")]
+    assert "warning: bot-a: 1 other pending request(s) not answered: other@example.net" in r.stderr
+    assert "bot-b: no pending request selected" in r.stderr
+    assert ("subscription", "x1@example.net", "subscribed") in fleet.fakes["bot-a"].sent
+    assert not [s for s in fleet.fakes["home"].sent if s[0] == "subscription" and s[1] != "x2@example.net"]
+
+
+def test_sub_approve_of_a_jid_pending_on_one_account_only_is_exit_7_with_the_others_error_row(fleet):
+    _pending(fleet, **{"bot-a": ["x@example.net"]})
+    r = fleet("-a", "bot-a", "-a", "home", "sub", "approve", "x@example.net", "--settle", "0", "-o", "json")
+    assert r.code == 7, r.stderr
+    rows = r.json()
+    assert [(row["account"], row.get("status"), row.get("exit")) for row in rows] == [
+        ("bot-a", "sent", None), ("home", "not-pending", None), ("home", None, 6)]
+    assert not [s for s in fleet.fakes["home"].sent if s[0] == "subscription"], "nothing sent to a JID not pending"
+    r = fleet("-a", "bot-a", "-a", "home", "sub", "approve", "bot-a@example.org", "-o", "json")
+    assert r.code == 2 and "your own JID" in r.stderr
+
+
+class BlockingServer(FakeSession):
+    """A fake server that offers XEP-0191 and accepts every block."""
+
+    async def query(self, iq_type, payload=None, *, to=None, timeout=None, what="request"):
+        import xml.etree.ElementTree as ET
+
+        tag = payload.tag if payload is not None else None
+        result = ET.Element("{jabber:client}iq", {"type": "result"})
+        if tag == "{http://jabber.org/protocol/disco#info}query":
+            ET.SubElement(ET.SubElement(result, tag), tag.replace("query", "feature"), {"var": "urn:xmpp:blocking"})
+            return result
+        if tag == "{urn:xmpp:blocking}blocklist":
+            ET.SubElement(result, tag)
+            return result
+        if tag == "{urn:xmpp:blocking}block":
+            self.sent.append(("block", [item.get("jid") for item in payload]))
+            return result
+        return await super().query(iq_type, payload, to=to, timeout=timeout, what=what)
+
+
+def test_sub_deny_block_blocks_per_account_and_an_account_without_blocking_sends_nothing(fleet):
+    fleet.fakes["bot-a"] = BlockingServer(bare_jid="bot-a@example.org", pending_in=["spam@example.net"])
+    _pending(fleet, home=["spam@example.net"])
+    r = fleet("-a", "bot-a", "-a", "home", "sub", "deny", "--all", "--block", "--settle", "0", "-o", "csv")
+    assert r.code == 7, r.stderr
+    lines = list(csv.reader(io.StringIO(r.stdout)))
+    assert lines == [["account", "jid", "sent", "status", "subscription", "ask", "error", "blocked"],
+                     ["bot-a", "spam@example.net", "unsubscribed", "sent", "none", "false", "", "true"]]
+    assert ("block", ["spam@example.net"]) in fleet.fakes["bot-a"].sent
+    assert "home:" in r.stderr and "XEP-0191" in r.stderr and "exit 6" in r.stderr
+    assert fleet.fakes["home"].sent == [] and fleet.fakes["home"].pending_in == ["spam@example.net"]
+
+
+# ---- presence set / probe / watch ------------------------------------------------------------
+
+
+def test_presence_set_sends_the_same_presence_from_every_account(fleet):
+    r = fleet("--all-accounts", "presence", "set", "--show", "away", "--status", "gone", "-o", "json",
+              failing={"bot-b": ConnectionFailure("refused")})
+    assert r.code == 7, r.stderr
+    rows = r.json()
+    assert [(row["account"], row.get("jid"), row.get("show")) for row in rows] == [
+        ("bot-a", "bot-a@example.org/xmppctl-fake", "away"), ("bot-b", None, None), ("home", "home@example.org/xmppctl-fake", "away")]
+    assert rows[1]["exit"] == 4
+    for name in ("bot-a", "home"):
+        assert fleet.fakes[name].sent == [("presence", {"to": None, "type": "available", "show": "away",
+                                                        "status": "gone", "priority": -1})]
+
+
+def test_presence_set_hold_holds_every_session_then_ends_each_with_unavailable(fleet):
+    r = fleet("-a", "bot-*", "presence", "set", "--hold", "0.05", "-o", "ndjson")
+    assert r.code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(row["account"], row["hold"]) for row in rows] == [("bot-a", 0.05), ("bot-b", 0.05)]
+    for name in ("bot-a", "bot-b"):
+        assert [s[1]["type"] for s in fleet.fakes[name].sent] == ["available", "unavailable"]
+    r = fleet("--parallel", "2", "--all-accounts", "presence", "set", "--hold", "1s")
+    assert r.code == 2 and "--parallel 3" in r.stderr
+    assert fleet.fakes["home"].sent == []
+
+
+def test_presence_probe_expect_online_is_drift_when_one_account_sees_its_contact_offline(fleet):
+    fleet.fakes["bot-a"].answers = [{"from": "friend-of-bot-a@example.org/phone"}]
+    fleet.fakes["home"].answers = [{"from": "friend-of-home@example.org", "type": "unavailable"}]
+    r = fleet("-a", "bot-a", "-a", "home", "presence", "probe", "--expect-online", "-o", "json")
+    assert r.code == 10, r.stderr
+    assert [(row["account"], row["jid"], row["state"]) for row in r.json()] == [
+        ("bot-a", "friend-of-bot-a@example.org", "online"), ("home", "friend-of-home@example.org", "offline")]
+    drift = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
+    assert [(d["account"], d["exit"]) for d in drift] == [("home", 10)]
+    r = fleet("-a", "bot-a", "-a", "home", "presence", "probe", "--expect-online", "-o", "json",
+              failing={"bot-a": AuthError("bad")})
+    assert r.code == 7, "a failed account outweighs drift"
+
+
+def test_presence_watch_interleaves_every_accounts_events_and_a_failed_login_is_an_error_row(fleet):
+    fleet.fakes["bot-a"].answers = [{"from": "friend-of-bot-a@example.org/phone"}]
+    fleet.fakes["home"].answers = [{"from": "friend-of-home@example.org/pc", "type": "unavailable"}]
+    r = fleet("--all-accounts", "presence", "watch", "--until", "0.1", "-o", "ndjson",
+              failing={"bot-b": AuthError("bad")})
+    assert r.code == 7, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert rows[0] == {"account": "bot-b", "error": "auth", "message": "bad", "exit": 3}
+    assert sorted((row["account"], row["jid"], row["type"]) for row in rows[1:]) == [
+        ("bot-a", "friend-of-bot-a@example.org", "available"), ("home", "friend-of-home@example.org", "unavailable")]
+    assert list(rows[1])[:2] == ["account", "at"]
+    r = fleet("-a", "bot-a", "-a", "home", "presence", "watch", "--until", "0.1", "-o", "table")
+    assert r.code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["account", "time", "jid/resource"]
+    assert {line.split()[0] for line in lines[1:]} == {"bot-a", "home"}
+
+
+class Interrupting(FakeSession):
+    """A fake whose initial presence is followed by a SIGINT to this process (a Ctrl-C)."""
+
+    def send_initial_presence(self, priority, **kwargs):
+        import asyncio
+        import os
+        import signal
+
+        super().send_initial_presence(priority, **kwargs)
+        asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+
+
+def test_presence_watch_ctrl_c_ends_the_watch_of_every_account_with_exit_0(fleet):
+    fleet.fakes["bot-a"] = Interrupting(bare_jid="bot-a@example.org", answers=[{"from": "a@example.net/x"}])
+    fleet.fakes["home"].answers = [{"from": "h@example.net/y"}]
+    r = fleet("-a", "bot-a", "-a", "home", "presence", "watch", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert sorted((row["account"], row["jid"]) for row in r.json()) == [("bot-a", "a@example.net"), ("home", "h@example.net")]

@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 import pytest
 
 from tests.helpers import Result
+from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
+from tests.peer import receive_stored, send_messages, send_subscribe
 from tests.support import Contact
 
 
@@ -204,3 +206,43 @@ def test_fleet_export_writes_a_file_per_account_that_diff_then_finds_in_sync(mak
     assert r.code == 10, r.stderr
     assert [(row["account"], row["action"], row["jid"]) for row in r.json()] == [
         ("e1", "add", "a@example.net"), ("e1", "extra", "b@example.net")], "e0 matches its own export"
+
+
+def test_fleet_sub_approve_answers_each_accounts_request_and_leaves_stored_messages_stored(make_user, run_cli, tmp_path):
+    approvers = {f"a{i}": make_user("fa") for i in range(2)}
+    requesters = [make_user("fr") for _ in range(2)]
+    sender = make_user("fs")
+    for (name, user), requester in zip(approvers.items(), requesters):
+        send_messages(sender, user.jid, [f"stored for {name}"])
+        send_subscribe(requester, user.jid)
+    config = _config(tmp_path, approvers)
+    r = run_cli(None, "--config", config, "-a", "a*", "sub", "approve", "--all", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [(row["account"], row["jid"], row["status"], row["subscription"]) for row in r.json()] == [
+        ("a0", requesters[0].jid, "sent", "from"), ("a1", requesters[1].jid, "sent", "from")]
+    assert "reached this session" not in r.stderr, r.stderr
+    for name, user in approvers.items():
+        assert [m["body"] for m in receive_stored(user, expect=1)] == [f"stored for {name}"]
+
+
+def test_fleet_presence_set_hold_is_seen_by_a_fleet_probe_and_ends_with_unavailable(make_user, run_cli, tmp_path,
+                                                                                    held, monkeypatch):
+    from types import SimpleNamespace
+
+    users = {name: make_user("fp") for name in ("w0", "w1", "b0", "b1")}
+    befriend(users["w0"], users["b0"])
+    befriend(users["w1"], users["b1"])
+    config = _config(tmp_path, users)
+    for name, user in users.items():  # the held process reads each account's own variable
+        monkeypatch.setenv(f"XMPPCTL_PASSWORD_{name.upper()}", user.password)
+    h = held(SimpleNamespace(args=["--config", config], password="unused"), "-a", "b*", "presence", "set",
+             "--show", "away", "--hold", "forever", "-o", "ndjson", ready=False)
+    assert sorted(h.line()["account"] for _ in range(2)) == ["b0", "b1"], "a row per account once all are up"
+    r = run_cli(None, "--config", config, "-a", "w*", "presence", "probe", "--expect-online", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert [(row["account"], row["jid"], row["state"], row["show"]) for row in r.json()] == [
+        ("w0", users["b0"].jid, "online", "away"), ("w1", users["b1"].jid, "online", "away")]
+    assert h.stop() == 0
+    r = run_cli(None, "--config", config, "-a", "w*", "presence", "probe", "--expect-online", "-o", "json")
+    assert r.code == 10, r.stderr
+    assert [(row["account"], row["state"]) for row in r.json()] == [("w0", "offline"), ("w1", "offline")]

@@ -23,16 +23,12 @@ if TYPE_CHECKING:
 FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "roster set",
                   "roster export", "roster diff", "roster import",
                   "group list", "group members", "group add", "group remove", "group rename", "group delete",
-                  "sub request", "sub cancel", "sub revoke", "sub preapprove")
+                  "sub request", "sub cancel", "sub revoke", "sub preapprove",
+                  "sub pending", "sub approve", "sub deny", "presence set", "presence probe", "presence watch")
 
 #: why the other commands refuse fleet mode (the default reason is REFUSE_DEFAULT)
 REFUSE_REASONS = {
     "account": "it manages the config file or one account's login",
-    "presence watch": "it streams events of one session until stopped",
-    "presence set": "it holds one session's presence",
-    "sub approve": "it answers the requests one session collects",
-    "sub deny": "it answers the requests one session collects",
-    "sub pending": "it collects the requests of one session",
     "team sync": "the team file names its accounts",
 }
 REFUSE_DEFAULT = "not supported across accounts yet"
@@ -40,10 +36,11 @@ REFUSE_DEFAULT = "not supported across accounts yet"
 FLEET_HELP = (
     "Fleet mode (-a repeated or a glob, or --all-accounts) runs: " + ", ".join(FLEET_COMMANDS)
     + ". Rows gain a leading 'account' column; a failed account is an error row (json/ndjson) or a "
-    "stderr line (table/csv); exit 0 all ok, 7 some failed. Every other command refuses it "
-    "(exit 2): account * and presence set/watch act on one session or the config, team sync "
-    "takes its accounts from the team file, the rest are not wired yet. roster export needs "
-    "--file with {account} in it (one file per account)."
+    "stderr line (table/csv); exit 0 all ok, 7 some failed. presence set --hold and presence watch "
+    "keep every session open together (needs --parallel >= the number of accounts); roster export "
+    "needs --file with {account} in it (one file per account). Every other command refuses it "
+    "(exit 2): account * acts on the config or one login, team sync takes its accounts from the "
+    "team file, the rest are not wired yet."
 )
 
 
@@ -132,3 +129,74 @@ def run_fleet(st: State, fmt: str, columns: Sequence[str], job: Callable[[State]
     outcomes = run_jobs(st, job)
     emit(outcomes, columns, fmt)
     raise typer.Exit(fleet_exit_code(outcomes))
+
+
+def error_report(account: str, exc: BaseException, fmt: str) -> None:
+    """A failed account on stderr, outside the document: a JSON error row (json/ndjson) or a line."""
+    import json
+
+    from ..fleet import error_line, error_row
+
+    line = json.dumps(error_row(account, exc), ensure_ascii=False) if fmt in ("json", "ndjson") else error_line(account, exc)
+    sys.stderr.write(line + "\n")
+
+
+def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Callable[[dict[str, BaseException]], None],
+                 failed_late: Callable[[str, BaseException], None]) -> list[AccountOutcome]:
+    """Run *job(account_state, stop, arrive)* for every selected account at once, sessions held open together.
+
+    For commands whose sessions stay up until the time passes or SIGINT/SIGTERM (``presence set
+    --hold``, ``presence watch``): every account needs a slot, so more accounts than --parallel
+    is a usage error (exit 2, nothing sent).  A signal sets *stop* for all jobs (a second one
+    cancels them: exit 130).  A job awaits ``arrive()`` once its session is up: that returns
+    when every account is up or has failed, after *opened(failed_so_far)* was called once.  A
+    job that fails after that is passed to *failed_late*.
+    """
+    import asyncio
+
+    from ..errors import Interrupted, UsageError
+    from ..fleet import run_bounded
+    from .common import run
+
+    names = st.fleet_accounts or []
+    if len(names) > st.parallel:
+        raise UsageError(f"{len(names)} accounts selected, --parallel {st.parallel}: this command keeps every "
+                         f"session open until it ends, so it needs --parallel {len(names)} or more")
+    states = {name: st.for_account(name) for name in names}
+    for sub in states.values():  # every account resolved (and validated) before the first stanza
+        sub.resolve_account()
+
+    async def main(stop: asyncio.Event) -> list[AccountOutcome]:
+        waiting, failed, gate = set(names), {}, asyncio.Event()
+
+        def passed(name: str, exc: BaseException | None = None) -> None:
+            if name not in waiting:
+                return
+            waiting.discard(name)
+            if exc is not None:
+                failed[name] = exc
+            if not waiting:
+                opened(failed)
+                gate.set()
+
+        async def one(name: str, sub: State) -> Any:
+            async def arrive() -> None:
+                passed(name)
+                await gate.wait()
+
+            try:
+                result = await job(sub, stop, arrive)
+            except Interrupted:
+                raise
+            except Exception as exc:
+                if name in waiting:
+                    passed(name, exc)
+                else:
+                    failed_late(name, exc)
+                raise
+            passed(name)
+            return result
+
+        return await run_bounded({n: (lambda n=n, s=s: one(n, s)) for n, s in states.items()}, len(names) or 1)
+
+    return run(main, graceful_signals=True)

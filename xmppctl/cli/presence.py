@@ -79,6 +79,13 @@ def set_(
     (our full JID), type (available|unavailable), show (string or null), status, priority
     (integer or null), to (list of JIDs; empty for a broadcast), hold (seconds, "forever" or
     null).
+
+    Fleet mode (several -a, a glob, --all-accounts): the same presence from every account, one
+    row each with a leading account.  With --hold every session is held at once (so --parallel
+    must be at least the number of accounts, else exit 2): the rows are printed when every
+    account has sent its presence or failed, then all hold until the time passes or
+    SIGINT/SIGTERM and each ends with unavailable; an account lost while holding is reported on
+    stderr and makes the exit code 7.
     """
     from ..output import render_object
     from ..presence import READ_ONLY_PRIORITY, barrier, hold_presence, make_request, publish
@@ -99,6 +106,9 @@ def set_(
             raise UsageError("--hold keeps an available presence up; it cannot be combined with --unavailable")
         hold_for = parse_duration(hold, option="--hold", allow_forever=True)
     st.resolve_account()
+    held = None if hold is None else ("forever" if hold_for is None else hold_for)
+    if st.fleet_accounts is not None:
+        _set_fleet(st, fmt, req, held, hold_for)
 
     async def job(stop):
         async with session(st) as s:
@@ -106,15 +116,61 @@ def set_(
             # once the server answered a ping sent after it, the presence is out: scripts (and
             # tests) waiting for this output can rely on contacts seeing it
             await barrier(s)
-            render_object({
-                "jid": s.jid, "type": req.type, "show": req.show, "status": req.status, "priority": req.priority,
-                "to": list(req.to), "hold": None if hold is None else ("forever" if hold_for is None else hold_for),
-            }, fmt, sys.stdout)
+            render_object(_set_row(s, req, held), fmt, sys.stdout)
             sys.stdout.flush()
             if hold is not None:
                 await hold_presence(s, req, hold_for, stop)
 
     run(job, graceful_signals=hold is not None)
+
+
+#: keys of what `presence set` prints, in this order (a documented contract)
+SET_COLUMNS = ("jid", "type", "show", "status", "priority", "to", "hold")
+
+
+def _set_row(s, req, held) -> dict:
+    return {"jid": s.jid, "type": req.type, "show": req.show, "status": req.status, "priority": req.priority,
+            "to": list(req.to), "hold": held}
+
+
+def _set_fleet(st, fmt: str, req, held, hold_for: float | None) -> None:
+    """The same presence from every selected account: one row each once the server has it.
+
+    With --hold every session stays up together: the document is printed when all accounts
+    have sent their presence (or failed), then all hold until the time passes or
+    SIGINT/SIGTERM, and each ends with unavailable; an account lost while holding is reported
+    on stderr (the document is already out) and counts as failed in the exit code.
+    """
+    from ..fleet import AccountOutcome, fleet_exit_code
+    from ..presence import barrier, hold_presence, publish
+    from .fleet import emit, error_report, run_fleet, run_together
+
+    if held is None:
+        async def once(sub) -> list:
+            async with session(sub) as s:
+                await publish(s, req)
+                await barrier(s)
+                return [_set_row(s, req, None)]
+
+        run_fleet(st, fmt, SET_COLUMNS, once)
+    rows: dict[str, dict] = {}
+
+    def opened(failed: dict) -> None:
+        emit([AccountOutcome(n, rows=[rows[n]] if n in rows else [], error=failed.get(n))
+              for n in st.fleet_accounts or [] if n in rows or n in failed], SET_COLUMNS, fmt)
+        sys.stdout.flush()
+
+    async def holding(sub, stop, arrive) -> list:
+        async with session(sub) as s:
+            await publish(s, req)
+            await barrier(s)
+            rows[sub.account] = _set_row(s, req, held)
+            await arrive()
+            await hold_presence(s, req, hold_for, stop)
+        return [rows[sub.account]]
+
+    outcomes = run_together(st, holding, opened=opened, failed_late=lambda n, exc: error_report(n, exc, fmt))
+    raise typer.Exit(fleet_exit_code(outcomes))
 
 
 @app.command("probe")
@@ -183,22 +239,61 @@ def probe(
     select_targets([], jids or (), ())  # validates the JIDs before connecting
     st.resolve_account()
     warn_if_messages_may_arrive(priority)
+    columns = PROBE_COLUMNS + (DETAIL_COLUMNS if details else ())
 
-    async def job(_stop):
+    async def snapshot_of(sub):
         inbox = PresenceInbox()
-        async with session(st, stanza_hook=inbox.hook) as s:
+        async with session(sub, stanza_hook=inbox.hook) as s:
             if invisible:
                 await become_invisible(s)
             return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last,
                                   details=details)
 
-    snapshot = run(job)
-    render(st, (row.to_dict(details) for row in snapshot.rows), PROBE_COLUMNS + (DETAIL_COLUMNS if details else ()), fmt)
+    if st.fleet_accounts is not None:
+        _probe_fleet(st, fmt, columns, snapshot_of, details, expect_online)
+    snapshot = run(lambda _stop: snapshot_of(st))
+    render(st, (row.to_dict(details) for row in snapshot.rows), columns, fmt)
     if expect_online:
         _check_online(snapshot.rows)
 
 
-probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + INVISIBLE_DOC
+PROBE_FLEET_DOC = """Fleet mode (several -a, a glob, --all-accounts): each account probes its own contacts (the
+same JIDs, --group or whole roster); rows gain a leading account.  --expect-online is judged
+per account: exit 10 when some account's expectation failed and no account failed (each
+such account's message on stderr), 7 when some account failed."""
+
+probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC + "\n\n" + INVISIBLE_DOC
+
+
+def _probe_fleet(st, fmt: str, columns, snapshot_of, details: bool, expect_online: bool) -> None:
+    """Every selected account probes its own contacts: one document of rows with their account.
+
+    --expect-online is judged per account; an account whose expectation fails is drift, not a
+    failure: its message goes to stderr after the document and the exit code is 10 when some
+    account drifted and none failed (7 when some failed, as always; fleet_exit_code).
+    """
+    from ..errors import DriftFound
+    from ..fleet import AccountOutcome, fleet_exit_code
+    from .fleet import emit, error_report, run_jobs
+
+    drifted: dict[str, DriftFound] = {}
+
+    async def job(sub) -> AccountOutcome:
+        snapshot = await snapshot_of(sub)
+        name = sub.account or ""
+        if expect_online:
+            try:
+                _check_online(snapshot.rows)
+            except DriftFound as exc:
+                drifted[name] = exc
+        return AccountOutcome(name, rows=[row.to_dict(details) for row in snapshot.rows], drift=name in drifted)
+
+    outcomes = run_jobs(st, job)
+    emit(outcomes, columns, fmt)
+    for name in st.fleet_accounts or []:
+        if name in drifted:
+            error_report(name, drifted[name], fmt)
+    raise typer.Exit(fleet_exit_code(outcomes))
 
 
 def _check_online(rows) -> None:
@@ -236,6 +331,13 @@ def watch(
     type (available|unavailable|error|subscribe|subscribed|unsubscribe|unsubscribed), show
     (chat|away|xa|dnd|available for available, else null), status, priority (integer for
     available, else null), since (XEP-0203 stamp or null), error (condition or null).
+
+    Fleet mode (several -a, a glob, --all-accounts): every account watches at once (--parallel
+    must be at least the number of accounts, else exit 2) and their events are one stream,
+    each with a leading account key/column.  The header is written once every account is
+    logged in or has failed; a failed account is an error row (json/ndjson) or a stderr line
+    (table/csv) and the others keep watching.  --count and --until count per account;
+    SIGINT/SIGTERM ends every watch.  Exit 0, or 7 when some account failed.
     """
     from ..jid import bare_jids
     from ..output import WATCH_TABLE, RowWriter
@@ -248,6 +350,8 @@ def watch(
     filters = bare_jids(list(jid or ()))
     st.resolve_account()
     warn_if_messages_may_arrive(priority)
+    if st.fleet_accounts is not None:
+        _watch_fleet(st, fmt, invisible, dict(jids=filters, groups=group or (), priority=prio, count=count, until=seconds))
     rows = RowWriter(WATCH_COLUMNS, fmt, sys.stdout, line_table=WATCH_TABLE, live=True)
 
     async def job(stop):
@@ -265,3 +369,48 @@ def watch(
 
 
 watch.__doc__ = inspect.cleandoc(watch.__doc__ or "") + "\n\n" + INVISIBLE_DOC
+
+
+def _watch_fleet(st, fmt: str, invisible: bool, options: dict) -> None:
+    """Every selected account watches: one stream of events with a leading account column.
+
+    All sessions log in first; the header (table, CSV) is written once every account is up or
+    has failed, then each sends its initial presence and its events are written as they
+    arrive.  A failed account is an error row in the stream (json/ndjson) or a stderr line
+    (table/csv) and the others keep watching; --count and --until apply to each account; a
+    signal ends every watch (exit per fleet_exit_code).
+    """
+    from ..fleet import error_line, error_row, fleet_exit_code, prefix_columns
+    from ..output import WATCH_TABLE, RowWriter
+    from ..presence import WATCH_COLUMNS, PresenceInbox, become_invisible, watch as do_watch
+    from .fleet import run_together
+
+    names = st.fleet_accounts or []
+    table = WATCH_TABLE.with_account(max(len(n) for n in ("account", *names)))
+    rows = RowWriter(prefix_columns(WATCH_COLUMNS), fmt, sys.stdout, line_table=table, live=True)
+
+    def failed(name: str, exc: BaseException) -> None:
+        if fmt in ("json", "ndjson"):
+            rows.row(error_row(name, exc))
+        else:
+            sys.stderr.write(error_line(name, exc) + "\n")
+
+    def opened(early: dict) -> None:
+        rows.start()
+        for name in names:
+            if name in early:
+                failed(name, early[name])
+
+    async def job(sub, stop, arrive) -> list:
+        inbox = PresenceInbox()
+        async with session(sub, stanza_hook=inbox.hook, subscriptions_expected=True) as s:
+            if invisible:
+                await become_invisible(s)
+            await arrive()
+            async for event in do_watch(s, inbox, stop, **options):
+                rows.row({"account": sub.account, **event.to_dict()})
+        return []
+
+    outcomes = run_together(st, job, opened=opened, failed_late=failed)
+    rows.close()
+    raise typer.Exit(fleet_exit_code(outcomes))

@@ -135,17 +135,24 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
 def _simple_fleet(st: State, fmt: str, targets: list[str], send) -> None:
     """The same sends from every selected account: one document, the fleet's exit code."""
     from ..fleet import AccountOutcome
-    from ..subscriptions import RESULT_COLUMNS, check_not_self
+    from ..subscriptions import RESULT_COLUMNS
     from .fleet import run_fleet
 
-    for name in st.fleet_accounts or []:
-        check_not_self(st.for_account(name).resolve_account().jid, targets)
+    _check_not_self_fleet(st, targets)
 
     async def job(sub: State) -> AccountOutcome:
         results = await send(sub)
         return AccountOutcome(sub.account or "", rows=[r.to_dict() for r in results], error=_failure(results))
 
     run_fleet(st, fmt, RESULT_COLUMNS, job)
+
+
+def _check_not_self_fleet(st: State, targets: list[str]) -> None:
+    """Fleet mode: no target may be the JID of any selected account (checked before any login)."""
+    from ..subscriptions import check_not_self
+
+    for name in st.fleet_accounts or []:
+        check_not_self(st.for_account(name).resolve_account().jid, targets)
 
 
 def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,
@@ -163,10 +170,10 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
     if not (all_ or named or patterns):
         raise UsageError("name at least one JID, or use --all or --match GLOB")
     warn_if_messages_may_arrive(priority)
-    watcher = PresenceWatcher()
 
-    async def job(_stop):
-        async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
+    async def answer(sub: State, label: str = "") -> tuple:
+        watcher = PresenceWatcher()
+        async with session(sub, stanza_hook=watcher, subscriptions_expected=True) as s:
             if block:  # exit 6 before our initial presence: only the disco query was sent
                 from ..blocking import require_blocking
 
@@ -175,7 +182,7 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
             chosen, missing = select_pending(inbound, jids=named, all_=all_, patterns=patterns)
             others = sorted(set(inbound) - set(chosen))
             if others:  # delivered to us, so never left unmentioned
-                warn(f"{len(others)} other pending request(s) not answered: " + ", ".join(others[:10])
+                warn(f"{label}{len(others)} other pending request(s) not answered: " + ", ".join(others[:10])
                      + (" ..." if len(others) > 10 else "") + " (see `xmppctl sub pending`)")
             skipped = [SubscriptionResult(j, (), "not-pending") for j in missing]
             if dry_run:
@@ -185,10 +192,30 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
             blocks = await _block_senders(s, answered, dry_run) if block else None
             return answered + skipped, blocks
 
-    results, blocks = run(job)
+    if st.fleet_accounts is not None:
+        _check_not_self_fleet(st, named)
+        _answer_fleet(st, fmt, answer, block)
+    results, blocks = run(lambda _stop: answer(st))
     if not results:
         note(st, "xmppctl: no pending request selected")
     _finish(st, results, fmt, blocks)
+
+
+def _answer_fleet(st: State, fmt: str, answer, block: bool) -> None:
+    """approve / deny on every selected account: each collects and answers its own requests."""
+    from ..fleet import AccountOutcome
+    from ..subscriptions import RESULT_COLUMNS
+    from .fleet import run_fleet
+
+    async def job(sub: State) -> AccountOutcome:
+        name = sub.account or ""
+        results, blocks = await answer(sub, f"{name}: ")
+        if not results:
+            note(st, f"xmppctl: {name}: no pending request selected")
+        rows = {r.jid: _with_block(r, blocks) for r in results}
+        return AccountOutcome(name, rows=list(rows.values()), error=_failure(results, rows))
+
+    run_fleet(st, fmt, RESULT_COLUMNS + (("blocked",) if block else ()), job)
 
 
 async def _block_senders(s, answered: "list[SubscriptionResult]", dry_run: bool) -> "dict[str, BlockResult]":
@@ -259,6 +286,11 @@ def approve(
     no JID was pending, 7 when others were approved (like a roster edit of a contact not in the
     roster).  --dry-run lists whom it would approve.
 
+    Fleet mode (several -a, a glob, --all-accounts): each account collects its own pending
+    requests and answers those the JIDs, --all or --match select; rows gain a leading account,
+    the warning about requests left unanswered names the account; exit 0 all done, 7 some
+    accounts failed (an account with a JID not pending counts as failed).
+
     """
     _answer(ctx, "approve-and-request" if and_request else "approve", jids, all_, match, priority, settle, output, dry_run)
 
@@ -288,6 +320,10 @@ def deny(
     whether it supports blocking; if not: exit 6, and nothing else is sent.  Rows get the
     extra key blocked (true: blocked now or already; false: the server refused, condition
     in error, exit 6/7; null: nothing was sent, e.g. --dry-run or not pending).
+
+    Fleet mode (several -a, a glob, --all-accounts): each account collects, denies (and with
+    --block blocks, where its own server offers XEP-0191) its own pending requests; rows gain a
+    leading account; exit 0 all done, 7 some accounts failed.
 
     """
     _answer(ctx, "deny", jids, all_, match, priority, settle, output, dry_run, block)
@@ -355,6 +391,9 @@ def pending(
     roster's state for the JID), nick (the requester's nickname, XEP-0172, or null), message
     (the status text sent with the request, or null); inbound first, each sorted by JID.
 
+    Fleet mode (several -a, a glob, --all-accounts): every account's requests, each row with a
+    leading account key/column.
+
     """
     from ..subscriptions import PENDING_COLUMNS, PresenceWatcher, collect_pending, pending_requests
 
@@ -362,14 +401,21 @@ def pending(
     fmt = st.output_format(output)
     st.resolve_account()
     warn_if_messages_may_arrive(priority)
-    watcher = PresenceWatcher()
 
-    async def job(_stop):
-        async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
-            return await collect_pending(s, watcher, priority=priority, settle=settle)
+    async def collect(sub: State) -> list:
+        watcher = PresenceWatcher()
+        async with session(sub, stanza_hook=watcher, subscriptions_expected=True) as s:
+            inbound, roster = await collect_pending(s, watcher, priority=priority, settle=settle)
+        return [p for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
 
-    inbound, roster = run(job)
-    rows = [p for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
+    if st.fleet_accounts is not None:
+        from .fleet import run_fleet
+
+        async def rows_of(sub: State) -> list:
+            return [p.to_dict() for p in await collect(sub)]
+
+        run_fleet(st, fmt, PENDING_COLUMNS, rows_of)
+    rows = run(lambda _stop: collect(st))
     render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt, empty="no pending requests")
 
 
