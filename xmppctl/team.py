@@ -12,7 +12,8 @@ How ``xmppctl team sync TEAM.toml`` wires it (validation first: exit 2, nothing 
 
 1. ``team = load_team_file(path, config.accounts.keys())``; resolve each member's account
    and take ``member_jids = {account: bare JID}``; ``check_member_jids(team, member_jids)``.
-2. Log in to every member concurrently (``fleet.run_bounded``), fetch each roster and note
+2. (Steps 2-5 are :func:`xmppctl.teamsync.sync_team`.)  Log in to every member
+   concurrently and keep every session open for the run, fetch each roster and note
    whether its server advertises pre-approval.  A member whose login fails is left out of
    ``rosters``: the plan then leaves its side alone (see ``TeamPlan.unavailable``) and the
    run ends in exit 7; a re-run completes it.
@@ -249,6 +250,18 @@ class TeamPlan:
     def converged(self) -> bool:
         """Every member's roster was seen and nothing needs to be sent."""
         return not self.unavailable and not self.handshakes and not any(a.changes for a in self.accounts)
+
+    @property
+    def has_work(self) -> bool:
+        """Something to send among the members seen: a roster set or a handshake."""
+        return bool(self.handshakes) or any(a.changes for a in self.accounts)
+
+    def pending_accounts(self) -> set[str]:
+        """Members with something still to do: their own sets or sends, or a side of a handshake."""
+        out = {a.account for a in self.accounts if a.changes or a.sends}
+        for h in self.handshakes:
+            out.update((h.requester, h.approver))
+        return out
 
     @property
     def needs_barrier(self) -> bool:

@@ -139,6 +139,30 @@ def test_team_sync_refuses_account_selection_and_validates_the_file_first(fleet,
     assert r.code == 2 and "team file names its accounts" in r.stderr
 
 
+def _prune_ready_team(fleet, tmp_path) -> str:
+    """bot-a and bot-b already a converged team in Ops; home, a former member, still in bot-a's Ops."""
+    for me, other in (("bot-a", "bot-b"), ("bot-b", "bot-a")):
+        fleet.fakes[me].roster[f"{other}@example.org"] = RosterItem(f"{other}@example.org", other, "both", groups=("Ops",))
+    fleet.fakes["bot-a"].roster["home@example.org"] = RosterItem("home@example.org", "Home", "both", groups=("Ops",))
+    team = tmp_path / "team.toml"
+    team.write_text('group = "Ops"\n[[member]]\naccount = "bot-a"\n[[member]]\naccount = "bot-b"\n')
+    return str(team)
+
+
+def test_team_sync_prune_names_its_backup_on_stderr_unless_quiet(fleet, tmp_path):
+    team = _prune_ready_team(fleet, tmp_path)
+    r = fleet("--quiet", "team", "sync", team, "--prune", "--yes", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert ("roster-remove", "home@example.org") in fleet.fakes["bot-a"].sent
+    assert [row["status"] for row in r.json()] == ["converged", "converged"]
+    assert len(list(tmp_path.glob("roster-backup-bot-a@example.org-*.toml"))) == 1, "the backup is written all the same"
+    assert "backup" not in r.stderr, "--quiet: informational lines are not written"
+    fleet.fakes["bot-a"].roster["home@example.org"] = RosterItem("home@example.org", "Home", "both", groups=("Ops",))
+    r = fleet("team", "sync", team, "--prune", "--yes", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert "xmppctl: bot-a: backup of the current roster written to " in r.stderr
+
+
 def test_progress_bar_counts_accounts_on_a_terminal_only(fleet, monkeypatch):
     class TtyErr(io.StringIO):
         def isatty(self) -> bool:

@@ -280,6 +280,20 @@ def test_converged_except_an_unavailable_member_is_not_converged():
     assert plan.rows() == [] and not plan.converged
 
 
+def test_has_work_and_pending_accounts_name_who_still_has_to_act():
+    assert not plan_team(TEAM, MEMBER_JIDS, converged_rosters(), PREAPPROVAL).has_work
+    one_way = converged_rosters({"alice": [RosterItem(JIDS["bob"], NAMES["bob"], "from", False, ("Ops",))]})
+    plan = plan_team(TEAM, MEMBER_JIDS, one_way, PREAPPROVAL)
+    assert plan.has_work and plan.pending_accounts() == {"alice", "bob"}, "both sides of the handshake"
+    renamed = converged_rosters({"carol": [RosterItem(JIDS["bob"], "Robert", "both", False, ("Ops",))]})
+    plan = plan_team(TEAM, MEMBER_JIDS, renamed, PREAPPROVAL)
+    assert plan.has_work and plan.pending_accounts() == {"carol"}, "a roster set concerns its owner only"
+    unavailable = converged_rosters()
+    del unavailable["carol"]
+    plan = plan_team(TEAM, MEMBER_JIDS, unavailable, PREAPPROVAL)
+    assert not plan.has_work and plan.pending_accounts() == set(), "nothing to send among the members seen"
+
+
 def test_two_members_with_the_same_jid_are_refused():
     with pytest.raises(UsageError, match="same JID alice@x.org"):
         plan_team(TEAM, {**MEMBER_JIDS, "carol": "Alice@X.org"}, {}, {})

@@ -1,55 +1,26 @@
 """``xmppctl team sync TEAM.toml``: every member lists every other, in one group, subscription both.
 
-The plan is pure (xmppctl/team.py); this module holds every member's session open at once in
-one event loop, applies the plan in phases (roster sets, pre-approvals, requests, approvals),
-then reads the rosters again until the team has converged or the deadline passed.
+The plan is pure (xmppctl/team.py), the run is the library's (xmppctl/teamsync.py); this
+module validates the command line and the team file, calls :func:`xmppctl.teamsync.sync_team`
+and renders its result.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
-
-if TYPE_CHECKING:
-    import asyncio
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, render, run, session, state
+from .common import DryRunOpt, OutputOpt, note, render, run, session, state
 
 if TYPE_CHECKING:
-    from ..team import Team, TeamPlan
-    from .common import State
+    from ..teamsync import TeamRun
 
 app = typer.Typer(help="Team rosters across your own accounts (see `team sync`).", no_args_is_help=True)
 
 #: keys of a result row (one per member), in this order
 REPORT_COLUMNS = ("account", "jid", "status", "roster_sets", "presences", "error", "message")
-#: rounds of plan -> apply -> wait; a second round repairs what a server answered late or lost
-ROUNDS = 2
-
-
-@dataclass
-class Member:
-    """One member account during a run: its session (once logged in), what it sent, its error."""
-
-    name: str
-    sub: State
-    session: Any = None
-    error: BaseException | None = None
-    roster_sets: int = 0
-    presences: int = 0
-    ready: asyncio.Future | None = None
-    task: asyncio.Task | None = None
-
-
-@dataclass
-class TeamRun:
-    members: dict[str, Member]
-    first: TeamPlan | None = None
-    last: TeamPlan | None = None
-    backups: list[str] = field(default_factory=list)
 
 
 @app.command("sync")
@@ -71,13 +42,15 @@ def sync(
     own password source; then roster sets are sent (the team group is added to an item's other
     groups, which are kept), then subscription requests and approvals (pre-approval where the
     server advertises it), and the rosters are read again.  Contacts outside the team are never
-    touched.  A converged team sends no roster set and no presence.
+    touched.  A converged team sends no roster set and no presence.  --parallel N only bounds
+    how many members log in at the same time: every member's session stays open for the whole
+    run, since the subscription handshakes need both sides online.
 
     --prune: a configured account that is not in the file but is in the team group on a
     member's roster loses that group there; if it was the item's only group the item is removed
     (and with it both subscriptions, RFC 6121 §2.5.2); the former member's own roster is not
     edited.  Each roster that loses an item is first exported to a timestamped backup file next
-    to TEAM.toml (path on stderr), and the combined plan is confirmed once.
+    to TEAM.toml (path on stderr unless --quiet), and the combined plan is confirmed once.
 
     Prints one row per member: account, jid, status (converged|failed|not-converged),
     roster_sets and presences (how many were sent), error and message (null unless failed).
@@ -99,193 +72,23 @@ def sync(
         raise UsageError("--prune may remove contacts: pass --yes to confirm (standard input is not a terminal)")
     config = st.config()
     team = load_team_file(file, config.accounts.keys())
-    members = {name: Member(name, st.for_account(name)) for name in team.accounts}
-    jids = check_member_jids(team, {name: m.sub.resolve_account().jid for name, m in members.items()})
+    members = {name: st.for_account(name) for name in team.accounts}
+    accounts = {name: sub.resolve_account() for name, sub in members.items()}
+    jids = check_member_jids(team, {name: account.jid for name, account in accounts.items()})
     configured = {name: table["jid"] for name, table in config.accounts.items() if isinstance(table.get("jid"), str)}
     from pathlib import Path
 
-    outcome = run(lambda _stop: _sync(st, team, members, jids, configured if prune else None,
-                                      dry_run=dry_run, yes=yes, backup_dir=Path(file).parent))
+    from ..teamsync import sync_team
+    from .prompt import confirm
+
+    def open_session(name: str) -> Any:
+        return session(members[name], subscriptions_expected=True)
+
+    outcome = run(lambda _stop: sync_team(
+        team, jids, open_session, timeouts={name: a.timeout for name, a in accounts.items()},
+        parallel=st.parallel, dry_run=dry_run, configured=configured if prune else None,
+        confirm=None if yes else confirm, backup_dir=Path(file).parent, note=lambda line: note(st, f"xmppctl: {line}")))
     raise typer.Exit(_finish(outcome, jids, fmt, dry_run=dry_run, exit_code=exit_code))
-
-
-# ---- the run ---------------------------------------------------------------------------------
-
-
-async def _hold(member: Member, slots: asyncio.Semaphore, release: asyncio.Event) -> None:
-    """Log *member* in (at most --parallel logins at once) and keep its session until *release*."""
-    assert member.ready is not None
-    await slots.acquire()
-    held = True
-    try:
-        async with session(member.sub, subscriptions_expected=True) as s:
-            slots.release()
-            held = False
-            member.session = s
-            member.ready.set_result(s)
-            await release.wait()
-    except Exception as exc:  # noqa: BLE001 - this member's failure; the others go on
-        member.error = member.error or exc
-        if not member.ready.done():
-            member.ready.set_result(None)
-    finally:
-        if held:
-            slots.release()
-
-
-async def _sync(st: State, team: Team, members: dict[str, Member], jids: dict[str, str],
-                configured: dict[str, str] | None, *, dry_run: bool, yes: bool, backup_dir: Any) -> TeamRun:
-    import asyncio
-    loop = asyncio.get_running_loop()
-    slots, release = asyncio.Semaphore(st.parallel), asyncio.Event()
-    for m in members.values():
-        m.ready = loop.create_future()
-        m.task = asyncio.ensure_future(_hold(m, slots, release))
-    result = TeamRun(members)
-    try:
-        await asyncio.gather(*(m.ready for m in members.values()))
-        for round_ in range(ROUNDS):
-            plan = await _plan(team, members, jids, configured)
-            result.first = result.first or plan
-            result.last = plan
-            if dry_run or not _has_work(plan):
-                break
-            if round_ == 0 and plan.removals():
-                result.backups = await _backup_and_confirm(plan, members, yes, backup_dir)
-            await _apply(plan, members)
-            result.last = await _settle(team, members, jids, configured)
-            if not _has_work(result.last):
-                break
-        return result
-    finally:
-        release.set()
-        tasks = [m.task for m in members.values() if m.task is not None]
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _live(members: dict[str, Member]) -> dict[str, Member]:
-    return {n: m for n, m in members.items() if m.session is not None and m.error is None}
-
-
-async def _plan(team: Team, members: dict[str, Member], jids: dict[str, str], configured: dict[str, str] | None) -> TeamPlan:
-    import asyncio
-    from ..subscriptions import PREAPPROVAL_FEATURE
-    from ..team import former_members, plan_team
-
-    live = _live(members)
-
-    async def fetch(m: Member) -> None:
-        try:
-            rosters[m.name] = await m.session.roster_get()
-        except Exception as exc:  # noqa: BLE001
-            m.error = exc
-
-    rosters: dict[str, Any] = {}
-    await asyncio.gather(*(fetch(m) for m in live.values()))
-    pre = {n: members[n].session.has_feature(*PREAPPROVAL_FEATURE) for n in rosters}
-    former = former_members(team, jids, rosters, configured) if configured is not None else None
-    return plan_team(team, jids, rosters, pre, former)
-
-
-def _has_work(plan: TeamPlan) -> bool:
-    return bool(plan.handshakes) or any(a.changes for a in plan.accounts)
-
-
-async def _backup_and_confirm(plan: TeamPlan, members: dict[str, Member], yes: bool, backup_dir: Any) -> list[str]:
-    """Export every roster --prune takes an item from, then ask once for the combined plan."""
-    from ..errors import XmppctlError
-    from ..sync import backup_to
-
-    removals = plan.removals()
-    paths = []
-    for account in dict.fromkeys(a for a, _ in removals):
-        m = members[account]
-        path = backup_to(backup_dir, "toml", m.sub.resolve_account().jid)(await m.session.roster_get())
-        sys.stderr.write(f"xmppctl: {account}: backup of the current roster written to {path}\n")
-        paths.append(str(path))
-    if not yes:
-        from .prompt import confirm
-
-        listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
-        if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
-            raise XmppctlError("aborted: nothing was changed")
-    return paths
-
-
-async def _apply(plan: TeamPlan, members: dict[str, Member]) -> None:
-    """Roster sets, then pre-approvals, then requests, then approvals (retried until accepted)."""
-    import asyncio
-    from ..team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST
-
-    async def changes(account: str, todo: list) -> None:
-        m = members[account]
-        try:
-            for change in todo:
-                m.roster_sets += 1
-                if change.action == "remove":
-                    await m.session.roster_remove(change.jid)
-                else:
-                    await m.session.roster_set(change.after)
-        except Exception as exc:  # noqa: BLE001 - this member fails; the others go on
-            m.error = exc
-
-    await asyncio.gather(*(changes(a.account, a.changes) for a in plan.accounts if a.changes))
-    for phase in (PHASE_PREAPPROVE, PHASE_REQUEST):
-        for send in plan.sends(phase):
-            _send(members[send.account], send.to, send.type)
-    # a round trip on every requester: its server has handled the requests sent before it
-    await asyncio.gather(*(_round_trip(m) for m in _live(members).values()))
-    approvals = plan.sends(PHASE_APPROVE)
-    if approvals:
-        await asyncio.gather(*(_approve(members[s.account], s.to) for s in approvals))
-
-
-def _send(m: Member, to: str, kind: str) -> None:
-    if m.session is None or m.error is not None:
-        return
-    m.presences += 1
-    m.session.send_subscription(to, kind)
-
-
-async def _round_trip(m: Member) -> None:
-    try:
-        await m.session.roster_get()
-    except Exception as exc:  # noqa: BLE001
-        m.error = exc
-
-
-async def _approve(m: Member, requester: str) -> None:
-    """Send ``subscribed`` until the approver's item says from/both: without pre-approval the
-    server accepts it only once the request is pending there (docs/protocol-notes.md)."""
-    import asyncio
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + m.sub.resolve_account().timeout
-    delay = 0.02
-    while m.error is None:
-        _send(m, requester, "subscribed")
-        try:
-            item = next((i for i in await m.session.roster_get() if i.jid == requester), None)
-        except Exception as exc:  # noqa: BLE001
-            m.error = exc
-            return
-        if (item is not None and item.subscription in ("from", "both")) or loop.time() > deadline:
-            return
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)
-
-
-async def _settle(team: Team, members: dict[str, Member], jids: dict[str, str], configured: dict[str, str] | None) -> TeamPlan:
-    """Read the rosters again until the team converged (answers travel between servers) or the deadline."""
-    import asyncio
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max(m.sub.resolve_account().timeout for m in members.values())
-    delay = 0.02
-    while True:
-        plan = await _plan(team, members, jids, configured)
-        if not _has_work(plan) or loop.time() > deadline:
-            return plan
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -297,7 +100,7 @@ def _finish(outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, 
     from ..team import ROW_COLUMNS
 
     last, first = outcome.last, outcome.first
-    pending = _pending_accounts(last) if last is not None and not dry_run else set()
+    pending = last.pending_accounts() if last is not None and not dry_run else set()
     drift = exit_code and first is not None and not first.converged
     results: list[AccountOutcome] = []
     rows: list[dict[str, Any]] = []
@@ -326,10 +129,3 @@ def _finish(outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, 
         render(None, rows, REPORT_COLUMNS, fmt)  # type: ignore[arg-type]
     return fleet_exit_code(results)
 
-
-def _pending_accounts(plan: TeamPlan) -> set[str]:
-    """Members with something still to do in *plan*: their own sets or sends, or a handshake."""
-    out = {a.account for a in plan.accounts if a.changes or a.sends}
-    for h in plan.handshakes:
-        out.update((h.requester, h.approver))
-    return out

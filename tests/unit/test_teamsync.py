@@ -1,0 +1,72 @@
+"""xmppctl.teamsync without the CLI: sync_team against fake sessions (what servers do: tests/integration/test_fleet.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.fakes import FakeSession
+from xmppctl.errors import AuthError, XmppctlError
+from xmppctl.roster import RosterItem
+from xmppctl.team import Team, TeamMember
+from xmppctl.teamsync import sync_team
+
+TEAM = Team("Ops", (TeamMember("a"), TeamMember("b")))
+JIDS = {"a": "a@x.org", "b": "b@x.org"}
+TIMEOUTS = {"a": 5.0, "b": 5.0}
+
+
+def converged_fakes() -> dict[str, FakeSession]:
+    """a and b list each other in Ops, subscription both; a still has c (a former member) in Ops."""
+    return {"a": FakeSession.with_roster(RosterItem("b@x.org", "b", "both", groups=("Ops",)),
+                                         RosterItem("c@x.org", "C", "both", groups=("Ops",)), bare_jid="a@x.org"),
+            "b": FakeSession.with_roster(RosterItem("a@x.org", "a", "both", groups=("Ops",)), bare_jid="b@x.org")}
+
+
+def test_a_converged_team_sends_nothing_and_each_member_uses_its_own_session():
+    fakes = converged_fakes()
+    opened: list[str] = []
+
+    def open_session(name: str):
+        opened.append(name)
+        return fakes[name].factory(None)
+
+    run = asyncio.run(sync_team(TEAM, JIDS, open_session, timeouts=TIMEOUTS))
+    assert sorted(opened) == ["a", "b"] and run.last is not None and run.last.converged
+    assert fakes["a"].sent == fakes["b"].sent == []
+
+
+def test_prune_backs_up_and_notes_before_it_asks_and_a_no_changes_nothing(tmp_path):
+    fakes, lines, questions = converged_fakes(), [], []
+
+    async def decline(question: str) -> bool:
+        questions.append(question)
+        return False
+
+    with pytest.raises(XmppctlError, match="aborted: nothing was changed"):
+        asyncio.run(sync_team(TEAM, JIDS, lambda n: fakes[n].factory(None), timeouts=TIMEOUTS,
+                              configured={"c": "c@x.org"}, confirm=decline, backup_dir=tmp_path, note=lines.append))
+    [backup] = tmp_path.glob("roster-backup-a@x.org-*.toml")
+    assert lines == [f"a: backup of the current roster written to {backup}"]
+    assert questions == ["--prune removes 1 contact(s) (a: c@x.org)?"]
+    assert fakes["a"].roster_writes() == []
+
+
+def test_a_member_that_cannot_log_in_fails_alone():
+    fakes = {"a": FakeSession(bare_jid="a@x.org")}
+
+    def open_session(name: str):
+        if name == "b":
+            raise AuthError("not-authorized")
+        return fakes[name].factory(None)
+
+    run = asyncio.run(sync_team(TEAM, JIDS, open_session, timeouts=TIMEOUTS))
+    assert isinstance(run.members["b"].error, AuthError) and run.members["a"].error is None
+    assert run.members["a"].roster_sets == 1 and run.members["a"].presences == 0, "no handshake with a member not seen"
+    assert fakes["a"].roster["b@x.org"].groups == ("Ops",)
+
+
+def test_every_member_needs_a_timeout_before_anything_is_opened():
+    with pytest.raises(ValueError, match="no timeout for b"):
+        asyncio.run(sync_team(TEAM, JIDS, lambda n: pytest.fail("opened a session"), timeouts={"a": 1.0}))
