@@ -26,6 +26,7 @@ from .errors import ServerRefused, UsageError
 from .roster import RosterItem, fetch_roster
 
 if TYPE_CHECKING:
+    from .blocking import BlockResult
     from .session import Session
 
 CLIENT_NS = "jabber:client"
@@ -286,6 +287,54 @@ async def cancel(session: Session, watcher: PresenceWatcher, jids: Sequence[str]
     by_jid = {r.jid: r for r in sent}
     return [by_jid.get(j) or SubscriptionResult(j, (), "nothing-to-do", roster[j].subscription if j in roster else "none",
                                                 bool(j in roster and roster[j].ask)) for j in jids]
+
+
+@dataclass
+class AnswerOutcome:
+    """What an approve or deny did: one result per selected JID, the blocks, the requests left alone."""
+
+    #: the answered JIDs (sent, dry-run or error), then the named ones with no pending request
+    results: list[SubscriptionResult]
+    #: deny with *block*: JID -> its block result (only the JIDs denied); None without *block*
+    blocks: dict[str, BlockResult] | None
+    #: pending requests the selection did not take, sorted: delivered to us, so worth telling
+    others: list[str]
+
+
+async def answer_pending(session: Session, watcher: PresenceWatcher, kind: str, *, jids: Sequence[str] = (),
+                         all_: bool = False, patterns: Sequence[str] = (), priority: int | None = None,
+                         settle: float = 0.3, dry_run: bool = False, block: bool = False) -> AnswerOutcome:
+    """approve / deny (*kind*, a key of :data:`SENDS`): collect the pending requests, select
+    (named *jids*, *all_* or glob *patterns*), answer only those that are pending.
+
+    Named JIDs without a pending request get status ``not-pending`` and nothing is sent to
+    them (the same presence would pre-approve or revoke).  With *block* (deny) the server must
+    support XEP-0191 (else ServerRefused before our initial presence: only the disco query was
+    sent), and every denied JID is then blocked (:func:`block_senders`).
+    """
+    if block:
+        from .blocking import require_blocking
+
+        await require_blocking(session)
+    inbound, _roster = await collect_pending(session, watcher, priority=priority, settle=settle)
+    chosen, missing = select_pending(inbound, jids=jids, all_=all_, patterns=patterns)
+    if dry_run:
+        answered = [SubscriptionResult(j, SENDS[kind], "dry-run") for j in chosen]
+    else:
+        answered = await send_and_report(session, watcher, [(j, SENDS[kind]) for j in chosen])
+    blocks = await block_senders(session, answered, dry_run=dry_run) if block else None
+    skipped = [SubscriptionResult(j, (), "not-pending") for j in missing]
+    return AnswerOutcome(answered + skipped, blocks, sorted(set(inbound) - set(chosen)))
+
+
+async def block_senders(session: Session, answered: Sequence[SubscriptionResult], *,
+                        dry_run: bool = False) -> dict[str, BlockResult]:
+    """deny --block: block every JID whose request was just denied (after the deny: a blocked
+    JID could not be sent the ``unsubscribed``); one block IQ each, see xmppctl.blocking."""
+    from .blocking import change
+
+    denied = [r.jid for r in answered if r.status in ("sent", "dry-run")]
+    return {b.jid: b for b in await change(session, "block", denied, dry_run=dry_run)} if denied else {}
 
 
 def require_preapproval(session: Session) -> None:

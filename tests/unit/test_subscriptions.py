@@ -157,3 +157,47 @@ def test_preapproval_requires_the_stream_feature():
         require_preapproval(SimpleNamespace(has_feature=lambda ns, name: False))
     assert exc.value.exit_code == 6
     require_preapproval(SimpleNamespace(has_feature=lambda ns, name: (ns, name) == ("urn:xmpp:features:pre-approval", "sub")))
+
+
+# ---- answer_pending against a fake session -------------------------------------------------
+
+
+def _answer(fake, kind: str, **kwargs):
+    import asyncio
+
+    from xmppctl.subscriptions import answer_pending
+
+    async def go():
+        watcher = PresenceWatcher()
+        async with fake.factory(None, stanza_hook=watcher) as s:
+            return await answer_pending(s, watcher, kind, settle=0.0, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_answer_pending_answers_only_pending_jids_and_names_the_others():
+    from tests.fakes import FakeSession
+
+    fake = FakeSession(pending_in=["a@example.org", "b@example.org", "c@example.org"])
+    outcome = _answer(fake, "approve", jids=["b@example.org", "nobody@example.org"])
+    assert [(r.jid, r.status) for r in outcome.results] == [("b@example.org", "sent"), ("nobody@example.org", "not-pending")]
+    assert outcome.others == ["a@example.org", "c@example.org"] and outcome.blocks is None
+    assert [s for s in fake.sent if s[0] == "subscription"] == [("subscription", "b@example.org", "subscribed")]
+
+
+def test_answer_pending_dry_run_sends_no_answer():
+    from tests.fakes import FakeSession
+
+    fake = FakeSession(pending_in=["a@example.org"])
+    outcome = _answer(fake, "deny", all_=True, dry_run=True)
+    assert [(r.jid, r.sent, r.status) for r in outcome.results] == [("a@example.org", ("unsubscribed",), "dry-run")]
+    assert outcome.others == [] and not [s for s in fake.sent if s[0] == "subscription"]
+
+
+def test_deny_with_block_is_refused_before_any_presence_where_blocking_is_missing():
+    from tests.fakes import FakeSession
+
+    fake = FakeSession(pending_in=["a@example.org"])
+    with pytest.raises(ServerRefused, match="block"):
+        _answer(fake, "deny", all_=True, block=True)
+    assert fake.sent == [], "only the disco query went out"

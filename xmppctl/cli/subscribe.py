@@ -159,7 +159,7 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
             priority: int | None, settle: float, output, dry_run: bool, block: bool = False) -> None:
     """approve / deny: collect the pending requests, select, answer only those that are pending."""
     from ..errors import UsageError
-    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, collect_pending, select_pending, send_and_report, validate_patterns
+    from ..subscriptions import PresenceWatcher, answer_pending, validate_patterns
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -174,23 +174,13 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
     async def answer(sub: State, label: str = "") -> tuple:
         watcher = PresenceWatcher()
         async with session(sub, stanza_hook=watcher, subscriptions_expected=True) as s:
-            if block:  # exit 6 before our initial presence: only the disco query was sent
-                from ..blocking import require_blocking
-
-                await require_blocking(s)
-            inbound, _roster = await collect_pending(s, watcher, priority=priority, settle=settle)
-            chosen, missing = select_pending(inbound, jids=named, all_=all_, patterns=patterns)
-            others = sorted(set(inbound) - set(chosen))
-            if others:  # delivered to us, so never left unmentioned
+            outcome = await answer_pending(s, watcher, kind, jids=named, all_=all_, patterns=patterns,
+                                           priority=priority, settle=settle, dry_run=dry_run, block=block)
+            if outcome.others:  # delivered to us, so never left unmentioned
+                others = outcome.others
                 warn(f"{label}{len(others)} other pending request(s) not answered: " + ", ".join(others[:10])
                      + (" ..." if len(others) > 10 else "") + " (see `xmppctl sub pending`)")
-            skipped = [SubscriptionResult(j, (), "not-pending") for j in missing]
-            if dry_run:
-                answered = [SubscriptionResult(j, SENDS[kind], "dry-run") for j in chosen]
-            else:
-                answered = await send_and_report(s, watcher, [(j, SENDS[kind]) for j in chosen])
-            blocks = await _block_senders(s, answered, dry_run) if block else None
-            return answered + skipped, blocks
+        return outcome.results, outcome.blocks
 
     if st.fleet_accounts is not None:
         _check_not_self_fleet(st, named)
@@ -216,15 +206,6 @@ def _answer_fleet(st: State, fmt: str, answer, block: bool) -> None:
         return AccountOutcome(name, rows=list(rows.values()), error=_failure(results, rows))
 
     run_fleet(st, fmt, RESULT_COLUMNS + (("blocked",) if block else ()), job)
-
-
-async def _block_senders(s, answered: "list[SubscriptionResult]", dry_run: bool) -> "dict[str, BlockResult]":
-    """deny --block: block every JID whose request was just denied (after the deny: a blocked
-    JID could not be sent the ``unsubscribed``); one block IQ each, see xmppctl.blocking."""
-    from ..blocking import change
-
-    denied = [r.jid for r in answered if r.status in ("sent", "dry-run")]
-    return {b.jid: b for b in await change(s, "block", denied, dry_run=dry_run)} if denied else {}
 
 
 @app.command("request")
