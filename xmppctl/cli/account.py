@@ -232,6 +232,7 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
     tls_cipher, sasl_mechanism, server_software (XEP-0092 name and version, or null when the
     server does not say), password_source.
     """
+    from ..accountcheck import login_report
     from ..output import render_object
 
     st = state(ctx)
@@ -241,49 +242,12 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
 
     async def job(_stop: Any) -> dict[str, Any]:
         async with session(st) as s:
-            facts = _login_facts(s)
-            facts["server_software"] = await _server_software(s)
-            return facts
+            return await login_report(s)
 
     facts = run(job)
     record = {"name": account.name, "jid": account.jid, **facts,
               "password_source": st.password_source.describe() if st.password_source else None}
     render_object(record, fmt)
-
-
-def _login_facts(s: Any) -> dict[str, Any]:
-    """What the session says about the login (transport and SASL layer), for `account test`."""
-    from ..session import connect_host
-
-    facts = s.login_facts()
-    host, port = connect_host(s.account)
-    return {
-        "bound_jid": s.jid,
-        "server": f"{host or s.account.jid.partition('@')[2]}:{facts['port'] or port}",
-        "address": facts["address"],
-        "tls_version": facts["tls_version"],
-        "tls_cipher": facts["tls_cipher"],
-        "sasl_mechanism": facts["sasl_mechanism"],
-    }
-
-
-async def _server_software(s: Any) -> str | None:
-    """The server's XEP-0092 name and version, or None when it does not answer them."""
-    import xml.etree.ElementTree as ET
-
-    from ..errors import ServerRefused, TimeoutFailure
-
-    ns = "jabber:iq:version"
-    try:
-        answer = await s.query("get", ET.Element(f"{{{ns}}}query"), to=s.account.jid.partition("@")[2],
-                               what="server version query (XEP-0092)")
-    except (ServerRefused, TimeoutFailure):
-        return None
-    query = answer.find(f"{{{ns}}}query")
-    if query is None:
-        return None
-    parts = [(query.findtext(f"{{{ns}}}{tag}") or "").strip() for tag in ("name", "version")]
-    return " ".join(p for p in parts if p) or None
 
 
 @app.command("remove")

@@ -88,7 +88,7 @@ def set_(
     stderr and makes the exit code 7.
     """
     from ..output import render_object
-    from ..presence import READ_ONLY_PRIORITY, barrier, hold_presence, make_request, publish
+    from ..presence import READ_ONLY_PRIORITY, announce, hold_presence, make_request
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -112,10 +112,7 @@ def set_(
 
     async def job(stop):
         async with session(st) as s:
-            await publish(s, req)
-            # once the server answered a ping sent after it, the presence is out: scripts (and
-            # tests) waiting for this output can rely on contacts seeing it
-            await barrier(s)
+            await announce(s, req)  # printed once the server has it: contacts see it
             render_object(_set_row(s, req, held), fmt, sys.stdout)
             sys.stdout.flush()
             if hold is not None:
@@ -142,14 +139,13 @@ def _set_fleet(st, fmt: str, req, held, hold_for: float | None) -> None:
     on stderr (the document is already out) and counts as failed in the exit code.
     """
     from ..fleet import AccountOutcome, fleet_exit_code
-    from ..presence import barrier, hold_presence, publish
+    from ..presence import announce, hold_presence
     from .fleet import emit, error_report, run_fleet, run_together
 
     if held is None:
         async def once(sub) -> list:
             async with session(sub) as s:
-                await publish(s, req)
-                await barrier(s)
+                await announce(s, req)
                 return [_set_row(s, req, None)]
 
         run_fleet(st, fmt, SET_COLUMNS, once)
@@ -162,8 +158,7 @@ def _set_fleet(st, fmt: str, req, held, hold_for: float | None) -> None:
 
     async def holding(sub, stop, arrive) -> list:
         async with session(sub) as s:
-            await publish(s, req)
-            await barrier(s)
+            await announce(s, req)
             rows[sub.account] = _set_row(s, req, held)
             await arrive()
             await hold_presence(s, req, hold_for, stop)
@@ -227,7 +222,7 @@ def probe(
     no-subscription, not-in-roster, error), else 0; e.g. in cron:
     `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
-    from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, become_invisible, check_priority, probe as do_probe, select_targets
+    from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -244,10 +239,8 @@ def probe(
     async def snapshot_of(sub):
         inbox = PresenceInbox()
         async with session(sub, stanza_hook=inbox.hook) as s:
-            if invisible:
-                await become_invisible(s)
             return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last,
-                                  details=details)
+                                  details=details, invisible=invisible)
 
     if st.fleet_accounts is not None:
         _probe_fleet(st, fmt, columns, snapshot_of, details, expect_online)

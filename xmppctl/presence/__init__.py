@@ -30,13 +30,13 @@ from .probe import (
     probe,
     select_targets,
 )
-from .publish import PresenceRequest, barrier, become_invisible, hold_presence, initial_presence, make_request, publish, send_presence
+from .publish import PresenceRequest, announce, barrier, become_invisible, hold_presence, initial_presence, make_request, publish, send_presence
 from .watch import WATCH_COLUMNS, PresenceEvent, WatchFilter, to_event, watch
 
 __all__ = [
     "DETAIL_COLUMNS", "PRIORITY_MAX", "PRIORITY_MIN", "PROBE_COLUMNS", "READ_ONLY_PRIORITY", "SHOWS", "SHOW_CHOICES", "WATCH_COLUMNS",
     "PresenceEvent", "PresenceInbox", "PresenceInfo", "PresenceRequest", "PresenceRow", "PresenceSnapshot",
-    "ProbeCollector", "WatchFilter", "add_last_activity", "barrier", "become_invisible", "check_priority", "hold_presence",
+    "ProbeCollector", "WatchFilter", "add_last_activity", "announce", "barrier", "become_invisible", "check_priority", "hold_presence",
     "initial_presence", "last_activity", "make_request", "not_online", "parse_last_activity", "parse_presence", "parse_show",
     "probe", "publish", "select_targets", "send_presence", "to_event", "watch",
 ]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..jid import bare_jids, parse_jid
 from .inbox import PresenceInbox
 from .model import READ_ONLY_PRIORITY, PresenceInfo, parse_presence, utc_iso
-from .publish import barrier, initial_presence
+from .publish import barrier, become_invisible, initial_presence
 
 if TYPE_CHECKING:
     from ..roster import RosterItem
@@ -184,10 +184,17 @@ def not_online(rows: Iterable[PresenceRow]) -> list[str]:
 
 
 async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
-                priority: int = READ_ONLY_PRIORITY, last: bool = False, details: bool = False) -> PresenceSnapshot:
-    """Snapshot of the selected contacts' presence (see the module docstring for how it ends)."""
+                priority: int = READ_ONLY_PRIORITY, last: bool = False, details: bool = False,
+                invisible: bool = False) -> PresenceSnapshot:
+    """Snapshot of the selected contacts' presence (see the module docstring for how it ends).
+
+    *invisible*: first make the session invisible (:func:`become_invisible`; ServerRefused,
+    with nothing else sent, where the server lacks XEP-0186).
+    """
     from ..roster import fetch_roster
 
+    if invisible:
+        await become_invisible(session)
     roster = await fetch_roster(session)
     collector = ProbeCollector(session.bare_jid, select_targets(roster, jids, groups), roster)
     deadline = time.monotonic() + session.timeout

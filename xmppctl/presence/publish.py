@@ -58,6 +58,14 @@ async def publish(session: Session, req: PresenceRequest) -> None:
     send_presence(session, req)
 
 
+async def announce(session: Session, req: PresenceRequest) -> None:
+    """:func:`publish` *req*, then wait for the answer to a ping sent after it: once this
+    returns the server has the presence, so scripts (and tests) waiting for what a command
+    prints can rely on the contacts seeing it."""
+    await publish(session, req)
+    await barrier(session)
+
+
 async def hold_presence(session: Session, req: PresenceRequest, hold: float | None, stop: asyncio.Event) -> str:
     """Keep the session (and the presence just sent) up for *hold* seconds (None: forever) or
     until *stop* is set, then send unavailable to the same audience.  Returns why it ended.

@@ -1,0 +1,40 @@
+"""What ``account test`` reports about a login: how it was made, and what the server runs."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+async def login_report(session: Session) -> dict[str, Any]:
+    """The login's facts: bound_jid, server (host:port connected to), address (peer IP),
+    tls_version, tls_cipher, sasl_mechanism, server_software (see :func:`server_software`)."""
+    from .session import connect_host
+
+    facts = session.login_facts()
+    host, port = connect_host(session.account)
+    return {
+        "bound_jid": session.jid,
+        "server": f"{host or session.account.jid.partition('@')[2]}:{facts['port'] or port}",
+        "address": facts["address"],
+        "tls_version": facts["tls_version"],
+        "tls_cipher": facts["tls_cipher"],
+        "sasl_mechanism": facts["sasl_mechanism"],
+        "server_software": await server_software(session),
+    }
+
+
+async def server_software(session: Session) -> str | None:
+    """The server's XEP-0092 name and version, or None when it does not answer them."""
+    from .errors import ServerRefused, TimeoutFailure
+    from .presence.probe import VERSION_NS, describe_software
+
+    try:
+        answer = await session.query("get", ET.Element(f"{{{VERSION_NS}}}query"), to=session.account.jid.partition("@")[2],
+                                     what="server version query (XEP-0092)")
+    except (ServerRefused, TimeoutFailure):
+        return None
+    return describe_software(answer)
