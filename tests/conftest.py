@@ -129,7 +129,7 @@ class AccountPool:
     """Fresh accounts registered ahead, in batches, and handed out one per ``make_user``.
 
     Registering one account costs ejabberd ~0.5-0.9 s (an ``ejabberdctl`` process) but a
-    batch costs one RPC; Prosody's prosodyctl is cheap, so it registers one at a time.
+    batch costs one RPC; a Prosody account is one small file written directly, one at a time.
     Batches are per name prefix (tests match JIDs by prefix) and grow with use, so a prefix
     used once wastes little.  An account handed out has never been logged in to.
     """
