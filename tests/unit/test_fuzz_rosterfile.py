@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 import tomli_w
@@ -29,8 +30,10 @@ from xmppctl.rosterfile import (
     write_roster,
 )
 
-# database=None: no .hypothesis/ directory in the shared tree; a failure prints its example
-FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# database=None: no .hypothesis/ directory in the shared tree; a failure prints its example.
+# XMPPCTL_FUZZ_SCALE=N runs N times the examples (a deeper run than the everyday suite's).
+SCALE = max(1, int(os.environ.get("XMPPCTL_FUZZ_SCALE", "1") or 1))
+FUZZ = settings(max_examples=100 * SCALE, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # everything, surrogates (a JSON "\ud800" escape yields one) and controls included
 any_char = st.characters(exclude_categories=())
@@ -189,7 +192,7 @@ def test_parser_limits_and_text_xml_cannot_carry_are_usage_errors(fmt, text, exp
 
 CLOSED_PORT = str(free_port())
 ACCOUNT = ["--jid", "fuzz@localhost", "--server", "127.0.0.1", "--port", CLOSED_PORT, "--timeout", "5"]
-CLI_FUZZ = settings(max_examples=60, deadline=None, database=None,
+CLI_FUZZ = settings(max_examples=30 * SCALE, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
