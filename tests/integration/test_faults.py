@@ -193,31 +193,31 @@ def fake_user(server: FakeServer, ca: Path) -> User:
 
 
 @pytest.mark.parametrize("stall_at", ["header", "starttls", "sasl"])
-def test_server_stalling_during_login_exits_5_at_the_timeout(fake_server, certs, stall_at):
+def test_server_stalling_during_login_exits_5_at_the_timeout(fake_server, certs, run_cli, stall_at):
     server = fake_server(stall_at)
-    r = run_subprocess(fake_user(server, certs["ca"]), "--timeout", "1.5", "roster", "list", timeout=30)
+    r = run_cli(fake_user(server, certs["ca"]), "--timeout", "1.5", "roster", "list")
     assert r.code == 5, r.stderr
     assert "within 1.5 s" in r.stderr
-    # process start (~0.3 s) + the deadline; never the 10 s default or slixmpp's retries
-    assert 1.5 <= r.elapsed < 3.5
+    # the deadline, never the 10 s default or slixmpp's endless retries (a loose upper bound:
+    # a loaded machine must not fail it)
+    assert 1.5 <= r.elapsed < 8
     if stall_at == "sasl":
         assert b"<auth" in server.received  # it really got that far
 
 
 @pytest.mark.parametrize("cert, reason", [("expired", "expired"), ("wrong", "localhost")])
-def test_bad_server_certificate_exits_4_before_any_credentials(fake_server, certs, cert, reason):
+def test_bad_server_certificate_exits_4_before_any_credentials(fake_server, certs, run_cli, cert, reason):
     server = fake_server("sasl", cert=cert)
-    r = run_subprocess(fake_user(server, certs["ca"]), "--timeout", "5", "roster", "list", timeout=30)
+    r = run_cli(fake_user(server, certs["ca"]), "--timeout", "5", "roster", "list")
     assert r.code == 4, r.stderr
     assert "certificate" in r.stderr and reason in r.stderr
-    assert r.elapsed < 3
     assert b"<auth" not in server.received
 
 
-def test_plaintext_server_offering_plain_is_refused_without_sending_the_password(fake_server, certs):
+def test_plaintext_server_offering_plain_is_refused_without_sending_the_password(fake_server, certs, run_cli):
     server = fake_server("sasl", tls=False)
     user = fake_user(server, certs["ca"])
-    r = run_subprocess(user, "--timeout", "5", "roster", "list", timeout=30)
+    r = run_cli(user, "--timeout", "5", "roster", "list")
     assert r.code == 4, r.stderr
     assert "TLS" in r.stderr
     assert b"<auth" not in server.received
@@ -231,19 +231,18 @@ def plaintext_prosody(tmp_path_factory):
     server.stop()
 
 
-def test_real_plaintext_only_server_is_refused_with_4(plaintext_prosody):
+def test_real_plaintext_only_server_is_refused_with_4(plaintext_prosody, run_cli):
     plaintext_prosody.register("plain", "plain-password-1")
     user = User(plaintext_prosody, "plain", "plain-password-1")
-    r = run_subprocess(user, "--timeout", "5", "roster", "list")
+    r = run_cli(user, "--timeout", "5", "roster", "list")
     assert r.code == 4, r.stderr
     assert "did not offer TLS" in r.stderr
-    assert r.elapsed < 3
 
 
-def test_plaintext_on_loopback_only_when_explicitly_allowed(plaintext_prosody):
+def test_plaintext_on_loopback_only_when_explicitly_allowed(plaintext_prosody, run_cli):
     plaintext_prosody.register("plain2", "plain-password-2")
     user = User(plaintext_prosody, "plain2", "plain-password-2")
-    r = run_subprocess(user, "--allow-plaintext-loopback", "roster", "list", "-o", "json")
+    r = run_cli(user, "--allow-plaintext-loopback", "roster", "list", "-o", "json")
     assert r.code == 0, r.stderr
     assert r.json() == [] and "unencrypted" in r.stderr
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.helpers import User, run_subprocess
+from tests.helpers import User
 from tests.integration.test_faults import (  # noqa: F401  (certs is a fixture)
     BIND,
     CLIENT_HEADER,
@@ -206,9 +206,14 @@ def hostile(certs):
         s.close()
 
 
-def roster_list(server: HostileServer, certs, *extra: str):
-    user = User(_Endpoint(server.port, certs["ca"]), "fake", PASSWORD)
-    return run_subprocess(user, "--timeout", "5", *extra, "roster", "list", "-o", "json", timeout=60)
+@pytest.fixture
+def roster_list(run_cli):
+    """``roster list -o json`` against a scripted server, in-process (the server is a thread)."""
+    def run(server: HostileServer, certs, *extra: str):
+        user = User(_Endpoint(server.port, certs["ca"]), "fake", PASSWORD)
+        return run_cli(user, "--timeout", "5", *extra, "roster", "list", "-o", "json")
+
+    return run
 
 
 def _client_sasl_payloads(received: bytes) -> list[bytes]:
@@ -225,7 +230,7 @@ def _no_command_sent(server: HostileServer, r) -> None:
 # ---- a session needs TLS and SASL ---------------------------------------------------------
 
 
-def test_a_genuine_scram_server_gets_a_session(hostile, certs):
+def test_a_genuine_scram_server_gets_a_session(roster_list, hostile, certs):
     # The control for everything below: the scripted server is a correct SCRAM peer.
     server = hostile()
     r = roster_list(server, certs)
@@ -239,7 +244,7 @@ def test_a_genuine_scram_server_gets_a_session(hostile, certs):
     ({"starttls": True}, (), 3, "SASL"),
     ({"direct_tls": True}, ("--tls", "direct"), 3, "SASL"),
 ], ids=["plaintext", "plaintext-allowed-on-loopback", "starttls", "direct-tls"])
-def test_bind_only_server_gets_no_session(hostile, certs, script, extra, code, message):
+def test_bind_only_server_gets_no_session(roster_list, hostile, certs, script, extra, code, message):
     server = hostile(mechanisms=(), **script)
     r = roster_list(server, certs, *extra)
     assert r.code == code, r.stderr
@@ -248,7 +253,7 @@ def test_bind_only_server_gets_no_session(hostile, certs, script, extra, code, m
 
 
 @pytest.mark.parametrize("proof", ["wrong", "empty", "early"])
-def test_scram_success_without_a_valid_server_signature_is_refused(hostile, certs, proof):
+def test_scram_success_without_a_valid_server_signature_is_refused(roster_list, hostile, certs, proof):
     server = hostile(proof=proof)
     r = roster_list(server, certs)
     assert r.code == 3, r.stderr
@@ -259,7 +264,7 @@ def test_scram_success_without_a_valid_server_signature_is_refused(hostile, cert
 # ---- passwords to unverified servers --------------------------------------------------------
 
 
-def test_insecure_never_offers_plain_to_an_unverified_server(hostile, certs):
+def test_insecure_never_offers_plain_to_an_unverified_server(roster_list, hostile, certs):
     server = hostile(cert="wrong", mechanisms=("PLAIN",))  # a MITM with a certificate nobody signed
     r = roster_list(server, certs, "--insecure")
     assert r.code == 3, r.stderr
@@ -270,7 +275,7 @@ def test_insecure_never_offers_plain_to_an_unverified_server(hostile, certs):
 
 
 @pytest.mark.parametrize("iterations", [1, 4095, 1_000_001, 2**31])
-def test_scram_iteration_count_out_of_bounds_is_refused_before_the_proof(hostile, certs, iterations):
+def test_scram_iteration_count_out_of_bounds_is_refused_before_the_proof(roster_list, hostile, certs, iterations):
     # PLAIN is offered too: slixmpp falls back to the next mechanism when a SCRAM step fails
     server = hostile(iterations=iterations, mechanisms=("SCRAM-SHA-1", "PLAIN"))
     r = roster_list(server, certs)  # 2**31 would take ~20 min of PBKDF2: the 60 s guard would fire
@@ -281,7 +286,7 @@ def test_scram_iteration_count_out_of_bounds_is_refused_before_the_proof(hostile
     _no_command_sent(server, r)
 
 
-def test_no_other_mechanism_is_tried_after_a_refused_scram_step(hostile, certs):
+def test_no_other_mechanism_is_tried_after_a_refused_scram_step(roster_list, hostile, certs):
     # slixmpp handles a <failure/> by trying the next mechanism at once, in the same read as
     # the challenge we refused: the connection must be gone before that attempt is written.
     server = hostile(iterations=1, mechanisms=("SCRAM-SHA-1", "PLAIN"), failure_after_challenge=True)
@@ -291,7 +296,7 @@ def test_no_other_mechanism_is_tried_after_a_refused_scram_step(hostile, certs):
     assert server.received.count(b"<auth") == 1 and PASSWORD.encode() not in server.received
 
 
-def test_scram_channel_binding_is_used_over_tls_1_2(hostile, certs):
+def test_scram_channel_binding_is_used_over_tls_1_2(roster_list, hostile, certs):
     server = hostile(mechanisms=("SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"), tls_max=ssl.TLSVersion.TLSv1_2)
     r = roster_list(server, certs)
     assert r.code == 0, r.stderr
@@ -300,7 +305,7 @@ def test_scram_channel_binding_is_used_over_tls_1_2(hostile, certs):
     assert server.channel_binding == server.tls_unique and server.tls_unique
 
 
-def test_scram_without_channel_binding_over_tls_1_3_says_so(hostile, certs):
+def test_scram_without_channel_binding_over_tls_1_3_says_so(roster_list, hostile, certs):
     # Python 3.11 has no tls-exporter and tls-unique is undefined for TLS 1.3: plain SCRAM,
     # with the gs2 flag 'n' ("client does not support channel binding"), not a fake binding.
     server = hostile(mechanisms=("SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"))
