@@ -16,7 +16,7 @@ def test_wrong_password_exits_3_quickly(make_user, run_cli):
     r = run_cli(user, "roster", "list", env={"XMPPCTL_PASSWORD": "not-the-password"})
     assert r.code == 3, r.stderr
     assert "authentication failed" in r.stderr
-    assert r.elapsed < 2
+    assert r.elapsed < 5  # no retry loop (a loose bound: a loaded machine must not fail it)
 
 
 def test_wrong_password_json_error_on_stderr(make_user, run_cli):
@@ -40,7 +40,7 @@ def test_closed_port_exits_4_quickly(make_user, run_cli):
     r = run_cli(user, "--port", str(port), "roster", "list")
     assert r.code == 4, r.stderr
     assert "refused" in r.stderr
-    assert r.elapsed < 2
+    assert r.elapsed < 5  # no retry loop (a loose bound: a loaded machine must not fail it)
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_silent_listener_times_out_with_5_at_the_deadline(make_user, silent_list
     assert r.code == 5, r.stderr
     assert "within 1.5 s" in r.stderr
     # process start (~0.3 s) + the 1.5 s deadline; never the 10 s default or slixmpp's retries
-    assert 1.5 <= r.elapsed < 3.5
+    # (a loose upper bound: a loaded machine must not fail it)
+    assert 1.5 <= r.elapsed < 8
 
 
 def test_untrusted_certificate_exits_4_and_ca_file_fixes_it(make_user, run_cli):

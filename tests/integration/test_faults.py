@@ -289,7 +289,7 @@ def test_signal_during_a_request_exits_130_and_closes_the_stream(fake_server, ce
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert out == ""
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 10  # at once, not at the 20 s deadline
     assert server.closed_by_client.wait(2), "xmppctl did not send </stream:stream>"
 
 

@@ -105,7 +105,7 @@ def test_two_resources_of_one_contact_are_two_rows_highest_priority_first(make_u
     befriend(alice, bob)
     low = hold(held, bob, "--show", "away", "--priority", "1")
     high = hold(held, bob, "--show", "dnd", "--status", "in a meeting", "--priority", "5")
-    r = run_cli(alice, "--timeout", "8", "presence", "probe", "-o", "json")
+    r = run_cli(alice, "--timeout", "30", "presence", "probe", "-o", "json")
     assert r.code == 0, r.stderr
     rows = r.json()
     assert [(x["state"], x["show"], x["status"], x["priority"]) for x in rows] == [
@@ -114,30 +114,30 @@ def test_two_resources_of_one_contact_are_two_rows_highest_priority_first(make_u
     ]
     assert [x["resource"] for x in rows] == [high.sent["jid"].split("/")[1], low.sent["jid"].split("/")[1]]
     assert all(x["jid"] == bob.jid and x["since"] for x in rows)  # Prosody stamps probe answers
-    assert r.elapsed < 4  # everyone answered: it did not wait for the 8 s deadline
+    assert r.elapsed < 15  # everyone answered: it did not wait for the 30 s deadline
     assert (low.stop(), high.stop()) == (0, 0)
 
 
 def test_offline_and_unsubscribed_contacts_are_reported_without_waiting(make_user, run_cli):
     alice, carol, dave = make_user("alice"), make_user("carol"), make_user("dave")
     befriend(alice, carol, [Contact(dave.jid, subscription="from"), Contact("zed@localhost", subscription="none", ask=True)])
-    r = run_cli(alice, "--timeout", "8", "presence", "probe", "-o", "json")
+    r = run_cli(alice, "--timeout", "30", "presence", "probe", "-o", "json")
     assert r.code == 0, r.stderr
     states = {x["jid"]: (x["state"], x["ask"]) for x in r.json()}
     assert states == {carol.jid: ("offline", False), dave.jid: ("no-subscription", False),
                       "zed@localhost": ("no-subscription", True)}  # our request to zed is pending
-    assert r.elapsed < 4
+    assert r.elapsed < 15  # not the 30 s deadline
 
 
 def test_probe_with_only_unsubscribed_contacts_returns_at_once(make_user, run_cli):
     alice = make_user("alice")
     alice.seed([Contact("nobody@localhost", subscription="from")])
-    r = run_cli(alice, "--timeout", "8", "presence", "probe", "-o", "json")
+    r = run_cli(alice, "--timeout", "30", "presence", "probe", "-o", "json")
     assert r.code == 0, r.stderr
     assert r.json() == [{"jid": "nobody@localhost", "resource": None, "state": "no-subscription", "show": None,
                          "status": None, "priority": None, "since": None, "last_seen": None, "idle": None,
                          "error": None, "ask": False}]
-    assert r.elapsed < 4
+    assert r.elapsed < 15  # not the 30 s deadline
 
 
 def test_named_jids_not_in_roster_and_group_selection(make_user, run_cli):
@@ -152,11 +152,11 @@ def test_named_jids_not_in_roster_and_group_selection(make_user, run_cli):
 def test_presence_error_from_unreachable_domain_is_error_state(make_user, run_cli):
     alice = make_user("alice")
     alice.seed([Contact("eve@example.org", subscription="both")])  # the test server has no s2s
-    r = run_cli(alice, "--timeout", "8", "presence", "probe", "-o", "json")
+    r = run_cli(alice, "--timeout", "30", "presence", "probe", "-o", "json")
     assert r.code == 0, r.stderr
     [row] = r.json()
     assert row["state"] == "error" and row["error"]  # Prosody: not-allowed; ejabberd: forbidden
-    assert r.elapsed < 4
+    assert r.elapsed < 15  # not the 30 s deadline
 
 
 def test_last_reports_when_an_offline_contact_was_last_online(make_user, run_cli):

@@ -107,10 +107,12 @@ INET_DIST_INTERFACE=127.0.0.1
 ERL_EPMD_ADDRESS=127.0.0.1
 EJABBERD_PID_PATH={d}/ejabberd.pid
 EJABBERD_BYPASS_WARNINGS=true
-ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie {self.cookie}"
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie {self.cookie} +sbwt none +sbwtdcpu none +sbwtdio none"
 CONTRIB_MODULES_PATH={d}/contrib
 CONTRIB_MODULES_CONF_DIR={d}/contrib/conf
 """)
+        # +sbwt none...: schedulers sleep when out of work instead of spinning (they would
+        # take CPU from the tests' clients on a small machine).
         # The node resolves names from this file only: it never sends a DNS query.
         (d / "inetrc").write_text(f'{{lookup, [file]}}.\n{{host, {{127,0,0,1}}, ["localhost", "{self.domain}"]}}.\n')
         required = "true" if self.tls == "required" else "false"
@@ -240,7 +242,7 @@ modules:
                 f"io:format(\"{_RPC_DONE}~s~n\", [R]), L() end end, Loop().")
         self._rpc = subprocess.Popen(
             ["erl", "-noshell", "-hidden", "-sname", f"xmppctlrpc{os.getpid()}x{secrets.token_hex(3)}@localhost",
-             "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false",
+             "-setcookie", self.cookie, "-erl_epmd_port", str(self.dist_port), "-start_epmd", "false", "+sbwt", "none",
              "-dist_listen", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}", "-eval", loop],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/")
         return self._rpc
