@@ -470,13 +470,12 @@ def import_(
     (exit 1).  Rows gain a leading account column; the progress bar counts accounts.  Exit 7
     when some accounts failed or had failed sets.
     """
-    import asyncio
     import sys
     from pathlib import Path
 
-    from ..errors import Interrupted, UsageError
+    from ..errors import UsageError
     from ..rosterfile import STDIN
-    from ..sync import ImportOptions, check_import_guards, import_roster
+    from ..sync import ImportOptions, check_import_guards
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -496,22 +495,31 @@ def import_(
         import_fleet(st, fmt, file, desired, options, dry_run=dry_run, yes=yes,
                      backup_dir=_backup_dir(file, backup_dir), backup_fmt=backup_fmt)
     backup, confirm = _import_hooks(st, file, backup_fmt, st.resolve_account().jid, backup_dir)
+    report = run(lambda _stop: _import_one(st, desired, options, dry_run=dry_run, backup=backup,
+                                           confirm=None if yes else confirm))
+    _report_import(st, fmt, report, subscribe=subscribe)
+
+
+async def _import_one(st, desired, options, *, dry_run: bool, backup, confirm):
+    """One account's import in its session, with the progress bar and the interrupt summary."""
+    import asyncio
+    import sys
+
+    from ..errors import Interrupted
+    from ..sync import import_roster
+
     progress = _ImportProgress(quiet=st.quiet)
-
-    async def job(_stop):
-        async with session(st) as s:
-            try:
-                return await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
-                                           confirm=None if yes else confirm, backup=backup)
-            except (asyncio.CancelledError, Interrupted):
-                progress.close()
-                if progress.report is not None:
-                    sys.stderr.write(_interrupted_summary(progress.report))
-                raise
-            finally:
-                progress.close()
-
-    _report_import(st, fmt, run(job), subscribe=subscribe)
+    async with session(st) as s:
+        try:
+            return await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
+                                       confirm=confirm, backup=backup)
+        except (asyncio.CancelledError, Interrupted):
+            progress.close()
+            if progress.report is not None:
+                sys.stderr.write(_interrupted_summary(progress.report))
+            raise
+        finally:
+            progress.close()
 
 
 def _backup_dir(file: str, backup_dir: str | None):
