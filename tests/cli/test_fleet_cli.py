@@ -90,6 +90,9 @@ def test_roster_add_in_fleet_mode_edits_every_selected_account(fleet):
 def test_commands_without_fleet_support_refuse_it_before_anything_is_sent(fleet):
     r = fleet("--all-accounts", "presence", "explain", "x@example.org")
     assert r.code == 2 and "does not run across many accounts" in r.stderr
+    assert "diagnoses one contact" in r.stderr  # each refusal says why
+    r = fleet("-a", "bot-*", "block", "list")
+    assert r.code == 2 and "run it per account" in r.stderr
     assert fleet.seen == []
     r = fleet("-a", "nope-*", "roster", "list")
     assert r.code == 2 and "matches no account" in r.stderr

@@ -30,6 +30,8 @@ FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "
 REFUSE_REASONS = {
     "account": "it manages the config file or one account's login",
     "team sync": "the team file names its accounts",
+    "presence explain": "it diagnoses one contact from one account (and, with --peer, from the contact's side)",
+    "block": "not wired for many accounts yet; run it per account",
 }
 REFUSE_DEFAULT = "not supported across accounts yet"
 
@@ -40,7 +42,7 @@ FLEET_HELP = (
     "keep every session open together (needs --parallel >= the number of accounts); roster export "
     "needs --file with {account} in it (one file per account). Every other command refuses it "
     "(exit 2): account * acts on the config or one login, team sync takes its accounts from the "
-    "team file, the rest are not wired yet."
+    "team file, presence explain diagnoses one contact of one account, block * is not wired yet."
 )
 
 
