@@ -298,16 +298,22 @@ async def apply_changes(
 
 
 def raise_for_results(results: list[ChangeResult], what: str = "roster") -> None:
-    """Exit 6 when a single change failed, 7 when some of several failed; nothing when all ok."""
-    from .errors import PartialFailure, ServerRefused
+    """Raise for failed changes by the one exit rule (xmppctl.errors.combined_exit_code): 6 when
+    every change was refused (e.g. every contact unknown), 7 when some were applied."""
+    from .errors import ServerRefused, items_failure
 
     failed = [r for r in results if not r.ok]
     if not failed:
         return
     if len(results) == 1:
         r = failed[0]
-        raise ServerRefused(r.message or f"{r.change.action} {r.change.jid} failed: {r.error}", condition=r.error,
+        exc = items_failure([(r.change.jid, r.error)], applied=False,
+                            message=r.message or f"{r.change.action} {r.change.jid} failed: {r.error}",
                             details=[r.to_dict()])
+        if isinstance(exc, ServerRefused):
+            exc.condition = r.error
+        raise exc
     listing = ", ".join(f"{r.change.jid} ({r.error})" for r in failed[:5]) + (" …" if len(failed) > 5 else "")
-    raise PartialFailure(f"{len(failed)} of {len(results)} {what} changes failed: {listing}",
-                         details=[r.to_dict() for r in failed])
+    raise items_failure([(r.change.jid, r.error) for r in failed], applied=len(failed) < len(results),
+                        message=f"{len(failed)} of {len(results)} {what} changes failed: {listing}",
+                        details=[r.to_dict() for r in failed])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .edits import EditPlan
-from .errors import UsageError, XmppctlError
+from .errors import UsageError, XmppctlError, aborted
 from .roster import DEFAULT_WINDOW, ChangeResult, RosterItem, RosterPlan, apply_changes, fetch_roster, plan_roster
 
 if TYPE_CHECKING:
@@ -28,8 +28,6 @@ Confirm = Callable[[Any], Awaitable[bool]]
 Progress = Callable[[Any], None]
 
 
-def _aborted() -> XmppctlError:
-    return XmppctlError("aborted: nothing was changed")
 
 
 # ---- single edits ----------------------------------------------------------------------------
@@ -70,7 +68,7 @@ async def edit_roster(
     if dry_run:
         return EditOutcome(plan)
     if confirm is not None and not await confirm(plan):
-        raise _aborted()
+        raise aborted()
     outcome = EditOutcome(plan, list(plan.refused))
     await apply_changes(session, plan.changes, outcome.results, window=window, progress=progress)  # type: ignore[arg-type]
     if plan.subscribe and all(r.ok for r in outcome.results or ()):
@@ -204,7 +202,7 @@ async def import_roster(
     if dry_run:
         return report
     if removes and confirm is not None and not await confirm(plan):
-        raise _aborted()
+        raise aborted()
     if removes:  # before anything changes; a run that removes nothing leaves no backup file behind
         writer = backup or backup_to(".", "toml", session.bare_jid)
         report.backup = writer(current)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import XmppctlError
+from .errors import aborted
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | 
     if confirm is not None:
         listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
         if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
-            raise XmppctlError("aborted: nothing was changed")
+            raise aborted()
     return paths
 
 

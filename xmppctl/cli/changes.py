@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..output import plan_rows, result_rows
-from .common import State, note, render
+from .common import State, session
 
 if TYPE_CHECKING:
     from ..edits import EditPlan
+    from ..fleet import AccountOutcome
     from ..roster import ChangeResult, RosterItem
     from ..sync import EditOutcome
 
@@ -64,8 +65,8 @@ def subscription_rows(jids: list[str], message: str) -> list[dict[str, Any]]:
     return [{"action": "subscribe", "jid": jid, "ok": True, "error": None, "message": message} for jid in jids]
 
 
-def _raise_as_the_real_run_would(plan: EditPlan, what: str) -> None:
-    """A dry run exits with the real run's code: 6/7 for the items it would refuse (not in the
+def _as_the_real_run_would(plan: EditPlan, what: str) -> Exception | None:
+    """A dry run's error is the real run's: 6/7 for the items it would refuse (not in the
     roster...), counting every planned set as applied (what the server would say is unknown)."""
     from ..errors import XmppctlError
     from ..roster import ChangeResult, raise_for_results
@@ -75,24 +76,27 @@ def _raise_as_the_real_run_would(plan: EditPlan, what: str) -> None:
         raise_for_results(would, what)
     except XmppctlError as exc:
         exc.message = f"dry run: {exc.message}"
-        raise
+        return exc
+    return None
 
 
-def report(st: State, outcome: EditOutcome, fmt: str, what: str = "roster") -> None:
-    """Print the plan (dry run) or the per-item results, then raise for failures (exit 6/7)."""
+def outcome_of(account: str, outcome: EditOutcome, fmt: str, what: str = "roster") -> AccountOutcome:
+    """One account's edit as rows (the plan, or per-item results), notes and error (exit 6/7)."""
+    from ..fleet import AccountOutcome
     from ..roster import raise_for_results
 
     plan, results = outcome.plan, outcome.results
     if results is None:
         plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
-        render(st, plan_rows(plan, fmt), PLAN_COLUMNS, fmt, empty=None)
-        if fmt == "table":
-            note(st, f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent")
-        _raise_as_the_real_run_would(plan, what)
-        return
+        return AccountOutcome(account, rows=plan_rows(plan, fmt), error=_as_the_real_run_would(plan, what),
+                              notes=[f"dry run: {len(plan.changes)} roster set(s) would be sent; nothing was sent"])
     plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
-    render(st, result_rows(plan, results, fmt), RESULT_COLUMNS, fmt, empty="nothing to do")
-    raise_for_results(results, what)
+    rows = result_rows(plan, results, fmt)
+    try:
+        raise_for_results(results, what)
+    except Exception as exc:  # noqa: BLE001 - this account's failed items, reported with its rows
+        return AccountOutcome(account, rows=rows, error=exc)
+    return AccountOutcome(account, rows=rows)
 
 
 def edit_roster(
@@ -103,78 +107,66 @@ def edit_roster(
     dry_run: bool,
     confirm: Callable[[EditPlan], Awaitable[bool]] | None = None,
     what: str = "roster",
-) -> None:
-    """One session: :func:`xmppctl.sync.edit_roster` with *build*, then :func:`report`."""
-    from .. import sync
-    from .common import run, session
+) -> NoReturn:
+    """The same edit on each account of the run: :func:`xmppctl.sync.edit_roster` in its session.
 
-    if st.fleet_accounts is not None:
-        if confirm is not None and not dry_run:
-            _confirm_fleet(st, build, confirm)
-        _edit_fleet(st, fmt, build, dry_run=dry_run, what=what)
-    ticks: list[Any] = []
-
-    def planned(current: list[RosterItem]) -> EditPlan:
-        plan = build(current)
-        ticks.append(None if st.quiet else _progress(len(plan.changes)))  # the total is known once the plan is
-        return plan
-
-    def progress(result: Any) -> None:
-        if ticks[0] is not None:
-            ticks[0](result)
-
-    async def job(_stop: Any) -> EditOutcome:
-        async with session(st) as s:
-            return await sync.edit_roster(s, planned, dry_run=dry_run, confirm=confirm, progress=progress)
-
-    report(st, run(job), fmt, what)
-
-
-def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPlan], *, dry_run: bool, what: str) -> None:
-    """The same edit on every selected account: one document of plan or result rows, fleet exit code."""
-    from .. import sync
-    from ..fleet import AccountOutcome
-    from ..roster import raise_for_results
-    from .common import session
-    from .fleet import run_fleet
-
-    async def job(sub: State) -> AccountOutcome:
-        async with session(sub) as s:
-            outcome = await sync.edit_roster(s, build, dry_run=dry_run)
-        plan, results = outcome.plan, outcome.results
-        if results is None:
-            plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
-            return AccountOutcome(sub.account or "", rows=plan_rows(plan, fmt))
-        plan.extra_rows = subscription_rows(outcome.subscribed, "subscription request sent")
-        rows = result_rows(plan, results, fmt)
-        try:
-            raise_for_results(results, what)
-        except Exception as exc:  # noqa: BLE001 - this account's failure, reported with its rows
-            return AccountOutcome(sub.account or "", rows=rows, error=exc)
-        return AccountOutcome(sub.account or "", rows=rows)
-
-    run_fleet(st, fmt, PLAN_COLUMNS if dry_run else RESULT_COLUMNS, job)
-
-
-def _confirm_fleet(st: State, build: Callable[[list[RosterItem]], EditPlan],
-                   confirm: Callable[[EditPlan], Awaitable[bool]]) -> None:
-    """Fleet mode asks once, for the combined plan of every account (read in a first pass).
-
-    Declining exits 1 with nothing sent; an account that cannot be read is reported again
-    by the edit itself.
+    With *confirm* (removals to confirm), one account is asked in its own session, between plan
+    and apply; several accounts are read first and asked once for the combined plan, and each
+    then removes only what was confirmed (:func:`confirm_combined`).
     """
     from .. import sync
-    from ..edits import EditPlan
-    from ..errors import XmppctlError
-    from .common import run, session
-    from .fleet import run_jobs
+    from .fleet import run_fleet
 
-    async def plan_of(sub: State) -> list[Any]:
+    ask = confirm if confirm is not None and not dry_run else None
+    checks = _confirm_combined(st, build, ask) if ask is not None and st.fleet_accounts is not None else None
+
+    async def job(sub: State) -> AccountOutcome:
+        name = sub.account or ""
+        if checks is not None and isinstance(checks.get(name), BaseException):
+            raise checks[name]  # the read pass failed for this account: not logged in again
+        tick = None if st.quiet or st.fleet_accounts is not None else _Progress()
+        check = ask if checks is None else sync.removals_confirmed(checks[name])
         async with session(sub) as s:
-            return (await sync.edit_roster(s, build, dry_run=True)).plan.changes
+            outcome = await sync.edit_roster(s, tick.plan(build) if tick else build, dry_run=dry_run, confirm=check,
+                                             progress=tick)
+        return outcome_of(name, outcome, fmt, what)
 
-    outcomes = run_jobs(st, plan_of)
-    combined = EditPlan(changes=[change for o in outcomes for change in o.rows])
-    sys.stderr.write(f"xmppctl: the plan covers {len(st.fleet_accounts or [])} accounts\n")
-    if not run(lambda _stop: confirm(combined)):
-        raise XmppctlError("aborted: nothing was changed")
+    run_fleet(st, fmt, PLAN_COLUMNS if dry_run else RESULT_COLUMNS, job, empty=None if dry_run else "nothing to do")
+
+
+class _Progress:
+    """The one-account progress counter: its total is known once the plan is."""
+
+    def __init__(self) -> None:
+        self.tick: Any = None
+
+    def plan(self, build: Callable[[list[RosterItem]], EditPlan]) -> Callable[[list[RosterItem]], EditPlan]:
+        def planned(current: list[RosterItem]) -> EditPlan:
+            plan = build(current)
+            self.tick = _progress(len(plan.changes))
+            return plan
+
+        return planned
+
+    def __call__(self, result: Any) -> None:
+        if self.tick is not None:
+            self.tick(result)
+
+
+def _confirm_combined(st: State, build: Callable[[list[RosterItem]], EditPlan],
+                      confirm: Callable[[EditPlan], Awaitable[bool]]) -> dict[str, Any]:
+    """Several accounts: every plan read first, the command's question asked once for all."""
+    from .. import sync
+    from ..edits import EditPlan
+    from .fleet import confirm_combined
+
+    async def removals_of(sub: State) -> list[Any]:
+        async with session(sub) as s:
+            plan = (await sync.edit_roster(s, build, dry_run=True)).plan
+        return [c for c in plan.changes if c.action == "remove"]
+
+    async def ask(planned: dict[str, list[Any]]) -> bool:
+        sys.stderr.write(f"xmppctl: the plan covers {len(planned)} accounts\n")
+        return await confirm(EditPlan(changes=[c for changes in planned.values() for c in changes]))
+
+    return confirm_combined(st, removals_of, ask)

@@ -91,16 +91,25 @@ def _progress_bar(total: int) -> Callable[[int, int], None] | None:
     return show
 
 
+def _states(st: State) -> dict[str, State]:
+    """The per-account states of this run: every selected account, or the one account as it is."""
+    if st.fleet_accounts is None:
+        st.resolve_account()  # validated before the first stanza, as in fleet mode
+        return {st.account or "": st}
+    states = {name: st.for_account(name) for name in st.fleet_accounts}
+    for sub in states.values():  # every account resolved (and validated) before the first stanza
+        sub.resolve_account()
+    return states
+
+
 def run_jobs(st: State, job: Callable[[State], Awaitable[Any]]) -> list[AccountOutcome]:
-    """Run *job(account_state)* for every selected account, at most --parallel at once."""
+    """Run *job(account_state)* for each account of the run (one, or every selected one, at most
+    --parallel at once); each job's rows, or its AccountOutcome, or its error, per account."""
     from ..fleet import run_bounded
     from .common import run
 
-    names = st.fleet_accounts or []
-    states = {name: st.for_account(name) for name in names}
-    for sub in states.values():  # every account resolved (and validated) before the first stanza
-        sub.resolve_account()
-    progress = _progress_bar(len(names))
+    states = _states(st)
+    progress = _progress_bar(len(states)) if st.fleet_accounts is not None else None
 
     async def main(_stop: Any) -> list[AccountOutcome]:
         return await run_bounded({n: (lambda s=s: job(s)) for n, s in states.items()}, st.parallel, progress)
@@ -108,8 +117,11 @@ def run_jobs(st: State, job: Callable[[State], Awaitable[Any]]) -> list[AccountO
     return run(main)
 
 
-def emit(outcomes: Sequence[AccountOutcome], columns: Sequence[str], fmt: str) -> None:
-    """All accounts' rows as one document; failed accounts as error rows or stderr lines."""
+def emit(outcomes: Sequence[AccountOutcome], columns: Sequence[str] | None, fmt: str) -> None:
+    """All accounts' rows as one document; failed accounts as error rows or stderr lines.
+
+    *columns* None: the command writes no document (``roster export`` writes files), so a
+    failed account is a stderr line in every format."""
     from ..fleet import error_line, error_row, prefix_columns, prefix_rows
     from ..output import render
 
@@ -117,20 +129,73 @@ def emit(outcomes: Sequence[AccountOutcome], columns: Sequence[str], fmt: str) -
     for outcome in outcomes:
         rows += prefix_rows(outcome.account, outcome.rows)
         if outcome.error is not None:
-            if fmt in ("json", "ndjson"):
+            if fmt in ("json", "ndjson") and columns is not None:
                 rows.append(error_row(outcome.account, outcome.error))
             else:
                 sys.stderr.write(error_line(outcome.account, outcome.error) + "\n")
-    render(rows, prefix_columns(columns), fmt, sys.stdout)
+    if columns is not None:
+        render(rows, prefix_columns(columns), fmt, sys.stdout)
 
 
-def run_fleet(st: State, fmt: str, columns: Sequence[str], job: Callable[[State], Awaitable[Any]]) -> NoReturn:
-    """Run *job* on every selected account, print one document, exit with the fleet's code."""
+def finish(st: State, outcomes: Sequence[AccountOutcome], columns: Sequence[str] | None, fmt: str, *,
+           empty: str | None = "no results", render_one: Callable[[list[dict[str, Any]]], None] | None = None) -> NoReturn:
+    """Print a run's outcomes and exit with the one exit rule.
+
+    Several accounts: one document with the account column, error rows or lines, each account's
+    notes (tables only) prefixed with its name.  One account: its rows as before (*render_one*
+    for a command that prints one object), its notes, then its error (or the drift it found,
+    when that is an error to report) is raised for the edge.
+    """
     from ..fleet import fleet_exit_code
+    from .common import note, render
 
-    outcomes = run_jobs(st, job)
-    emit(outcomes, columns, fmt)
-    raise typer.Exit(fleet_exit_code(outcomes))
+    if st.fleet_accounts is not None:
+        emit(outcomes, columns, fmt)
+        if fmt == "table":
+            for outcome in outcomes:
+                for line in outcome.notes:
+                    note(st, f"xmppctl: {outcome.account}: {line.removeprefix('xmppctl: ')}")
+        raise typer.Exit(fleet_exit_code(outcomes))
+    (outcome,) = outcomes
+    if outcome.error is not None and not outcome.rows:
+        raise outcome.error
+    if render_one is not None:
+        render_one(outcome.rows)
+    elif columns is not None:
+        render(st, outcome.rows, columns, fmt, empty=empty)
+    if fmt == "table":
+        for line in outcome.notes:
+            note(st, line)
+    if outcome.error is not None:
+        raise outcome.error
+    if isinstance(outcome.drift, BaseException):
+        raise outcome.drift
+    raise typer.Exit(outcome.exit_code)
+
+
+def run_fleet(st: State, fmt: str, columns: Sequence[str] | None, job: Callable[[State], Awaitable[Any]], *,
+              empty: str | None = "no results", render_one: Callable[[list[dict[str, Any]]], None] | None = None) -> NoReturn:
+    """The one path of a per-account command: *job* for each account, one document, one exit code."""
+    finish(st, run_jobs(st, job), columns, fmt, empty=empty, render_one=render_one)
+
+
+def confirm_combined(st: State, removals_of: Callable[[State], Awaitable[list[Any]]],
+                     ask: Callable[[dict[str, list[Any]]], Awaitable[bool]]) -> dict[str, Any]:
+    """Several accounts, one question: a read pass, then one confirmation of the combined plan.
+
+    *removals_of(account_state)* reads one account's planned removals (sends nothing); *ask*
+    gets them all (per account) and answers.  Declining exits 1, nothing sent.  Returns per
+    account the confirmed removals (a set of JIDs, for :func:`xmppctl.sync.removals_confirmed`
+    in the apply pass) or the error that kept its plan from being read (not logged in again).
+    """
+    from ..errors import aborted
+    from .common import run
+
+    outcomes = run_jobs(st, removals_of)
+    planned = {o.account: o.rows for o in outcomes if o.ok}
+    if any(planned.values()) and not run(lambda _stop: ask(planned)):
+        raise aborted()
+    return {o.account: o.error if o.error is not None else {getattr(c, "jid", c) for c in o.rows} for o in outcomes}
 
 
 def error_report(account: str, exc: BaseException, fmt: str) -> None:

@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, render, run, session, state
+from .common import DryRunOpt, OutputOpt, session, state
+from .fleet import run_fleet
 from .complete import complete_group, complete_jid
 
 app = typer.Typer(help="List, rename and delete roster groups; add or drop a group on contacts.", no_args_is_help=True)
@@ -20,18 +21,8 @@ def _with_rows_help(fn):
     return fn
 
 
-def _fetch(st):
-    from ..roster import fetch_roster
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    return run(job)
-
-
-async def _fleet_rows(sub, rows_of):
-    """One account of a fleet run: its roster, through *rows_of*, as rows."""
+async def _rows(sub, rows_of):
+    """One account's roster, through *rows_of*, as rows."""
     from ..roster import fetch_roster
 
     async with session(sub) as s:
@@ -55,13 +46,8 @@ def list_(
     st = state(ctx)
     fmt = st.output_format(output)
     columns = GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        run_fleet(st, fmt, columns, lambda sub: _fleet_rows(sub, lambda r: [g.to_dict(with_members) for g in list_groups(r)]))
-    st.resolve_account()
-    groups = list_groups(_fetch(st))
-    render(st, (g.to_dict(with_members) for g in groups), columns, fmt, empty="no groups")
+    run_fleet(st, fmt, columns, lambda sub: _rows(sub, lambda r: [g.to_dict(with_members) for g in list_groups(r)]),
+              empty="no groups")
 
 
 @app.command("members")
@@ -78,12 +64,8 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     st = state(ctx)
     fmt = st.output_format(output)
     name = validate_group(group, "GROUP")
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        run_fleet(st, fmt, ITEM_COLUMNS, lambda sub: _fleet_rows(sub, lambda r: [i.to_dict() for i in members(r, name)]))
-    st.resolve_account()
-    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt, empty="no contacts in the group")
+    run_fleet(st, fmt, ITEM_COLUMNS, lambda sub: _rows(sub, lambda r: [i.to_dict() for i in members(r, name)]),
+              empty="no contacts in the group")
 
 
 def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool, dry_run: bool, output) -> None:

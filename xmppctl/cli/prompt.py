@@ -46,10 +46,10 @@ async def confirm(question: str) -> bool:
 
 async def confirm_or_abort(question: str) -> None:
     """:func:`confirm`, raising "aborted: nothing was changed" (exit 1) unless the answer is yes."""
-    from ..errors import XmppctlError
+    from ..errors import aborted
 
     if not await confirm(question):
-        raise XmppctlError("aborted: nothing was changed")
+        raise aborted()
 
 
 async def _read_line(fd: int) -> str | None:

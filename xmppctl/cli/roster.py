@@ -8,7 +8,7 @@ import typer
 
 from ..roster import SUBSCRIPTIONS
 from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, note, render, run, session, state
+from .common import DryRunOpt, OutputOpt, note, session, state
 from .complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
@@ -34,32 +34,21 @@ def list_(
     """
     st = state(ctx)
     fmt = st.output_format(output)
-    if st.fleet_accounts is None:
-        st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
+    st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
 
     from ..roster import ITEM_COLUMNS, fetch_roster, filter_items
+    from .fleet import run_fleet
 
-    def selected(roster):
-        return filter_items(roster, groups=group or (), subscription=subscription.value if subscription else None,
-                            pending=pending, ungrouped=ungrouped)
+    async def rows(sub):
+        async with session(sub) as s:
+            roster = await fetch_roster(s)
+        # what TAB offers for --group and JIDs (completions never go to the network)
+        save_roster_cache(sub.resolve_account().jid, roster)
+        return [item.to_dict() for item in filter_items(
+            roster, groups=group or (), subscription=subscription.value if subscription else None,
+            pending=pending, ungrouped=ungrouped)]
 
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        async def rows(sub):
-            async with session(sub) as s:
-                return [item.to_dict() for item in selected(await fetch_roster(s))]
-
-        run_fleet(st, fmt, ITEM_COLUMNS, rows)
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    roster = run(job)
-    # what TAB offers for --group and JIDs (completions never go to the network)
-    save_roster_cache(st.resolve_account().jid, roster)
-    render(st, (item.to_dict() for item in selected(roster)), ITEM_COLUMNS, fmt, empty="no contacts")
+    run_fleet(st, fmt, ITEM_COLUMNS, rows, empty="no contacts")
 
 
 # ---- editing: add, remove, set, show ---------------------------------------------------------
@@ -198,34 +187,22 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     from ..errors import ServerRefused
     from ..jid import bare_jid
     from ..output import render_object
-    from ..roster import fetch_roster
+    from ..roster import ITEM_COLUMNS, fetch_roster
+    from .fleet import run_fleet
 
     st = state(ctx)
     fmt = st.output_format(output)
     bare = bare_jid(jid)
 
-    def found(roster):
-        item = next((i for i in roster if i.jid == bare), None)
+    async def rows(sub):
+        async with session(sub) as s:
+            item = next((i for i in await fetch_roster(s) if i.jid == bare), None)
         if item is None:
             raise ServerRefused(f"{bare} is not in the roster (item-not-found)", condition="item-not-found")
-        return item
+        return [item.to_dict()]
 
-    if st.fleet_accounts is not None:  # one row per account (render_object is for one object)
-        from ..roster import ITEM_COLUMNS
-        from .fleet import run_fleet
-
-        async def rows(sub):
-            async with session(sub) as s:
-                return [found(await fetch_roster(s)).to_dict()]
-
-        run_fleet(st, fmt, ITEM_COLUMNS, rows)
-    st.resolve_account()
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    render_object(found(run(job)).to_dict(), fmt)
+    # one account prints the object itself; several, one row per account
+    run_fleet(st, fmt, ITEM_COLUMNS, rows, render_one=lambda found: render_object(found[0], fmt))
 
 
 # ---- bulk: export, import, diff --------------------------------------------------------------
@@ -321,23 +298,36 @@ def export(
     else:
         ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
         fmt = ext if ext in FORMATS else "toml"
-    if st.fleet_accounts is not None:
-        from .roster_fleet import export_fleet
+    from ..fleet import export_paths
+    from .fleet import finish, run_jobs
 
-        export_fleet(st, fmt, output_file)
-    st.resolve_account()
+    names = st.fleet_accounts
+    paths = export_paths(output_file, names) if names is not None else {st.account or "": output_file}
+    fetched = {}
 
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
+    async def job(sub):
+        async with session(sub) as s:
+            fetched[sub.account or ""] = await fetch_roster(s)
+        return []
 
-    items = run(job)
-    if to_stdout:
-        check_exportable(items, fmt)
-        write_roster(items, fmt, sys.stdout)
-    else:
-        path = write_roster_path(items, fmt, output_file)
-        note(st, f"xmppctl: exported {len(items)} contact(s) to {path}")
+    outcomes = run_jobs(st, job)
+    # written after the event loop, where a signal interrupts the write itself (no partial file)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            continue
+        items, path = fetched[outcome.account], paths[outcome.account]
+        if path in (None, "-"):
+            check_exportable(items, fmt)
+            write_roster(items, fmt, sys.stdout)
+            continue
+        try:
+            written = write_roster_path(items, fmt, path)
+        except Exception as exc:  # noqa: BLE001 - this account's file; the others are still written
+            outcome.error = exc
+            continue
+        who = f"{outcome.account}: " if names is not None else ""
+        note(st, f"xmppctl: {who}exported {len(items)} contact(s) to {written}")
+    finish(st, outcomes, None, fmt)  # the rosters went to files (or stdout), not into a document
 
 
 class _ProgressBar:
@@ -489,37 +479,8 @@ def import_(
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
-    if st.fleet_accounts is not None:
-        from .roster_fleet import import_fleet
-
-        import_fleet(st, fmt, file, desired, options, dry_run=dry_run, yes=yes,
-                     backup_dir=_backup_dir(file, backup_dir), backup_fmt=backup_fmt)
-    backup, confirm = _import_hooks(st, file, backup_fmt, st.resolve_account().jid, backup_dir)
-    report = run(lambda _stop: _import_one(st, desired, options, dry_run=dry_run, backup=backup,
-                                           confirm=None if yes else confirm))
-    _report_import(st, fmt, report, subscribe=subscribe)
-
-
-async def _import_one(st, desired, options, *, dry_run: bool, backup, confirm):
-    """One account's import in its session, with the progress bar and the interrupt summary."""
-    import asyncio
-    import sys
-
-    from ..errors import Interrupted
-    from ..sync import import_roster
-
-    progress = _ImportProgress(quiet=st.quiet)
-    async with session(st) as s:
-        try:
-            return await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
-                                       confirm=confirm, backup=backup)
-        except (asyncio.CancelledError, Interrupted):
-            progress.close()
-            if progress.report is not None:
-                sys.stderr.write(_interrupted_summary(progress.report))
-            raise
-        finally:
-            progress.close()
+    _import(st, fmt, file, desired, options, dry_run=dry_run, yes=yes, backup_dir=_backup_dir(file, backup_dir),
+            backup_fmt=backup_fmt)
 
 
 def _backup_dir(file: str, backup_dir: str | None):
@@ -531,36 +492,88 @@ def _backup_dir(file: str, backup_dir: str | None):
     return Path(backup_dir) if backup_dir is not None else Path(".") if file == STDIN else Path(file).parent
 
 
-def _import_hooks(st, file: str, backup_fmt: str, account_jid: str, backup_dir: str | None = None):
-    """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
-    from ..sync import backup_to
+def _confirm_removals(st, file: str, desired, options) -> dict:
+    """Several accounts with --prune: read every plan, ask once for the combined removals."""
+    from ..sync import import_roster
+    from .fleet import confirm_combined
 
-    write_backup = backup_to(_backup_dir(file, backup_dir), backup_fmt, account_jid)
+    async def removals_of(sub):
+        async with session(sub) as s:
+            report = await import_roster(s, desired, options, dry_run=True)
+        return [c.jid for c in report.plan.changes if c.action == "remove"]
 
-    def backup(current):
-        path = write_backup(current)
-        note(st, f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}")
-        return path
+    async def ask(planned):
+        from .prompt import confirm
 
-    async def confirm(plan) -> bool:
-        from .prompt import confirm as ask
+        total = sum(len(jids) for jids in planned.values())
+        per = ", ".join(f"{name}: {len(jids)}" for name, jids in planned.items() if jids)
+        return await confirm(f"Remove {total} contact(s) not in {file} from "
+                             f"{sum(1 for jids in planned.values() if jids)} account(s) ({per})?")
 
-        return await ask(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
-
-    return backup, confirm
+    return confirm_combined(st, removals_of, ask)
 
 
-def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
-    """The dry-run plan, or one row per roster set sent; then exit 6/7 for failed sets."""
+def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bool, backup_dir, backup_fmt: str):
+    """The file imported into each account of the run, each in its own session.
+
+    --prune (no --yes, not a dry run) asks before removing: one account in its session, between
+    plan and apply; several accounts after a read pass, once for the combined removals, and each
+    then removes only what was confirmed.  The backup follows the confirmation and precedes the
+    first removal (xmppctl.sync.import_roster).
+    """
+    import asyncio
+    import sys
+
+    from ..errors import Interrupted
+    from ..fleet import AccountOutcome
     from ..roster import raise_for_results
+    from ..sync import backup_to, import_roster, removals_confirmed
     from .changes import PLAN_COLUMNS, RESULT_COLUMNS
+    from .fleet import run_fleet
 
-    render(st, import_rows(report, fmt, subscribe=subscribe), RESULT_COLUMNS if report.results is not None else PLAN_COLUMNS,
-           fmt, empty=None)
-    if fmt == "table":
-        note(st, import_summary(report))
-    if report.results is not None:
-        raise_for_results(report.results, "roster")
+    fleet = st.fleet_accounts is not None
+    checks = _confirm_removals(st, file, desired, options) if options.prune and not dry_run and not yes and fleet else None
+
+    async def job(sub):
+        name = sub.account or ""
+        who = f"{name}: " if fleet else ""
+        if checks is not None and isinstance(checks.get(name), BaseException):
+            raise checks[name]  # its plan could not be read: not logged in again
+        write_backup = backup_to(backup_dir, backup_fmt, sub.resolve_account().jid)
+
+        def backup(current):
+            path = write_backup(current)
+            note(st, ("\r\x1b[K" if fleet and sys.stderr.isatty() else "")
+                 + f"xmppctl: {who}backup of the current roster ({len(current)} contacts) written to {path}")
+            return path
+
+        async def ask_one(plan) -> bool:
+            from .prompt import confirm as ask_user
+
+            return await ask_user(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
+
+        confirm = removals_confirmed(checks[name]) if checks is not None else None if yes or fleet else ask_one
+        progress = _ImportProgress(quiet=st.quiet or fleet)
+        async with session(sub) as s:
+            try:
+                report = await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
+                                             confirm=confirm, backup=backup)
+            except (asyncio.CancelledError, Interrupted):
+                progress.close()
+                if progress.report is not None and progress.report.results is not None:
+                    sys.stderr.write(f"xmppctl: {who}" + _interrupted_summary(progress.report).removeprefix("xmppctl: "))
+                raise
+            finally:
+                progress.close()
+        rows = import_rows(report, fmt, subscribe=options.subscribe)
+        outcome = AccountOutcome(name, rows=rows, notes=[import_summary(report)])
+        try:
+            raise_for_results(report.results or [], "roster")
+        except Exception as exc:  # noqa: BLE001 - this account's failed sets, reported with its rows
+            outcome.error = exc
+        return outcome
+
+    run_fleet(st, fmt, PLAN_COLUMNS if dry_run else RESULT_COLUMNS, job, empty=None)
 
 
 def import_rows(report, fmt: str, *, subscribe: bool) -> list[dict]:
@@ -616,31 +629,26 @@ def diff(
     failed.
     """
     from ..errors import DriftFound
+    from ..fleet import AccountOutcome
     from ..roster import fetch_roster
     from .changes import PLAN_COLUMNS
+    from .fleet import run_fleet
 
     st = state(ctx)
     fmt = st.output_format(output)
     sync = _sync_fields(groups_only, names_only)
     desired, _fmt = _read_desired(st, file, file_format)
-    if st.fleet_accounts is not None:
-        from .roster_fleet import diff_fleet
 
-        diff_fleet(st, fmt, desired, prune=prune, sync=sync, exit_code=exit_code)
-    st.resolve_account()
-
-    async def job(_stop):
-        async with session(st) as s:
-            return diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
-
-    plan, extra = run(job)
-    render(st, diff_rows(plan, extra, fmt), PLAN_COLUMNS, fmt, empty=None)
-    if fmt == "table":
-        note(st, diff_summary(plan, extra))
-    if exit_code and plan.drift:
+    async def job(sub):
+        async with session(sub) as s:
+            plan, extra = diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
         counts = plan.counts()
-        raise DriftFound(f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove",
-                         details=counts)
+        drift = exit_code and plan.drift and DriftFound(
+            f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove", details=counts)
+        return AccountOutcome(sub.account or "", rows=diff_rows(plan, extra, fmt), drift=drift,
+                              notes=[diff_summary(plan, extra)])
+
+    run_fleet(st, fmt, PLAN_COLUMNS, job, empty=None)
 
 
 def diff_plan(current, desired, *, prune: bool, sync: dict[str, bool]):

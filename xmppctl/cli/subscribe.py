@@ -77,8 +77,10 @@ def _finish(st: State, results: "list[SubscriptionResult]", fmt: str, blocks: "d
 
 
 def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None" = None) -> Exception | None:
-    """The error for results where some JID was not done (exit 6/7); None when all were."""
-    from ..errors import PartialFailure, ServerRefused
+    """The error for results where some JID was not done, by the one exit rule (6 when none was
+    done: refused, or no pending request, like a roster edit of an unknown contact; 7 when some
+    were); None when all were."""
+    from ..errors import items_failure
 
     rows = rows if rows is not None else {r.jid: r.to_dict() for r in results}
     failed = [r for r in results if r.failed or rows[r.jid].get("blocked") is False]
@@ -86,12 +88,11 @@ def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None"
         return None
     summary = ", ".join(f"{r.jid} ({rows[r.jid]['error'] or r.status})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
     details = [rows[r.jid] for r in failed]
-    if len(failed) < len(results):
-        return PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
-    if any(r.status == "error" or rows[r.jid].get("blocked") is False for r in failed):
-        return ServerRefused(f"server refused: {summary}", condition=details[0]["error"], details=details)
-    # like a roster edit of a contact not in the roster: item-not-found, exit 6
-    return ServerRefused(f"no pending request from: {summary}", condition="item-not-found", details=details)
+    applied = len(failed) < len(results)
+    refused = any(r.status == "error" or rows[r.jid].get("blocked") is False for r in failed)
+    prefix = f"{len(failed)} of {len(results)} failed" if applied else "server refused" if refused else "no pending request from"
+    return items_failure([(r.jid, rows[r.jid]["error"] or "item-not-found") for r in failed], applied=applied,
+                         message=f"{prefix}: {summary}", details=details)
 
 
 def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | None") -> dict:
