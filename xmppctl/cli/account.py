@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .common import OutputOpt, render, run, session, state
+from .fleet import one_account
 from .complete import complete_account
 
 app = typer.Typer(help="Manage named accounts in the config file (written with mode 0600).", no_args_is_help=True)
@@ -66,6 +67,7 @@ def _usage(message: str) -> Exception:
 
 
 @app.command("add")
+@one_account('it edits the config file')
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Account name (letters, digits, '-', '_').", show_default=False)],
@@ -98,6 +100,7 @@ def add(
 
 
 @app.command("set")
+@one_account('it edits the config file')
 def set_(
     ctx: typer.Context,
     name: NameArg,
@@ -138,6 +141,7 @@ def set_(
 
 
 @app.command("list")
+@one_account("it lists the config file's accounts")
 def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
     """List configured accounts (never shows passwords).
 
@@ -171,6 +175,7 @@ def _select(st: Any, name: str | None) -> None:
 
 
 @app.command("show")
+@one_account("it shows one account's settings")
 def show(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = None) -> None:
     """Show an account as commands would use it, and where its password would come from; never
     the password, and without running a password command.
@@ -224,6 +229,7 @@ def _overridden(config: Any, account: Any) -> list[str]:
 
 
 @app.command("test")
+@one_account("it reports one account's login")
 def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = None) -> None:
     """Log in as an account, report how, and log out; exit codes as for any command (3 wrong
     password, 4 connection/TLS, 5 timeout...).  Sends no presence and changes nothing.
@@ -251,6 +257,7 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
 
 
 @app.command("remove")
+@one_account('it edits the config file')
 def remove(
     ctx: typer.Context,
     name: NameArg,

@@ -152,7 +152,7 @@ def state(ctx: typer.Context) -> State:
         from .fleet import check_fleet
 
         obj._fleet_checked = True
-        check_fleet(obj, ctx.command_path)
+        check_fleet(obj, ctx.command_path, ctx.command.callback)
     return obj
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .common import OutputOpt, render, run, session, state, warn
+from .fleet import one_account
 from .presence import app as presence_app
 
 EXPLAIN_HELP = """Gathers, in one session: the roster item (present? subscription, ask), a pending
@@ -95,6 +96,7 @@ def _render(st: Any, data: dict, fmt: str) -> None:
 
 
 @presence_app.command("explain")
+@one_account("it diagnoses one contact from one account (and, with --peer-account, from the contact's side)")
 def explain(
     ctx: typer.Context,
     jid: Annotated[str, typer.Argument(metavar="JID", help="The contact (bare JID).", show_default=False)],

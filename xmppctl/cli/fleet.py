@@ -19,41 +19,48 @@ if TYPE_CHECKING:
     from ..fleet import AccountOutcome
     from .common import State
 
-#: commands that run across many accounts (the root --help lists them)
-FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "roster set",
-                  "roster export", "roster diff", "roster import",
-                  "group list", "group members", "group add", "group remove", "group rename", "group delete",
-                  "sub request", "sub cancel", "sub revoke", "sub preapprove",
-                  "sub pending", "sub approve", "sub deny", "presence set", "presence probe", "presence watch")
-
-#: why the other commands refuse fleet mode (the default reason is REFUSE_DEFAULT)
-REFUSE_REASONS = {
-    "account": "it manages the config file or one account's login",
-    "team sync": "the team file names its accounts",
-    "presence explain": "it diagnoses one contact from one account (and, with --peer, from the contact's side)",
-    "block": "not wired for many accounts yet; run it per account",
-}
-REFUSE_DEFAULT = "not supported across accounts yet"
+#: the attribute a command's declaration sets on its function (see :func:`across_accounts`)
+_DECLARED = "__xmppctl_accounts__"
+#: marks a command that runs for several accounts
+ACROSS = "across"
 
 FLEET_HELP = (
-    "Fleet mode (-a repeated or a glob, or --all-accounts) runs: " + ", ".join(FLEET_COMMANDS)
-    + ". Rows gain a leading 'account' column; a failed account is an error row (json/ndjson) or a "
-    "stderr line (table/csv); exit 0 all ok, 7 some failed. presence set --hold and presence watch "
-    "keep every session open together (needs --parallel >= the number of accounts); roster export "
-    "needs --file with {account} in it (one file per account). Every other command refuses it "
-    "(exit 2): account * acts on the config or one login, team sync takes its accounts from the "
-    "team file, presence explain diagnoses one contact of one account, block * is not wired yet."
+    "Fleet mode (-a repeated or a glob, or --all-accounts): the command runs for every selected "
+    "account in one process; rows gain a leading 'account' column; a failed account is an error "
+    "row (json/ndjson) or a stderr line (table/csv); exit 0 all ok, 7 some failed, the common code "
+    "when all failed alike. presence set --hold and presence watch keep every session open "
+    "together (needs --parallel >= the number of accounts); roster export needs --file with "
+    "{account} in it. A command that runs for one account only says why in its --help and exits 2 "
+    "(nothing sent) when several are selected."
 )
 
 
-def _reason(path: str) -> str:
-    for prefix, reason in REFUSE_REASONS.items():
-        if path == prefix or path.startswith(prefix + " "):
-            return reason
-    return REFUSE_DEFAULT
+def across_accounts(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare that a command runs for several accounts (its job runs per account, cli/fleet.py)."""
+    setattr(fn, _DECLARED, ACROSS)
+    return fn
 
 
-def check_fleet(st: State, command_path: str) -> None:
+def one_account(reason: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare that a command runs for one account only, and why: said in its --help, and the
+    reason of its exit 2 when several accounts are selected."""
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        import inspect
+
+        setattr(fn, _DECLARED, reason)
+        fn.__doc__ = (inspect.cleandoc(fn.__doc__ or "") + f"\n\nOne account only ({reason}): several -a or "
+                      "--all-accounts exit 2, nothing sent.")
+        return fn
+
+    return declare
+
+
+def declaration(callback: Any) -> str | None:
+    """What a command declared: ACROSS, the reason it runs for one account, or None (nothing)."""
+    return getattr(callback, _DECLARED, None)
+
+
+def check_fleet(st: State, command_path: str, callback: Any = None) -> None:
     """Decide fleet mode for this command line; refuse it for commands that do not support it."""
     from ..errors import UsageError
     from ..fleet import fleet_mode, is_glob, select_accounts
@@ -66,8 +73,10 @@ def check_fleet(st: State, command_path: str) -> None:
         return
     selected = select_accounts(names, patterns, st.all_accounts)
     path = command_path.split(" ", 1)[1] if " " in command_path else command_path
-    if path not in FLEET_COMMANDS:
-        raise UsageError(f"{path} does not run across many accounts: {_reason(path)}; select one account with -a NAME")
+    declared = declaration(callback)
+    if declared != ACROSS:
+        reason = declared or "it does not declare that it runs for several accounts"
+        raise UsageError(f"{path} does not run across many accounts: {reason}; select one account with -a NAME")
     if st.password_stdin:
         raise UsageError("--password-stdin reads one password: in fleet mode use each account's password source")
     if st.jid:
@@ -91,7 +100,7 @@ def _progress_bar(total: int) -> Callable[[int, int], None] | None:
     return show
 
 
-def _states(st: State) -> dict[str, State]:
+def account_states(st: State) -> dict[str, State]:
     """The per-account states of this run: every selected account, or the one account as it is."""
     if st.fleet_accounts is None:
         st.resolve_account()  # validated before the first stanza, as in fleet mode
@@ -108,7 +117,7 @@ def run_jobs(st: State, job: Callable[[State], Awaitable[Any]]) -> list[AccountO
     from ..fleet import run_bounded
     from .common import run
 
-    states = _states(st)
+    states = account_states(st)
     progress = _progress_bar(len(states)) if st.fleet_accounts is not None else None
 
     async def main(_stop: Any) -> list[AccountOutcome]:
@@ -151,6 +160,9 @@ def finish(st: State, outcomes: Sequence[AccountOutcome], columns: Sequence[str]
 
     if st.fleet_accounts is not None:
         emit(outcomes, columns, fmt)
+        for outcome in outcomes:  # drift is no failure: its message follows the document
+            if isinstance(outcome.drift, BaseException):
+                error_report(outcome.account, outcome.drift, fmt)
         if fmt == "table":
             for outcome in outcomes:
                 for line in outcome.notes:
@@ -210,7 +222,7 @@ def error_report(account: str, exc: BaseException, fmt: str) -> None:
 
 def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Callable[[dict[str, BaseException]], None],
                  failed_late: Callable[[str, BaseException], None]) -> list[AccountOutcome]:
-    """Run *job(account_state, stop, arrive)* for every selected account at once, sessions held open together.
+    """Run *job(account_state, stop, arrive)* for each account of the run at once, sessions held open together.
 
     For commands whose sessions stay up until the time passes or SIGINT/SIGTERM (``presence set
     --hold``, ``presence watch``): every account needs a slot, so more accounts than --parallel
@@ -225,13 +237,12 @@ def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Calla
     from ..fleet import run_bounded
     from .common import run
 
-    names = st.fleet_accounts or []
-    if len(names) > st.parallel:
-        raise UsageError(f"{len(names)} accounts selected, --parallel {st.parallel}: this command keeps every "
-                         f"session open until it ends, so it needs --parallel {len(names)} or more")
-    states = {name: st.for_account(name) for name in names}
-    for sub in states.values():  # every account resolved (and validated) before the first stanza
-        sub.resolve_account()
+    if st.fleet_accounts is not None and len(st.fleet_accounts) > st.parallel:
+        n = len(st.fleet_accounts)
+        raise UsageError(f"{n} accounts selected, --parallel {st.parallel}: this command keeps every "
+                         f"session open until it ends, so it needs --parallel {n} or more")
+    states = account_states(st)
+    names = list(states)
 
     async def main(stop: asyncio.Event) -> list[AccountOutcome]:
         waiting, failed, gate = set(names), {}, asyncio.Event()
@@ -267,3 +278,13 @@ def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Calla
         return await run_bounded({n: (lambda n=n, s=s: one(n, s)) for n, s in states.items()}, len(names) or 1)
 
     return run(main, graceful_signals=True)
+
+
+def conclude(st: State, outcomes: Sequence[AccountOutcome]) -> NoReturn:
+    """The exit of a run whose rows and errors were already written as they came (held sessions):
+    one account's error is raised for the edge; several accounts exit by the one rule."""
+    from ..fleet import fleet_exit_code
+
+    if st.fleet_accounts is None and outcomes[0].error is not None:
+        raise outcomes[0].error
+    raise typer.Exit(fleet_exit_code(outcomes))

@@ -7,7 +7,7 @@ import typer
 
 from .changes import ROWS_HELP
 from .common import DryRunOpt, OutputOpt, session, state
-from .fleet import run_fleet
+from .fleet import across_accounts, run_fleet
 from .complete import complete_group, complete_jid
 
 app = typer.Typer(help="List, rename and delete roster groups; add or drop a group on contacts.", no_args_is_help=True)
@@ -30,6 +30,7 @@ async def _rows(sub, rows_of):
 
 
 @app.command("list")
+@across_accounts
 def list_(
     ctx: typer.Context,
     with_members: Annotated[bool, typer.Option("--with-members", help="Also list each group's members.")] = False,
@@ -51,6 +52,7 @@ def list_(
 
 
 @app.command("members")
+@across_accounts
 def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> None:
     """List the contacts in GROUP (an unknown group has no members: empty output, exit 0).
 
@@ -84,6 +86,7 @@ def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool,
 
 
 @app.command("add")
+@across_accounts
 @_with_rows_help
 def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Put contacts into GROUP, keeping their other groups.
@@ -96,6 +99,7 @@ def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt =
 
 
 @app.command("remove")
+@across_accounts
 @_with_rows_help
 def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Take contacts out of GROUP, keeping them and their other groups.
@@ -107,6 +111,7 @@ def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOp
 
 
 @app.command("rename")
+@across_accounts
 @_with_rows_help
 def rename(
     ctx: typer.Context,
@@ -137,6 +142,7 @@ def rename(
 
 
 @app.command("delete")
+@across_accounts
 @_with_rows_help
 def delete(
     ctx: typer.Context,

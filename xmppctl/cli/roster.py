@@ -9,6 +9,7 @@ import typer
 from ..roster import SUBSCRIPTIONS
 from .changes import ROWS_HELP
 from .common import DryRunOpt, OutputOpt, note, session, state
+from .fleet import across_accounts
 from .complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
@@ -19,6 +20,7 @@ Subscription = Enum("Subscription", {v: v for v in SUBSCRIPTIONS}, type=str)
 
 
 @app.command("list")
+@across_accounts
 def list_(
     ctx: typer.Context,
     group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Only contacts in GROUP (repeatable: any of them).", show_default=False)] = None,
@@ -64,6 +66,7 @@ def _with_rows_help(fn):
 
 
 @app.command("add")
+@across_accounts
 @_with_rows_help
 def add(
     ctx: typer.Context,
@@ -97,6 +100,7 @@ def add(
 
 
 @app.command("remove")
+@across_accounts
 @_with_rows_help
 def remove(
     ctx: typer.Context,
@@ -125,6 +129,7 @@ def remove(
 
 
 @app.command("set")
+@across_accounts
 @_with_rows_help
 def set_(
     ctx: typer.Context,
@@ -177,6 +182,7 @@ def set_(
 
 
 @app.command("show")
+@across_accounts
 def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     """Show one contact with all its fields.
 
@@ -261,6 +267,7 @@ def _plan_summary(counts: dict[str, int], verb: str) -> str:
 
 
 @app.command("export")
+@across_accounts
 def export(
     ctx: typer.Context,
     output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json or csv [default: from the extension of --file, else toml].", show_default=False, case_sensitive=False)] = None,
@@ -413,6 +420,7 @@ class _ImportProgress:
 
 
 @app.command("import")
+@across_accounts
 @_with_file_help
 def import_(
     ctx: typer.Context,
@@ -603,6 +611,7 @@ def import_summary(report) -> str:
 
 
 @app.command("diff")
+@across_accounts
 @_with_file_help
 def diff(
     ctx: typer.Context,

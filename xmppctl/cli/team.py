@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .common import DryRunOpt, OutputOpt, note, render, run, session, state
+from .fleet import one_account
 
 if TYPE_CHECKING:
     from ..teamsync import TeamRun
@@ -24,6 +25,7 @@ REPORT_COLUMNS = ("account", "jid", "status", "roster_sets", "presences", "error
 
 
 @app.command("sync")
+@one_account('the team file names its accounts')
 def sync(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(metavar="TEAM.toml", help="The team file.", show_default=False)],
