@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xmppctl.errors import ServerRefused
-from xmppctl.roster import RosterItem
+from xmppctl.roster import RosterItem, item_element, parse_item
+from xmppctl.xmpp.ns import ROSTER_NS
 
 PING = "{urn:xmpp:ping}ping"
 
@@ -75,19 +76,25 @@ class FakeSession:
     def has_feature(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self.features
 
-    async def roster_get(self) -> list[RosterItem]:
-        """Sorted by JID, groups sorted and unique: as parsed from a server's answer."""
-        items = sorted(self.roster.values(), key=lambda i: i.jid)
-        return [replace(i, groups=tuple(sorted(set(i.groups)))) for i in items]
+    def _roster_query(self) -> ET.Element:
+        """The roster as a server answers a roster get: every item with its groups and extensions."""
+        query = ET.Element(f"{{{ROSTER_NS}}}query")
+        for item in sorted(self.roster.values(), key=lambda i: i.jid):
+            el = item_element(item)
+            el.set("subscription", item.subscription)
+            if item.ask:
+                el.set("ask", "subscribe")
+            query.append(el)
+        return query
 
-    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
-        self._check(item.jid, what or f"roster set for {item.jid}")
+    async def _roster_set(self, item: RosterItem, what: str) -> None:
+        self._check(item.jid, what)
         self.sent.append(("roster-set", item))
         old = self.roster.get(item.jid)
         self.roster[item.jid] = replace(item, subscription=old.subscription if old else "none", ask=bool(old and old.ask))
 
-    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
-        self._check(jid, what or f"roster remove {jid}")
+    async def _roster_remove(self, jid: str, what: str) -> None:
+        self._check(jid, what)
         self.sent.append(("roster-remove", jid))
         if self.roster.pop(jid, None) is None:
             raise ServerRefused(f"server refused {what}: item-not-found", condition="item-not-found")
@@ -122,6 +129,17 @@ class FakeSession:
                     timeout: float | None = None, what: str = "request") -> ET.Element:
         if payload is not None and payload.tag == PING:
             return ET.Element("{jabber:client}iq", {"type": "result"})
+        if payload is not None and payload.tag == f"{{{ROSTER_NS}}}query":  # RFC 6121 §2
+            result = ET.Element("{jabber:client}iq", {"type": "result"})
+            if iq_type == "get":
+                result.append(self._roster_query())
+                return result
+            item = payload.find(f"{{{ROSTER_NS}}}item")
+            if item is not None and item.get("subscription") == "remove":
+                await self._roster_remove(item.get("jid", ""), what)
+            elif item is not None:
+                await self._roster_set(parse_item(item), what)
+            return result
         raise ServerRefused(f"server refused {what}: feature-not-implemented", condition="feature-not-implemented")
 
     # -- the CLI seam ---------------------------------------------------------------------

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, TimeoutFailure, UsageError
 from .jid import parse_jid
+from .xmpp.ns import BLOCKING_NS, DISCO_INFO_NS
 
 if TYPE_CHECKING:
     from .session import Session
 
-BLOCKING_NS = "urn:xmpp:blocking"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 #: keys of a block list row (a documented contract)
 LIST_COLUMNS = ("jid",)
 #: keys of a per-JID result row, in this order (a documented contract, like the roster edits')

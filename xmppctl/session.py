@@ -32,16 +32,11 @@ from typing import TYPE_CHECKING, Any
 from .config import Account
 from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
 from .strays import StrayKeeper, stderr_report
-
-if TYPE_CHECKING:
-    from .roster import RosterItem
+from .xmpp.ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
 
 log = logging.getLogger("xmppctl.session")
 
-STREAM_NS = "http://etherx.jabber.org/streams"
-ROSTER_QUERY = "{jabber:iq:roster}query"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
-OFFLINE_NODE = "http://jabber.org/protocol/offline"
+ROSTER_QUERY = f"{{{ROSTER_NS}}}query"
 _HANDLED = ET.Element("{urn:xmppctl:internal}handled")
 #: SCRAM, channel-bound variants first (used only where a binding exists: TLS <= 1.2, see
 #: docs/protocol-notes.md); PLAIN only over TLS with a verified certificate (not with --insecure)
@@ -51,8 +46,7 @@ SASL_MECHS = [*SCRAM_MECHS, "PLAIN"]
 #: hostile server can make us do (Hi() blocks the event loop; see docs/protocol-notes.md)
 SCRAM_MIN_ITERATIONS = 4096
 SCRAM_MAX_ITERATIONS = 1_000_000
-PRESENCE_TAG = "{jabber:client}presence"
-NICK_NS = "http://jabber.org/protocol/nick"
+PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
 #: presence types that are subscription requests and answers (RFC 6121 §3)
 SUBSCRIPTION_KINDS = ("subscribe", "subscribed", "unsubscribe", "unsubscribed")
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
@@ -240,34 +234,6 @@ class Session:
         for fut in list(self._pending):
             if not fut.done():
                 fut.set_exception(_ConnectionLost())
-
-    # ---- roster (RFC 6121 §2): the item model and its XML are roster.py's ------------------
-
-    async def roster_get(self) -> list[RosterItem]:
-        """The whole roster as the server has it now, sorted by JID."""
-        from .roster import ROSTER_NS, parse_roster
-
-        result = await self.query("get", ET.Element(f"{{{ROSTER_NS}}}query"), what="roster get")
-        return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
-
-    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
-        """Add or replace *item* (one item per set; it carries back the data other clients stored on it)."""
-        from .roster import item_element
-
-        await self._roster_push(item_element(item), what or f"roster set for {item.jid}")
-
-    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
-        """Remove *jid* from the roster (the server then cancels the subscriptions both ways)."""
-        from .roster import remove_element
-
-        await self._roster_push(remove_element(jid), what or f"roster remove {jid}")
-
-    async def _roster_push(self, item: ET.Element, what: str) -> None:
-        from .roster import ROSTER_NS
-
-        query = ET.Element(f"{{{ROSTER_NS}}}query")
-        query.append(item)
-        await self.query("set", query, what=what)
 
     # ---- presence ------------------------------------------------------------------------
 

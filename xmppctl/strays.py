@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from .xmpp.ns import CLIENT_NS, NICK_NS, NO_CONTENT_NS
 
-CLIENT_NS = "jabber:client"
 MESSAGE_TAG = f"{{{CLIENT_NS}}}message"
 PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
-NICK_NS = "http://jabber.org/protocol/nick"
 #: payloads that carry nothing a person wrote (typing notifications, delivery receipts)
-_NO_CONTENT_NS = ("http://jabber.org/protocol/chatstates", "urn:xmpp:receipts", "urn:xmpp:chat-markers:0")
 KEEP_FILE_NAME = "received-messages.ndjson"
 
 #: what a reporter receives: {"event": "message"|"subscription-request", "from": ..., ...}
@@ -47,7 +45,7 @@ def has_content(message: ET.Element) -> bool:
     """True unless the message only carries typing notifications, receipts or markers."""
     for child in message:
         ns = child.tag[1:].partition("}")[0] if child.tag.startswith("{") else ""
-        if ns not in _NO_CONTENT_NS:
+        if ns not in NO_CONTENT_NS:
             return True
     return False
 

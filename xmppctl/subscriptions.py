@@ -23,16 +23,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, UsageError
-from .roster import RosterItem, fetch_roster
+from .roster import RosterItem, fetch_roster, set_item
+from .xmpp.ns import CLIENT_NS, NICK_NS, PREAPPROVAL_FEATURE, STANZAS_NS
 
 if TYPE_CHECKING:
     from .blocking import BlockResult
     from .session import Session
 
-CLIENT_NS = "jabber:client"
-NICK_NS = "http://jabber.org/protocol/nick"
-STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-PREAPPROVAL_FEATURE = ("urn:xmpp:features:pre-approval", "sub")
 #: initial-presence priority that keeps stored offline messages stored (RFC 6121 §4.7.2.3, XEP-0160)
 SAFE_PRIORITY = -1
 
@@ -270,7 +267,7 @@ async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str
         for jid in jids:
             item = merged_item(jid, current.get(jid), name, groups, add=add_groups)
             if item is not None:
-                await session.roster_set(item, what=f"roster set for {jid}")
+                await set_item(session, item, what=f"roster set for {jid}")
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
 
 

@@ -41,7 +41,8 @@ from typing import Any
 from .errors import UsageError
 from .groups import edit_item, rewrite
 from .jid import bare_jid, parse_jid
-from .roster import Change, RosterItem, validate_group, validate_name
+from .roster import Change, RosterItem
+from .text import validate_group, validate_name
 from .rosterfile.read import Where, _parser_limit, _toml_key_line, _type_name, read_error, toml_table_places
 
 TOP_KEYS = ("group", "member")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import aborted
+from .roster import fetch_roster, remove_item, set_item
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ async def _plan(ctx: _Context) -> TeamPlan:
 
     async def fetch(m: Member) -> None:
         try:
-            rosters[m.name] = await m.session.roster_get()
+            rosters[m.name] = await fetch_roster(m.session)
         except Exception as exc:  # noqa: BLE001
             m.error = exc
 
@@ -180,7 +181,7 @@ async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | 
     paths = []
     for account in dict.fromkeys(a for a, _ in removals):
         session: Session = ctx.members[account].session
-        path = backup_to(backup_dir, "toml", ctx.jids[account])(await session.roster_get())
+        path = backup_to(backup_dir, "toml", ctx.jids[account])(await fetch_roster(session))
         if note is not None:
             note(f"{account}: backup of the current roster written to {path}")
         paths.append(str(path))
@@ -201,9 +202,9 @@ async def _apply(ctx: _Context, plan: TeamPlan) -> None:
             for change in todo:
                 m.roster_sets += 1
                 if change.action == "remove":
-                    await m.session.roster_remove(change.jid)
+                    await remove_item(m.session, change.jid)
                 else:
-                    await m.session.roster_set(change.after)
+                    await set_item(m.session, change.after)
         except Exception as exc:  # noqa: BLE001 - this member fails; the others go on
             m.error = exc
 
@@ -227,7 +228,7 @@ def _send(m: Member, to: str, kind: str) -> None:
 
 async def _round_trip(m: Member) -> None:
     try:
-        await m.session.roster_get()
+        await fetch_roster(m.session)
     except Exception as exc:  # noqa: BLE001
         m.error = exc
 
@@ -241,7 +242,7 @@ async def _approve(m: Member, requester: str, timeout: float) -> None:
     while m.error is None:
         _send(m, requester, "subscribed")
         try:
-            item = next((i for i in await m.session.roster_get() if i.jid == requester), None)
+            item = next((i for i in await fetch_roster(m.session) if i.jid == requester), None)
         except Exception as exc:  # noqa: BLE001
             m.error = exc
             return

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.integration.test_roster_apply import account_for
-from xmppctl.roster import ROSTER_NS
+from xmppctl.xmpp.ns import ROSTER_NS
 from xmppctl.session import open_session
 
 FOREIGN_NS = "urn:example:xmppctl-test:color"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xmppctl.errors import UsageError
-from xmppctl.roster import RosterItem, item_element, plan_roster, remove_element, validate_group, validate_groups, validate_name
+from xmppctl.roster import RosterItem, item_element, plan_roster, remove_element
+from xmppctl.text import validate_group, validate_groups, validate_name
 
 A = RosterItem("a@x.org", "A", "both", False, ("Friends",))
 B = RosterItem("b@x.org", None, "to", True, ())

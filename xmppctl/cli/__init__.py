@@ -300,9 +300,3 @@ def _silence_stdout() -> None:
 
 def _current_state() -> State | None:
     return _STATE_HOLDER[-1] if _STATE_HOLDER else None
-
-
-def entry() -> None:
-    from ..launch import entry as launch_entry
-
-    launch_entry()

@@ -205,7 +205,7 @@ def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signa
     import asyncio  # ~25 ms of imports: only for commands that go to the network
 
     from ..errors import Interrupted
-    from ..launch import SIGNALS, note_interrupted
+    from ..interrupts import SIGNALS, note_interrupted
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -249,7 +249,7 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
     the old ones are put back by hand, with both signals blocked in between: one arriving in
     that moment is delivered to the restored handler, never to a default.
     """
-    from ..launch import SIGNALS
+    from ..interrupts import SIGNALS
 
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:

@@ -22,16 +22,12 @@ from ..jid import bare_jids, parse_jid
 from .inbox import PresenceInbox
 from .model import READ_ONLY_PRIORITY, PresenceInfo, parse_presence, utc_iso
 from .publish import barrier, become_invisible, initial_presence
+from ..xmpp.ns import DATA_NS, DISCO_INFO_NS, LAST_NS, SOFTWARE_INFO_FORM, VERSION_NS
 
 if TYPE_CHECKING:
     from ..roster import RosterItem
     from ..session import Session
 
-LAST_NS = "jabber:iq:last"
-VERSION_NS = "jabber:iq:version"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
-DATA_NS = "jabber:x:data"
-SOFTWARE_INFO_FORM = "urn:xmpp:dataforms:softwareinfo"
 #: roster subscription states under which the server probes the contact for us
 PROBED_SUBSCRIPTIONS = ("to", "both")
 #: keys of a probe row in JSON/NDJSON/CSV output, in this order (a documented contract)
