@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Account
 from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
-from .strays import StrayKeeper, stderr_report
+from .xmpp.stanza import stanza_error, stanza_text
 from .xmpp.ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
 
 log = logging.getLogger("xmppctl.session")
@@ -111,31 +111,6 @@ def _connection_error(err: Any, where: str) -> XmppctlError:
     if isinstance(err, OSError):
         return ConnectionFailure(f"cannot connect to {where}: {err.strerror or err}")
     return ConnectionFailure(f"cannot connect to {where}: {err}")
-
-
-def stanza_error(element: ET.Element) -> tuple[str, str]:
-    """(condition, text) of an ``<error/>`` child of a stanza element."""
-    error = element.find("{jabber:client}error")
-    if error is None:
-        return "undefined-condition", ""
-    condition, text = "undefined-condition", ""
-    for child in error:
-        name = child.tag.rpartition("}")[2]
-        if name == "text":
-            text = child.text or ""
-        elif child.tag.startswith("{urn:ietf:params:xml:ns:xmpp-stanzas}"):
-            condition = name
-    return condition, text
-
-
-def stanza_text(el: ET.Element) -> str:
-    """*el* as XML text with jabber:client as the default namespace, as on the wire."""
-    try:
-        from slixmpp.xmlstream.tostring import tostring  # loaded anyway: a session is running
-
-        return tostring(el, top_level=True)
-    except Exception:  # never lose a stanza over its formatting
-        return ET.tostring(el, encoding="unicode")
 
 
 class _ConnectionLost(Exception):
@@ -600,9 +575,9 @@ class _Login:
     """
 
     def __init__(self, account: Account, password: str, stanza_hook: Callable[[ET.Element], None] | None,
-                 keeper: StrayKeeper | None):
+                 keeper: Callable[[ET.Element], bool]):
         self.account, self.stanza_hook = account, stanza_hook
-        self.keeper = keeper if keeper is not None else StrayKeeper(account.jid, stderr_report)
+        self.keeper = keeper
         self.client = _make_client(account, password)
         self.host, self.port = connect_host(account)
         domain = account.jid.partition("@")[2]
@@ -748,16 +723,17 @@ async def open_session(
     account: Account,
     password: str,
     *,
+    keeper: Callable[[ET.Element], bool],
     stanza_hook: Callable[[ET.Element], None] | None = None,
-    keeper: StrayKeeper | None = None,
 ) -> AsyncIterator[Session]:
     """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
 
     *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
     handles it; commands that collect presences use it instead of slixmpp events so that
     nothing is lost or answered behind their back.  Every incoming message, and every
-    subscription request the command does not expect, goes to *keeper* (by default one that
-    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
+    subscription request the command does not expect, goes to *keeper*, which returns True
+    for what it consumed (a :class:`xmppctl.strays.StrayKeeper`: it keeps messages in the keep
+    file and hands each event to the caller's report; the library never prints).
     """
     _patch_scram()
     attempt = _Login(account, password, stanza_hook, keeper)

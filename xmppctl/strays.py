@@ -52,7 +52,7 @@ def has_content(message: ET.Element) -> bool:
 
 def _serialize(el: ET.Element) -> str:
     """The stanza as XML text with jabber:client as the default namespace, as on the wire."""
-    from .session import stanza_text
+    from .xmpp.stanza import stanza_text
 
     return stanza_text(el)
 
@@ -82,14 +82,13 @@ class StrayKeeper:
         """Look at one incoming top-level element; True when it was a message (consumed here)."""
         try:
             return self._look(xml)
-        except Exception as exc:  # never raise into the parser; the last resort is the raw stanza on stderr
+        except Exception as exc:  # never raise into the parser; the last resort: the raw stanza, reported
             if xml.tag != MESSAGE_TAG:
                 return False
-            import sys
-
             try:
-                sys.stderr.write(f"xmppctl: message reached this session and could not be kept ({exc}): "
-                                 f"{_safe(_serialize(xml), None)}\n")
+                self.report({"event": "message", "from": xml.get("from"), "type": xml.get("type") or "normal",
+                             "subject": None, "body": None, "kept_in": None, "keep_error": f"could not be kept ({exc})",
+                             "xml": _serialize(xml)})
             except Exception:
                 pass
             return True
@@ -161,25 +160,3 @@ def describe(event: Mapping[str, Any]) -> str:
     body = event.get("body")
     what = f": {_safe(body)!s}" if body is not None else (f" (subject {_safe(event.get('subject'))})" if event.get("subject") else " (no body)")
     return f"message from {sender} reached this session, {where}{what}"
-
-
-def stderr_report(event: Mapping[str, Any]) -> None:
-    """The default reporter: one ``xmppctl: ...`` line on stderr per stray."""
-    import sys
-
-    try:
-        sys.stderr.write(f"xmppctl: {describe(event)}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):  # stderr gone: the keep file still has the message
-        pass
-
-
-def json_stderr_report(event: Mapping[str, Any]) -> None:
-    """The reporter for -o json/ndjson: one JSON object per line on stderr."""
-    import sys
-
-    try:
-        sys.stderr.write(json.dumps(dict(event), ensure_ascii=False) + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass

@@ -283,7 +283,7 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
     """
     from ..errors import AuthError
     from ..session import configure_logging, open_session
-    from ..strays import StrayKeeper, json_stderr_report, stderr_report
+    from ..strays import StrayKeeper
 
     account = st.resolve_account()
     password = await _password(st, account)
@@ -295,8 +295,7 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
 
         check_plaintext_allowed(account)
         warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
-    report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
-    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected)
+    keeper = StrayKeeper(account.jid, stray_report(st), subscriptions_expected=subscriptions_expected)
     logged_in = False
     try:
         async with open_session(account, password, keeper=keeper, **kwargs) as s:
@@ -310,3 +309,21 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
                         details={**(exc.details if isinstance(exc.details, dict) else {}),
                                  "password_source": st.password_source.label}) from None
 
+
+
+def stray_report(st: State) -> Callable[[Mapping[str, Any]], None]:
+    """How this command reports stanzas nobody asked for (xmppctl.strays): a line on stderr,
+    or one JSON object per line with -o json/ndjson."""
+    import json
+
+    from ..strays import describe
+
+    def report(event: Mapping[str, Any]) -> None:
+        line = json.dumps(dict(event), ensure_ascii=False) if st.output in ("json", "ndjson") else f"xmppctl: {describe(event)}"
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr gone: the keep file still has the message
+            pass
+
+    return report

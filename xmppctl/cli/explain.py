@@ -71,13 +71,13 @@ async def _peer_session(st: Any, account: Any, password: str, hook: Any):
     """A session as the contact's account: like common.session, but never with the main
     account's password sources (environment, stdin)."""
     from ..session import configure_logging, open_session
-    from ..strays import StrayKeeper, json_stderr_report, stderr_report
+    from ..strays import StrayKeeper
+    from .common import stray_report
 
     configure_logging(st.debug, password)
     if account.insecure:
         warn(f"--peer-account: the TLS certificate of {account.jid}'s server is NOT verified (insecure = true)")
-    report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
-    keeper = StrayKeeper(account.jid, report, subscriptions_expected=True)
+    keeper = StrayKeeper(account.jid, stray_report(st), subscriptions_expected=True)
     async with open_session(account, password, keeper=keeper, stanza_hook=hook) as s:
         yield s
 

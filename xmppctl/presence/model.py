@@ -92,7 +92,7 @@ def parse_presence(el: ET.Element) -> PresenceInfo | None:
         since = delay.get("stamp")
     error = error_text = None
     if ptype == "error":
-        from ..session import stanza_error
+        from ..xmpp.stanza import stanza_error
 
         error, error_text = stanza_error(el)
         error_text = error_text or None
