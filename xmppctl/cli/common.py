@@ -80,13 +80,16 @@ class State:
     #: the selected accounts when the command line asks for many; None: one account as before
     fleet_accounts: list[str] | None = None
     _fleet_checked: bool = False
+    #: this state is one account of several (fleet mode, team sync): XMPPCTL_PASSWORD and
+    #: XMPPCTL_JID, which describe one account, are never read for it
+    one_of_several: bool = False
 
     def for_account(self, name: str) -> State:
         """This state for one account of a fleet run: its own account, password and deadlines."""
         from dataclasses import replace
 
         return replace(self, account=name, patterns=(), all_accounts=False, fleet_accounts=None,
-                       _account=None, password_source=None, _fleet_checked=True)
+                       _account=None, password_source=None, _fleet_checked=True, one_of_several=True)
 
     def open_session(self, **kwargs: Any) -> Any:
         """The session of a command: ``async with st.open_session(...) as s``."""
@@ -124,6 +127,7 @@ class State:
                 ca_file=self.ca_file,
                 timeout=self.timeout,
                 insecure=self.insecure,
+                shared_env=not self.one_of_several,
             )
             self._account.allow_plaintext = self.allow_plaintext
         return self._account
@@ -262,9 +266,11 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
 
 
 async def _password(st: State, account: Account) -> str:
-    from ..config import read_password_and_source
+    """The account's password, read without blocking the loop (other accounts keep running)."""
+    from ..config import fetch_password
 
-    password, st.password_source = read_password_and_source(account, password_stdin=st.password_stdin)
+    password, st.password_source = await fetch_password(account, password_stdin=st.password_stdin,
+                                                        shared_env=not st.one_of_several)
     return password
 
 

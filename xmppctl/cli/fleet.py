@@ -72,6 +72,9 @@ def check_fleet(st: State, command_path: str) -> None:
         raise UsageError("--password-stdin reads one password: in fleet mode use each account's password source")
     if st.jid:
         raise UsageError("--jid selects one account: do not combine it with several -a or --all-accounts")
+    from ..config import check_several_accounts_env
+
+    check_several_accounts_env(f"{len(selected)} account(s) are selected with -a/--all-accounts")
     st.fleet_accounts = selected
 
 
