@@ -672,6 +672,7 @@ def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: b
     candidate = _normalised(table)
     _check_account(path, name, candidate)
     accounts = data.setdefault("accounts", {})
+    check_password_variables(path, {**accounts, name: None})
     old = accounts.get(name)
     if old is not None and not replace:
         dropped = [k for k in old if k not in candidate]

@@ -136,3 +136,13 @@ def test_debug_trace_redacts_every_account_password_and_tracebacks(monkeypatch):
     assert "[redacted]" in text and "ValueError: bad password [redacted]\\x9b31m" in text
     assert "\x9b" not in text
     session.configure_logging(False, None)
+
+
+def test_account_add_refuses_a_name_that_shares_a_password_variable(tmp_path):
+    from xmppctl.config import add_account
+
+    path = tmp_path / "config.toml"
+    add_account(path, "bot", {"jid": "bot@example.org"})
+    with pytest.raises(UsageError, match="accounts 'bot' and 'Bot' would share the password variable XMPPCTL_PASSWORD_BOT"):
+        add_account(path, "Bot", {"jid": "other@example.org"})
+    add_account(path, "bot", {"jid": "bot2@example.org"}, replace=True)  # replacing itself is no collision
