@@ -302,7 +302,8 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
         check_plaintext_allowed(account)
         warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
     report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
-    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected)
+    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected,
+                         label=account.name if st.one_of_several else None)
     logged_in = False
     try:
         async with open_session(account, password, keeper=keeper, **kwargs) as s:
