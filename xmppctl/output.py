@@ -35,6 +35,12 @@ def safe_text(value: Any) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+def stderr_json(obj: Any) -> str:
+    """One JSON line for stderr (an error, a received-message report): ASCII only, so remote
+    text in it (C1 controls such as U+009B, bidi overrides) reaches a terminal as escapes."""
+    return json.dumps(obj, ensure_ascii=True)
+
+
 def table_cell(value: Any) -> Any:
     """A table cell: empty for null, yes/blank for booleans, lists joined by ", ", numbers as
     they are (tabulate aligns them), text escaped."""

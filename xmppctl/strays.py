@@ -235,7 +235,9 @@ def json_stderr_report(event: Mapping[str, Any]) -> None:
     import sys
 
     try:
-        sys.stderr.write(json.dumps(dict(event), ensure_ascii=True) + "\n")  # ASCII: a terminal shows it inert
+        from .output import stderr_json
+
+        sys.stderr.write(stderr_json(dict(event)) + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

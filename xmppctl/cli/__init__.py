@@ -191,12 +191,14 @@ def _output_hint(argv: list[str]) -> str | None:
 
 
 def _report(exc, fmt: str | None) -> int:
-    import json
+    """The error on stderr: one line, remote text in it (a server's error text, JIDs) escaped as
+    in tables, or one ASCII JSON object with -o json/ndjson."""
+    from ..output import safe_text, stderr_json
 
     if fmt == "json" or fmt == "ndjson":
-        sys.stderr.write(json.dumps(exc.to_json(), ensure_ascii=False) + "\n")
+        sys.stderr.write(stderr_json(exc.to_json()) + "\n")
     else:
-        sys.stderr.write(f"xmppctl: {exc.message}\n")
+        sys.stderr.write(f"xmppctl: {safe_text(exc.message)}\n")
     return int(exc.exit_code)
 
 

@@ -160,14 +160,24 @@ def state(ctx: typer.Context) -> State:
     return obj
 
 
-def note(st: State, line: str) -> None:
-    """An informational line on stderr (a summary, "exported N", "backup written"), unless --quiet."""
+def note(st: State, line: str, *, erase_progress: bool = False) -> None:
+    """An informational line on stderr (a summary, "exported N", "backup written"), unless --quiet.
+
+    The line may hold remote text (JIDs, names): it is escaped as in tables.  *erase_progress*
+    first clears a progress bar drawn on the terminal's current line.
+    """
+    from ..output import safe_text
+
     if not st.quiet:
-        sys.stderr.write(line.rstrip("\n") + "\n")
+        erase = "\r\x1b[K" if erase_progress and sys.stderr.isatty() else ""
+        sys.stderr.write(erase + safe_text(line.rstrip("\n")) + "\n")
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"xmppctl: warning: {message}\n")
+    """A warning line on stderr, escaped as in tables (it may quote a server or a contact)."""
+    from ..output import safe_text
+
+    sys.stderr.write(f"xmppctl: warning: {safe_text(message)}\n")
 
 
 def warn_if_messages_may_arrive(priority: int | None) -> None:

@@ -138,11 +138,10 @@ def run_fleet(st: State, fmt: str, columns: Sequence[str], job: Callable[[State]
 
 def error_report(account: str, exc: BaseException, fmt: str) -> None:
     """A failed account on stderr, outside the document: a JSON error row (json/ndjson) or a line."""
-    import json
-
     from ..fleet import error_line, error_row
+    from ..output import stderr_json
 
-    line = json.dumps(error_row(account, exc), ensure_ascii=False) if fmt in ("json", "ndjson") else error_line(account, exc)
+    line = stderr_json(error_row(account, exc)) if fmt in ("json", "ndjson") else error_line(account, exc)
     sys.stderr.write(line + "\n")
 
 
