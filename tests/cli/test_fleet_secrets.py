@@ -1,5 +1,5 @@
-"""Several accounts in one run never share XMPPCTL_PASSWORD or XMPPCTL_JID: refused before any
-session opens (fake sessions: nothing here reaches a server)."""
+"""Password sources in the CLI: several accounts never share XMPPCTL_PASSWORD or XMPPCTL_JID
+(refused before any session opens; fake sessions), and a hanging password_command ends with the run."""
 
 from __future__ import annotations
 
@@ -35,3 +35,36 @@ def test_one_account_still_takes_the_shared_variable(fleet, monkeypatch):  # noq
     r = fleet("-a", "home", "roster", "list", "-o", "json")
     assert r.code == 0, r.stderr
     assert fleet.seen == ["home"]
+
+
+def test_sigterm_while_a_password_command_hangs_ends_the_run_and_the_command(tmp_path):
+    """The password is awaited inside the event loop: a signal ends the run at once (exit 130),
+    and the command's whole process group goes with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import process_gone
+
+    pidfile = tmp_path / "helper.pid"
+    config = tmp_path / "config.toml"
+    config.write_text('[accounts.slow]\njid = "slow@example.org"\nserver = "127.0.0.1"\n'
+                      f'password_command = ["sh", "-c", "sleep 60 & echo $! > {pidfile}; wait"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XMPPCTL_")}
+    proc = subprocess.Popen([sys.executable, "-m", "xmppctl", "--config", str(config), "--timeout", "60",
+                             "roster", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)  # far below the command's 60 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "xmppctl: interrupted by SIGTERM"
+    assert process_gone(int(pidfile.read_text())), "the password command's child survived the signal"
