@@ -411,17 +411,9 @@ def read_password_and_source(
                                       shared_env=shared_env))
 
 
-def read_password(
-    account: Account,
-    *,
-    password_stdin: bool = False,
-    stdin: TextIO | None = None,
-    env: Mapping[str, str] | None = None,
-    shared_env: bool = True,
-) -> str:
-    """The password, from the first source that has one (see module docs for the order)."""
-    return read_password_and_source(account, password_stdin=password_stdin, stdin=stdin, env=env,
-                                    shared_env=shared_env)[0]
+def read_password(account: Account, **options: Any) -> str:
+    """The password alone: :func:`read_password_and_source` (same keyword options)."""
+    return read_password_and_source(account, **options)[0]
 
 
 def read_password_to_store(
