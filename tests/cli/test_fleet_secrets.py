@@ -68,3 +68,31 @@ def test_sigterm_while_a_password_command_hangs_ends_the_run_and_the_command(tmp
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "xmppctl: interrupted by SIGTERM"
     assert process_gone(int(pidfile.read_text())), "the password command's child survived the signal"
+
+
+def test_each_fleet_login_reports_received_messages_under_its_account_name(tmp_path, monkeypatch, run_cli):
+    """login() hands each account's session a keeper labelled with the account's name in a
+    fleet run (reports then lead with it), and none for a single account."""
+    from contextlib import asynccontextmanager
+
+    from tests.fakes import FakeSession
+    from xmppctl import session as session_mod
+
+    labels: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def fake_open(account, password, *, keeper=None, **kwargs):
+        labels[account.jid] = keeper.label
+        yield FakeSession(bare_jid=account.jid)
+
+    monkeypatch.setattr(session_mod, "open_session", fake_open)
+    config = tmp_path / "config.toml"
+    config.write_text("".join(f'[accounts.{n}]\njid = "{n}@example.org"\npassword = "pw-{n}"\n' for n in ("a1", "a2")))
+    config.chmod(0o600)
+    r = run_cli(None, "--config", str(config), "--all-accounts", "roster", "list", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert labels == {"a1@example.org": "a1", "a2@example.org": "a2"}
+    labels.clear()
+    r = run_cli(None, "--config", str(config), "-a", "a1", "roster", "list", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert labels == {"a1@example.org": None}
