@@ -109,20 +109,23 @@ class TraceFormatter(logging.Formatter):
         return safe_text(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
+        from .output import safe_lines
+
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:  # printed as it is by the base class (escaping twice changes nothing)
-            record.exc_text = _escaped_lines(record.exc_text)
+            record.exc_text = safe_lines(record.exc_text)
         return super().format(record)
 
     def formatStack(self, stack_info: str) -> str:
-        return _escaped_lines(stack_info)
+        from .output import safe_lines
+
+        return safe_lines(stack_info)
 
 
-def _escaped_lines(text: str) -> str:
-    from .output import safe_text
-
-    return "\n".join(safe_text(line) for line in text.split("\n"))
+def redact_trace(text: str) -> str:
+    """*text* (a traceback the CLI prints with --debug) without any password a login used."""
+    return _REDACTION.redact(text)
 
 
 def configure_logging(debug: bool, password: str | None) -> None:

@@ -121,3 +121,12 @@ def test_fleet_error_lines_are_escaped(text_server, certs, run_cli, tmp_path):  
     assert r.code == 6, r.stderr
     assert len(r.stderr.strip().splitlines()) == 2
     _assert_inert(r.stderr)
+
+
+def test_debug_trace_and_traceback_are_escaped_and_redacted(text_server, certs, run_cli):  # noqa: F811
+    server = text_server()
+    r = run_cli(_user(server, certs), "--timeout", "5", "--debug", "roster", "add", "bob@localhost")
+    assert r.code == 6, r.stderr[-2000:]
+    assert "Traceback" in r.stderr and "ServerRefused" in r.stderr
+    assert not RAW.search(r.stderr), [line for line in r.stderr.splitlines() if RAW.search(line)]
+    assert PASSWORD not in r.stderr

@@ -239,9 +239,7 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             code = _report(Interrupted("interrupted"), hint)
     except XmppctlError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         st = _current_state()
         code = _report(exc, (st.output if st and st.output else hint))
     except typer.Exit as exc:
@@ -269,11 +267,23 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
         code = int(ExitCode.OK)
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
     return code
+
+
+def _print_traceback() -> None:
+    """--debug: the exception's traceback on stderr, with every password a login used redacted
+    and each line escaped (an exception message may quote a server)."""
+    import traceback
+
+    from ..output import safe_lines
+
+    text = traceback.format_exc()
+    session = sys.modules.get("xmppctl.session")  # only loaded, and so only holding passwords, after a login
+    if session is not None:
+        text = session.redact_trace(text)
+    sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
 
 
 _CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)
