@@ -551,8 +551,7 @@ def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bo
 
         def backup(current):
             path = write_backup(current)
-            note(st, ("\r\x1b[K" if fleet and sys.stderr.isatty() else "")
-                 + f"xmppctl: {who}backup of the current roster ({len(current)} contacts) written to {path}")
+            note(st, f"xmppctl: {who}backup of the current roster ({len(current)} contacts) written to {path}", erase_progress=fleet)
             return path
 
         async def ask_one(plan) -> bool:
