@@ -354,7 +354,7 @@ def test_presence_watch_ctrl_c_ends_the_watch_of_every_account_with_exit_0(fleet
 
 def test_every_command_declares_whether_it_runs_across_accounts_and_says_why_not_in_its_help():
     from xmppctl.cli import root_command
-    from xmppctl.cli.fleet import ACROSS, declaration
+    from xmppctl.cli.selection import ACROSS, declaration
 
     def commands(group, path=()):
         for name, cmd in group.commands.items():

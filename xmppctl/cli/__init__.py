@@ -18,7 +18,7 @@ from . import subscribe as subscribe_cli
 from . import team as team_cli
 from ..fleet import DEFAULT_PARALLEL
 from .common import State
-from .fleet import FLEET_HELP
+from .selection import FLEET_HELP
 from .complete import complete_account, completion_requested, enable_shell_completion
 
 HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.

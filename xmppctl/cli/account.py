@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .common import OutputOpt, render, run, session, state
-from .fleet import one_account
+from .selection import one_account
 from .complete import complete_account
 
 app = typer.Typer(help="Manage named accounts in the config file (written with mode 0600).", no_args_is_help=True)

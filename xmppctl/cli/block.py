@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from .common import DryRunOpt, OutputOpt, session, state
-from .fleet import account_states, across_accounts, run_fleet
+from .fleet import account_states, run_fleet
+from .selection import across_accounts
 
 app = typer.Typer(help="Block and unblock JIDs (XEP-0191): list, add, remove.", no_args_is_help=True)
 

@@ -153,7 +153,7 @@ def state(ctx: typer.Context) -> State:
     if not isinstance(obj, State):
         obj = ctx.find_root().obj = State()
     if not obj._fleet_checked:
-        from .fleet import check_fleet
+        from .selection import check_fleet
 
         obj._fleet_checked = True
         check_fleet(obj, ctx.command_path, ctx.command.callback)

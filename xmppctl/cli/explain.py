@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .common import OutputOpt, render, run, session, state, warn
-from .fleet import one_account
+from .selection import one_account
 from .presence import app as presence_app
 
 EXPLAIN_HELP = """Gathers, in one session: the roster item (present? subscription, ask), a pending

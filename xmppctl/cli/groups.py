@@ -7,7 +7,8 @@ import typer
 
 from .changes import ROWS_HELP
 from .common import DryRunOpt, OutputOpt, session, state
-from .fleet import across_accounts, run_fleet
+from .fleet import run_fleet
+from .selection import across_accounts
 from .complete import complete_group, complete_jid
 
 app = typer.Typer(help="List, rename and delete roster groups; add or drop a group on contacts.", no_args_is_help=True)

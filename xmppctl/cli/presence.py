@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import OutputOpt, session, state, warn_if_messages_may_arrive
-from .fleet import across_accounts
+from .selection import across_accounts
 
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ import typer
 from ..roster import SUBSCRIPTIONS
 from .changes import ROWS_HELP
 from .common import DryRunOpt, OutputOpt, note, session, state
-from .fleet import across_accounts
+from .selection import across_accounts
 from .complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)

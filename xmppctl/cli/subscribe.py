@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from .common import DryRunOpt, OutputOpt, State, note, session, state, warn, warn_if_messages_may_arrive
-from .fleet import across_accounts, run_fleet
+from .fleet import run_fleet
+from .selection import across_accounts
 from .complete import complete_group, complete_jid
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .common import DryRunOpt, OutputOpt, note, render, run, session, state
-from .fleet import one_account
+from .selection import one_account
 
 if TYPE_CHECKING:
     from ..teamsync import TeamRun
