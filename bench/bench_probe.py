@@ -45,7 +45,7 @@ PASSWORD = "bench-pw"
 def hold_sessions(port: int, ca_file: str, jids: list[str]) -> None:
     """Helper-process mode: log every JID in, send presence, print READY, hold until stdin closes."""
     from xmppctl.config import Account
-    from xmppctl.session import open_session
+    from xmppctl.xmpp.session import open_session
 
     def NO_STRAYS_EXPECTED(xml) -> bool:  # noqa: N802 - the bench sessions receive no messages
         return False

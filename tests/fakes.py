@@ -1,4 +1,4 @@
-"""A stand-in for :class:`xmppctl.session.Session` with an in-memory roster, for CLI tests.
+"""A stand-in for :class:`xmppctl.xmpp.session.Session` with an in-memory roster, for CLI tests.
 
 It implements the session API the commands use (roster_get/set/remove, send_presence,
 send_subscription, query, ...) and records everything sent in ``sent``, so a test can run a
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xmppctl.errors import ServerRefused
-from xmppctl.roster import RosterItem, item_element, parse_item
+from xmppctl.roster.items import RosterItem, item_element, parse_item
 from xmppctl.xmpp.ns import ROSTER_NS
 
 PING = "{urn:xmpp:ping}ping"

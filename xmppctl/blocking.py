@@ -21,7 +21,7 @@ from .jid import parse_jid
 from .xmpp.ns import BLOCKING_NS, DISCO_INFO_NS
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .xmpp.session import Session
 
 #: keys of a block list row (a documented contract)
 LIST_COLUMNS = ("jid",)

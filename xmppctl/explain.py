@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .xmpp.session import Session
 
 #: subscription states under which the server sends us the contact's presence
 SEES_PRESENCE = ("to", "both")

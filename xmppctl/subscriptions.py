@@ -23,12 +23,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, UsageError
-from .roster import RosterItem, fetch_roster, set_item
+from .roster.items import RosterItem, fetch_roster, set_item
 from .xmpp.ns import CLIENT_NS, NICK_NS, PREAPPROVAL_FEATURE, STANZAS_NS
 
 if TYPE_CHECKING:
     from .blocking import BlockResult
-    from .session import Session
+    from .xmpp.session import Session
 
 #: initial-presence priority that keeps stored offline messages stored (RFC 6121 §4.7.2.3, XEP-0160)
 SAFE_PRIORITY = -1

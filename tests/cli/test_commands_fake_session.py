@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes import FakeSession
 from tests.helpers import Result
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 ME = ["--jid", "me@example.org"]
 ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))

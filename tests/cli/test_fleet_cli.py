@@ -13,7 +13,7 @@ import pytest
 from tests.fakes import FakeSession
 from tests.helpers import Result
 from xmppctl.errors import AuthError, ConnectionFailure
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 NAMES = ("bot-a", "bot-b", "home")
 
@@ -171,7 +171,7 @@ def test_progress_bar_counts_accounts_on_a_terminal_only(fleet, monkeypatch):
         def isatty(self) -> bool:
             return True
 
-    from xmppctl.cli.fleet import _progress_bar
+    from xmppctl.cli.run import _progress_bar
 
     err = TtyErr()
     monkeypatch.setattr(sys, "stderr", err)
@@ -188,7 +188,7 @@ def test_sessions_of_one_process_share_the_tls_context_of_their_settings():
     import ssl
 
     from xmppctl.config import Account
-    from xmppctl.session import _tls_context
+    from xmppctl.xmpp.session import _tls_context
 
     a, b = Account(jid="a@example.org"), Account(jid="b@example.org")
     assert _tls_context(a) is _tls_context(b)

@@ -58,7 +58,7 @@ class Counting:
 def run_counting(monkeypatch, capsys):
     """run(*argv) -> (Result, sent): in-process, every real session wrapped in Counting."""
     from xmppctl.cli import main
-    from xmppctl.cli.common import login
+    from xmppctl.cli.context import login
 
     def run(*args: str):
         sent: list = []

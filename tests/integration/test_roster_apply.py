@@ -8,8 +8,8 @@ import pytest
 
 from xmppctl.config import Account
 from tests.support import Contact
-from xmppctl.roster import Change, RosterItem, apply_changes, fetch_roster, plan_roster
-from xmppctl.session import open_session
+from xmppctl.roster.items import Change, RosterItem, apply_changes, fetch_roster, plan_roster
+from xmppctl.xmpp.session import open_session
 
 
 def NO_STRAYS_EXPECTED(xml) -> bool:  # noqa: N802 - no message reaches these sessions; none is kept

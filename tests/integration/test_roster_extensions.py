@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.test_roster_apply import account_for
 from xmppctl.xmpp.ns import ROSTER_NS
-from xmppctl.session import open_session
+from xmppctl.xmpp.session import open_session
 
 
 def NO_STRAYS_EXPECTED(xml) -> bool:  # noqa: N802 - no message reaches these sessions; none is kept

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .common import State
+    from .context import State
 
 #: the attribute a command's declaration sets on its function (see :func:`across_accounts`)
 _DECLARED = "__xmppctl_accounts__"
@@ -59,7 +59,7 @@ def declaration(callback: Any) -> str | None:
 def check_fleet(st: State, command_path: str, callback: Any = None) -> None:
     """Decide fleet mode for this command line; refuse it for commands that do not support it."""
     from ..errors import UsageError
-    from ..fleet import fleet_mode, is_glob, select_accounts
+    from ..fleet.run import fleet_mode, is_glob, select_accounts
 
     patterns = list(st.patterns)
     if not st.all_accounts and len(patterns) <= 1 and not any(is_glob(p) for p in patterns):

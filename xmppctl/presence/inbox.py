@@ -14,7 +14,7 @@ from ..errors import ConnectionFailure
 from .model import PRESENCE_TAG
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..xmpp.session import Session
 
 
 class PresenceInbox:

@@ -25,8 +25,8 @@ from .publish import barrier, become_invisible, initial_presence
 from ..xmpp.ns import DATA_NS, DISCO_INFO_NS, LAST_NS, SOFTWARE_INFO_FORM, VERSION_NS
 
 if TYPE_CHECKING:
-    from ..roster import RosterItem
-    from ..session import Session
+    from ..roster.items import RosterItem
+    from ..xmpp.session import Session
 
 #: roster subscription states under which the server probes the contact for us
 PROBED_SUBSCRIPTIONS = ("to", "both")
@@ -187,7 +187,7 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
     *invisible*: first make the session invisible (:func:`become_invisible`; ServerRefused,
     with nothing else sent, where the server lacks XEP-0186).
     """
-    from ..roster import fetch_roster
+    from ..roster.items import fetch_roster
 
     if invisible:
         await become_invisible(session)

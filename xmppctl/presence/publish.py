@@ -15,7 +15,7 @@ from .model import check_priority, parse_show
 from ..xmpp.ns import DISCO_INFO_NS, INVISIBLE_NS, PING_NS
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..xmpp.session import Session
 
 
 

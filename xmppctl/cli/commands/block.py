@@ -6,9 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, session, state
-from .fleet import account_states, run_fleet
-from .selection import across_accounts
+from ..context import DryRunOpt, OutputOpt, session, state
+from ..run import account_states, run_fleet
+from ..selection import across_accounts
 
 app = typer.Typer(help="Block and unblock JIDs (XEP-0191): list, add, remove.", no_args_is_help=True)
 
@@ -29,11 +29,11 @@ def _extend_doc(command, *texts: str) -> None:
 
 def _rows(st, fmt: str, dry_run: bool, results_of) -> None:
     """Each account's per-JID results as rows, failed by the one exit rule (6/7)."""
-    from ..blocking import RESULT_COLUMNS
+    from ...blocking import RESULT_COLUMNS
 
     async def job(sub):
-        from ..blocking import raise_for_results
-        from ..fleet import AccountOutcome
+        from ...blocking import raise_for_results
+        from ...fleet.run import AccountOutcome
 
         async with session(sub) as s:
             results = await results_of(s)
@@ -55,7 +55,7 @@ def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
 
     JSON/NDJSON key: jid (a bare JID, a full JID or a domain).
     """
-    from ..blocking import LIST_COLUMNS, fetch_blocklist, require_blocking
+    from ...blocking import LIST_COLUMNS, fetch_blocklist, require_blocking
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -81,7 +81,7 @@ def add(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: O
     address at it.  Every JID is checked before logging in (exit 2 for an
     invalid one, your own JID or your own server); JIDs already blocked are skipped.
     """
-    from ..blocking import block_jids, change, check_blockable
+    from ...blocking import block_jids, change, check_blockable
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -108,8 +108,8 @@ def remove(
     JIDs that are not blocked are skipped (nothing sent).  With --all and an empty block list
     nothing is sent and nothing is printed.
     """
-    from ..blocking import block_jids, change, unblock_all
-    from ..errors import UsageError
+    from ...blocking import block_jids, change, unblock_all
+    from ...errors import UsageError
 
     st = state(ctx)
     fmt = st.output_format(output)

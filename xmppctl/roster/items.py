@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .xmpp.ns import ROSTER_NS
+from ..xmpp.ns import ROSTER_NS
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ..xmpp.session import Session
 
 #: roster subscription states (RFC 6121 §2.1.2.5); the CLI's --subscription choices
 SUBSCRIPTIONS = ("none", "to", "from", "both")
@@ -255,7 +255,7 @@ class ChangeResult:
 
 async def apply_change(session: Session, change: Change) -> ChangeResult:
     """Send one roster set (RFC 6121: exactly one item per set) and report how it went."""
-    from .errors import ConnectionFailure, ServerRefused, TimeoutFailure
+    from ..errors import ConnectionFailure, ServerRefused, TimeoutFailure
 
     what = f"roster {change.action} {change.jid}"
     try:
@@ -315,7 +315,7 @@ async def apply_changes(
 def raise_for_results(results: list[ChangeResult], what: str = "roster") -> None:
     """Raise for failed changes by the one exit rule (xmppctl.errors.combined_exit_code): 6 when
     every change was refused (e.g. every contact unknown), 7 when some were applied."""
-    from .errors import ServerRefused, items_failure
+    from ..errors import ServerRefused, items_failure
 
     failed = [r for r in results if not r.ok]
     if not failed:

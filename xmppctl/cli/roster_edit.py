@@ -1,7 +1,7 @@
 """Shared by every command that edits the roster: run the edit, print the plan or the results.
 
-A command parses its options into a planner from :mod:`xmppctl.edits`; :func:`edit_roster`
-runs :func:`xmppctl.sync.edit_roster` in one session (fetch, plan, confirm, apply) and
+A command parses its options into a planner from :mod:`xmppctl.roster.edits`; :func:`edit_roster`
+runs :func:`xmppctl.roster.workflows.edit_roster` in one session (fetch, plan, confirm, apply) and
 :func:`report` prints the plan or the per-item results and raises exit 6 (one item failed) /
 7 (some of several failed).
 
@@ -21,13 +21,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..output import plan_rows, result_rows
-from .common import State, session
+from .context import State, session
 
 if TYPE_CHECKING:
-    from ..edits import EditPlan
-    from ..fleet import AccountOutcome
-    from ..roster import ChangeResult, RosterItem
-    from ..sync import EditOutcome
+    from ..roster.edits import EditPlan
+    from ..fleet.run import AccountOutcome
+    from ..roster.items import ChangeResult, RosterItem
+    from ..roster.workflows import EditOutcome
 
 PLAN_COLUMNS = ("action", "jid", "changes", "note")
 RESULT_COLUMNS = ("action", "jid", "ok", "error", "message")
@@ -69,7 +69,7 @@ def _as_the_real_run_would(plan: EditPlan, what: str) -> Exception | None:
     """A dry run's error is the real run's: 6/7 for the items it would refuse (not in the
     roster...), counting every planned set as applied (what the server would say is unknown)."""
     from ..errors import XmppctlError
-    from ..roster import ChangeResult, raise_for_results
+    from ..roster.items import ChangeResult, raise_for_results
 
     would = list(plan.refused) + [ChangeResult(change, True) for change in plan.changes]
     try:
@@ -82,8 +82,8 @@ def _as_the_real_run_would(plan: EditPlan, what: str) -> Exception | None:
 
 def outcome_of(account: str, outcome: EditOutcome, fmt: str, what: str = "roster") -> AccountOutcome:
     """One account's edit as rows (the plan, or per-item results), notes and error (exit 6/7)."""
-    from ..fleet import AccountOutcome
-    from ..roster import raise_for_results
+    from ..fleet.run import AccountOutcome
+    from ..roster.items import raise_for_results
 
     plan, results = outcome.plan, outcome.results
     if results is None:
@@ -108,14 +108,14 @@ def edit_roster(
     confirm: Callable[[EditPlan], Awaitable[bool]] | None = None,
     what: str = "roster",
 ) -> NoReturn:
-    """The same edit on each account of the run: :func:`xmppctl.sync.edit_roster` in its session.
+    """The same edit on each account of the run: :func:`xmppctl.roster.workflows.edit_roster` in its session.
 
     With *confirm* (removals to confirm), one account is asked in its own session, between plan
     and apply; several accounts are read first and asked once for the combined plan, and each
     then removes only what was confirmed (:func:`confirm_combined`).
     """
-    from .. import sync
-    from .fleet import run_fleet
+    from ..roster import workflows as sync
+    from .run import run_fleet
 
     ask = confirm if confirm is not None and not dry_run else None
     checks = _confirm_combined(st, build, ask) if ask is not None and st.fleet_accounts is not None else None
@@ -156,9 +156,9 @@ class _Progress:
 def _confirm_combined(st: State, build: Callable[[list[RosterItem]], EditPlan],
                       confirm: Callable[[EditPlan], Awaitable[bool]]) -> dict[str, Any]:
     """Several accounts: every plan read first, the command's question asked once for all."""
-    from .. import sync
-    from ..edits import EditPlan
-    from .fleet import confirm_combined
+    from ..roster import workflows as sync
+    from ..roster.edits import EditPlan
+    from .run import confirm_combined
 
     async def removals_of(sub: State) -> list[Any]:
         async with session(sub) as s:

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import EXIT_CODES, ExitCode, Interrupted, UsageError, XmppctlError, combined_exit_code
+from ..errors import EXIT_CODES, ExitCode, Interrupted, UsageError, XmppctlError, combined_exit_code
 
 #: default of ``--parallel``: sessions open at once
 DEFAULT_PARALLEL = 16
@@ -209,7 +209,7 @@ def error_row(account: str, exc: BaseException) -> dict[str, Any]:
 def error_line(account: str, exc: BaseException) -> str:
     """The stderr line for a failed account in table/csv output (no trailing newline); the
     message may quote the server, so it is escaped as in tables."""
-    from .output import safe_text
+    from ..text import safe_text
 
     row = error_row(account, exc)
     return f"xmppctl: {safe_text(account)}: {safe_text(row['message'])} (exit {row['exit']}: {row['error']})"

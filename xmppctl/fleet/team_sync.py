@@ -1,4 +1,4 @@
-"""Team sync on live sessions: make every member list every other one (the plan: xmppctl/team.py).
+"""Team sync on live sessions: make every member list every other one (the plan: xmppctl/fleet/team.py).
 
 :func:`sync_team` holds every member's session open at once in one event loop (the
 handshakes need both sides online), applies the plan in phases (roster sets, pre-approvals,
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import aborted
-from .roster import fetch_roster, remove_item, set_item
+from ..errors import aborted
+from ..roster.items import fetch_roster, remove_item, set_item
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ..xmpp.session import Session
 
 #: ``open_session(account_name)``: an async context manager yielding that member's Session
 OpenSession = Callable[[str], AbstractAsyncContextManager[Any]]
@@ -156,7 +156,7 @@ async def _hold(member: Member, open_session: OpenSession, slots: asyncio.Semaph
 
 async def _plan(ctx: _Context) -> TeamPlan:
     """Read every live member's roster and plan from them (a failed read fails that member)."""
-    from .subscriptions import PREAPPROVAL_FEATURE
+    from ..subscriptions import PREAPPROVAL_FEATURE
 
     rosters: dict[str, Any] = {}
 
@@ -175,7 +175,7 @@ async def _plan(ctx: _Context) -> TeamPlan:
 async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | None, backup_dir: str | Path,
                               note: Note | None) -> list[str]:
     """Export every roster --prune takes an item from, then ask once for the combined plan."""
-    from .sync import backup_to
+    from ..roster.workflows import backup_to
 
     removals = plan.removals()
     paths = []

@@ -5,9 +5,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import OutputOpt, render, run, session, state
-from .selection import one_account
-from .complete import complete_account
+from ..context import OutputOpt, render, run, session, state
+from ..selection import one_account
+from ..complete import complete_account
 
 app = typer.Typer(help="Manage named accounts in the config file (written with mode 0600).", no_args_is_help=True)
 
@@ -36,9 +36,9 @@ MakeDefaultOpt = Annotated[bool, typer.Option("--default", help="Make this the d
 
 def _table_from_options(**options: Any) -> dict[str, Any]:
     """The account keys given on the command line (None: not given), checked like the config file."""
-    from ..config import TLS_MODES
-    from ..output import FORMATS
-    from ..text import check_text
+    from ...config import TLS_MODES
+    from ...output import FORMATS
+    from ...text import check_text
 
     for key in ("server", "ca_file", "password_command"):
         if options.get(key) is not None:  # the config file is UTF-8 TOML: it cannot hold undecodable bytes
@@ -61,7 +61,7 @@ def _table_from_options(**options: Any) -> dict[str, Any]:
 
 
 def _usage(message: str) -> Exception:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     return UsageError(message)
 
@@ -86,8 +86,8 @@ def add(
     """Add an account; the first one becomes the default.  An existing NAME is replaced only with
     --force, and the message lists what changed; `account set` changes single keys.  The
     password is stored only with --store-password."""
-    from ..config import add_account, read_password_to_store
-    from ..jid import parse_jid
+    from ...config import add_account, read_password_to_store
+    from ...jid import parse_jid
 
     st = state(ctx)
     bare = parse_jid(jid, allow_resource=False, require_local=True).bare
@@ -121,8 +121,8 @@ def set_(
 ) -> None:
     """Change some keys of account NAME and keep the others; checked like `account add`.  The
     message lists what changed."""
-    from ..config import read_password_to_store, update_account
-    from ..jid import parse_jid
+    from ...config import read_password_to_store, update_account
+    from ...jid import parse_jid
 
     st = state(ctx)
     config = st.config()
@@ -186,8 +186,8 @@ def show(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
     use now), password_overrides (a configured source that it takes precedence over, or null),
     overridden (keys whose value comes from a global option or an XMPPCTL_* variable).
     """
-    from ..config import password_env_var, password_source
-    from ..output import render_object
+    from ...config import password_env_var, password_source
+    from ...output import render_object
 
     st = state(ctx)
     _select(st, name)
@@ -219,7 +219,7 @@ def show(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
 
 def _overridden(config: Any, account: Any) -> list[str]:
     """The settings of a configured account that global options or XMPPCTL_* variables changed."""
-    from ..config import resolve_account
+    from ...config import resolve_account
 
     if account.name is None:
         return []
@@ -238,8 +238,8 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
     tls_cipher, sasl_mechanism, server_software (XEP-0092 name and version, or null when the
     server does not say), password_source.
     """
-    from ..accountcheck import login_report
-    from ..output import render_object
+    from ...login_report import login_report
+    from ...output import render_object
 
     st = state(ctx)
     _select(st, name)
@@ -265,7 +265,7 @@ def remove(
 ) -> None:
     """Remove an account from the config file.  The default account is removed only with
     --force; no other account is made the default then."""
-    from ..config import remove_account
+    from ...config import remove_account
 
     st = state(ctx)
     change = remove_account(st.config().path, name, force=force)

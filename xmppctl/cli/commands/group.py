@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, session, state
-from .fleet import run_fleet
-from .selection import across_accounts
-from .complete import complete_group, complete_jid
+from ..roster_edit import ROWS_HELP
+from ..context import DryRunOpt, OutputOpt, session, state
+from ..run import run_fleet
+from ..selection import across_accounts
+from ..complete import complete_group, complete_jid
 
 app = typer.Typer(help="List, rename and delete roster groups; add or drop a group on contacts.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def _with_rows_help(fn):
 
 async def _rows(sub, rows_of):
     """One account's roster, through *rows_of*, as rows."""
-    from ..roster import fetch_roster
+    from ...roster.items import fetch_roster
 
     async with session(sub) as s:
         return rows_of(await fetch_roster(s))
@@ -43,7 +43,7 @@ def list_(
     JSON/NDJSON keys: group (string), count (integer), and with --with-members, members (list of
     JIDs, sorted).
     """
-    from ..groups import GROUP_COLUMNS, GROUP_COLUMNS_WITH_MEMBERS, list_groups
+    from ...roster.groups import GROUP_COLUMNS, GROUP_COLUMNS_WITH_MEMBERS, list_groups
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -60,9 +60,9 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
     JSON/NDJSON keys, as in `roster list`: jid, name (string or null), subscription, ask
     (boolean), groups (list of strings).
     """
-    from ..groups import members
-    from ..roster import ITEM_COLUMNS
-    from ..text import validate_group
+    from ...roster.groups import members
+    from ...roster.items import ITEM_COLUMNS
+    from ...text import validate_group
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -72,11 +72,11 @@ def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> N
 
 
 def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool, dry_run: bool, output) -> None:
-    """group add/remove: skip contacts already right, refuse unknown ones (xmppctl.edits)."""
-    from ..edits import plan_group_members
-    from ..jid import bare_jids
-    from ..text import validate_group
-    from .changes import edit_roster
+    """group add/remove: skip contacts already right, refuse unknown ones (xmppctl.roster.edits)."""
+    from ...roster.edits import plan_group_members
+    from ...jid import bare_jids
+    from ...text import validate_group
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -127,10 +127,10 @@ def rename(
     whole item from the server's current copy.  OLD with no members: exit 6; OLD equal to NEW:
     exit 2.
     """
-    from ..edits import plan_group_rename
-    from ..errors import UsageError
-    from ..text import validate_group
-    from .changes import edit_roster
+    from ...roster.edits import plan_group_rename
+    from ...errors import UsageError
+    from ...text import validate_group
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -162,10 +162,10 @@ def delete(
     """
     import sys
 
-    from ..edits import plan_group_delete
-    from ..errors import UsageError
-    from ..text import validate_group
-    from .changes import edit_roster
+    from ...roster.edits import plan_group_delete
+    from ...errors import UsageError
+    from ...text import validate_group
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -176,7 +176,7 @@ def delete(
     st.resolve_account()
 
     async def confirm(plan) -> bool:
-        from .prompt import confirm as ask_user
+        from ..prompt import confirm as ask_user
 
         return await ask_user(f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster "
                               "and cancel their subscriptions?")

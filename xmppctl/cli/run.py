@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from ..fleet import AccountOutcome
-    from .common import State
+    from ..fleet.run import AccountOutcome
+    from .context import State
 
 def _progress_bar(total: int) -> Callable[[int, int], None] | None:
     """One line on a terminal's stderr: accounts done / total; None when stderr is not a terminal."""
@@ -49,8 +49,8 @@ def account_states(st: State) -> dict[str, State]:
 def run_jobs(st: State, job: Callable[[State], Awaitable[Any]]) -> list[AccountOutcome]:
     """Run *job(account_state)* for each account of the run (one, or every selected one, at most
     --parallel at once); each job's rows, or its AccountOutcome, or its error, per account."""
-    from ..fleet import run_bounded
-    from .common import run
+    from ..fleet.run import run_bounded
+    from .context import run
 
     states = account_states(st)
     progress = _progress_bar(len(states)) if st.fleet_accounts is not None else None
@@ -66,7 +66,7 @@ def emit(outcomes: Sequence[AccountOutcome], columns: Sequence[str] | None, fmt:
 
     *columns* None: the command writes no document (``roster export`` writes files), so a
     failed account is a stderr line in every format."""
-    from ..fleet import error_line, error_row, prefix_columns, prefix_rows
+    from ..fleet.run import error_line, error_row, prefix_columns, prefix_rows
     from ..output import render
 
     rows: list[dict[str, Any]] = []
@@ -90,8 +90,8 @@ def finish(st: State, outcomes: Sequence[AccountOutcome], columns: Sequence[str]
     for a command that prints one object), its notes, then its error (or the drift it found,
     when that is an error to report) is raised for the edge.
     """
-    from ..fleet import fleet_exit_code
-    from .common import note, render
+    from ..fleet.run import fleet_exit_code
+    from .context import note, render
 
     if st.fleet_accounts is not None:
         emit(outcomes, columns, fmt)
@@ -132,11 +132,11 @@ def confirm_combined(st: State, removals_of: Callable[[State], Awaitable[list[An
 
     *removals_of(account_state)* reads one account's planned removals (sends nothing); *ask*
     gets them all (per account) and answers.  Declining exits 1, nothing sent.  Returns per
-    account the confirmed removals (a set of JIDs, for :func:`xmppctl.sync.removals_confirmed`
+    account the confirmed removals (a set of JIDs, for :func:`xmppctl.roster.workflows.removals_confirmed`
     in the apply pass) or the error that kept its plan from being read (not logged in again).
     """
     from ..errors import aborted
-    from .common import run
+    from .context import run
 
     outcomes = run_jobs(st, removals_of)
     planned = {o.account: o.rows for o in outcomes if o.ok}
@@ -147,8 +147,8 @@ def confirm_combined(st: State, removals_of: Callable[[State], Awaitable[list[An
 
 def error_report(account: str, exc: BaseException, fmt: str) -> None:
     """A failed account on stderr, outside the document: a JSON error row (json/ndjson) or a line."""
-    from ..fleet import error_line, error_row
-    from ..output import stderr_json
+    from ..fleet.run import error_line, error_row
+    from ..text import stderr_json
 
     line = stderr_json(error_row(account, exc)) if fmt in ("json", "ndjson") else error_line(account, exc)
     sys.stderr.write(line + "\n")
@@ -168,8 +168,8 @@ def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Calla
     import asyncio
 
     from ..errors import Interrupted, UsageError
-    from ..fleet import run_bounded
-    from .common import run
+    from ..fleet.run import run_bounded
+    from .context import run
 
     if st.fleet_accounts is not None and len(st.fleet_accounts) > st.parallel:
         n = len(st.fleet_accounts)
@@ -217,7 +217,7 @@ def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Calla
 def conclude(st: State, outcomes: Sequence[AccountOutcome]) -> NoReturn:
     """The exit of a run whose rows and errors were already written as they came (held sessions):
     one account's error is raised for the edge; several accounts exit by the one rule."""
-    from ..fleet import fleet_exit_code
+    from ..fleet.run import fleet_exit_code
 
     if st.fleet_accounts is None and outcomes[0].error is not None:
         raise outcomes[0].error

@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..roster import SUBSCRIPTIONS
-from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, note, session, state
-from .selection import across_accounts
-from .complete import complete_group, complete_jid, save_roster_cache
+from ...roster.items import SUBSCRIPTIONS
+from ..roster_edit import ROWS_HELP
+from ..context import DryRunOpt, OutputOpt, note, session, state
+from ..selection import across_accounts
+from ..complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
 
@@ -38,8 +38,8 @@ def list_(
     fmt = st.output_format(output)
     st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
 
-    from ..roster import ITEM_COLUMNS, fetch_roster, filter_items
-    from .fleet import run_fleet
+    from ...roster.items import ITEM_COLUMNS, fetch_roster, filter_items
+    from ..run import run_fleet
 
     async def rows(sub):
         async with session(sub) as s:
@@ -84,10 +84,10 @@ def add(
     kept.  --subscribe sends the subscription request after the roster set (even when the item was
     already up to date); its row has action "subscribe".
     """
-    from ..edits import plan_add
-    from ..jid import bare_jid
-    from ..text import validate_groups, validate_name
-    from .changes import edit_roster
+    from ...roster.edits import plan_add
+    from ...jid import bare_jid
+    from ...text import validate_groups, validate_name
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -117,9 +117,9 @@ def remove(
     item-not-found and nothing is sent for it (exit 6, or 7 when other contacts were removed),
     unless --missing-ok skips it.
     """
-    from ..edits import plan_remove
-    from ..jid import bare_jids
-    from .changes import edit_roster
+    from ...roster.edits import plan_remove
+    from ...jid import bare_jids
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -149,12 +149,12 @@ def set_(
     --add-group/--remove-group (which may be combined).  Conflicting or no options: exit 2.  A JID
     not in the roster: exit 6 (item-not-found), nothing sent; use `roster add` to create it.
     """
-    from ..edits import plan_set
-    from ..errors import UsageError
-    from ..groups import KEEP
-    from ..jid import bare_jid
-    from ..text import validate_groups, validate_name
-    from .changes import edit_roster
+    from ...roster.edits import plan_set
+    from ...errors import UsageError
+    from ...roster.groups import KEEP
+    from ...jid import bare_jid
+    from ...text import validate_groups, validate_name
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -190,11 +190,11 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     (boolean: our subscription request is pending), groups (list of strings).  A JID not in the
     roster: exit 6 (item-not-found).
     """
-    from ..errors import ServerRefused
-    from ..jid import bare_jid
-    from ..output import render_object
-    from ..roster import ITEM_COLUMNS, fetch_roster
-    from .fleet import run_fleet
+    from ...errors import ServerRefused
+    from ...jid import bare_jid
+    from ...output import render_object
+    from ...roster.items import ITEM_COLUMNS, fetch_roster
+    from ..run import run_fleet
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -245,8 +245,8 @@ def _with_file_help(fn):
 
 def _read_desired(st, path: str, file_format: FileFormat | None):
     """(items, format) of the whole file, validated before any login."""
-    from ..errors import UsageError
-    from ..rosterfile import load_roster_file
+    from ...errors import UsageError
+    from ...roster.files import load_roster_file
 
     if path == "-" and st.password_stdin:
         raise UsageError("FILE '-' and --password-stdin both need standard input; use a file or another password source")
@@ -254,7 +254,7 @@ def _read_desired(st, path: str, file_format: FileFormat | None):
 
 
 def _sync_fields(groups_only: bool, names_only: bool) -> dict[str, bool]:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     if groups_only and names_only:
         raise UsageError("--groups-only and --names-only exclude each other")
@@ -291,9 +291,9 @@ def export(
     """
     import sys
 
-    from ..errors import UsageError
-    from ..roster import fetch_roster
-    from ..rosterfile import FORMATS, check_exportable, write_roster, write_roster_path
+    from ...errors import UsageError
+    from ...roster.items import fetch_roster
+    from ...roster.files import FORMATS, check_exportable, write_roster, write_roster_path
 
     st = state(ctx)
     if (output and old_format) or (output_file and old_file):
@@ -305,8 +305,8 @@ def export(
     else:
         ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
         fmt = ext if ext in FORMATS else "toml"
-    from ..fleet import export_paths
-    from .fleet import finish, run_jobs
+    from ...fleet.run import export_paths
+    from ..run import finish, run_jobs
 
     names = st.fleet_accounts
     paths = export_paths(output_file, names) if names is not None else {st.account or "": output_file}
@@ -375,7 +375,7 @@ class _ProgressBar:
 
 
 def _parse_rate(text: str) -> float:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     value = text.strip().lower().removesuffix("/s").strip()
     try:
@@ -471,9 +471,9 @@ def import_(
     import sys
     from pathlib import Path
 
-    from ..errors import UsageError
-    from ..rosterfile import STDIN
-    from ..sync import ImportOptions, check_import_guards
+    from ...errors import UsageError
+    from ...roster.files import STDIN
+    from ...roster.workflows import ImportOptions, check_import_guards
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -495,15 +495,15 @@ def _backup_dir(file: str, backup_dir: str | None):
     """Where --prune backups go: --backup-dir, else FILE's directory (the current one for -)."""
     from pathlib import Path
 
-    from ..rosterfile import STDIN
+    from ...roster.files import STDIN
 
     return Path(backup_dir) if backup_dir is not None else Path(".") if file == STDIN else Path(file).parent
 
 
 def _confirm_removals(st, file: str, desired, options) -> dict:
     """Several accounts with --prune: read every plan, ask once for the combined removals."""
-    from ..sync import import_roster
-    from .fleet import confirm_combined
+    from ...roster.workflows import import_roster
+    from ..run import confirm_combined
 
     async def removals_of(sub):
         async with session(sub) as s:
@@ -511,7 +511,7 @@ def _confirm_removals(st, file: str, desired, options) -> dict:
         return [c.jid for c in report.plan.changes if c.action == "remove"]
 
     async def ask(planned):
-        from .prompt import confirm
+        from ..prompt import confirm
 
         total = sum(len(jids) for jids in planned.values())
         per = ", ".join(f"{name}: {len(jids)}" for name, jids in planned.items() if jids)
@@ -527,17 +527,17 @@ def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bo
     --prune (no --yes, not a dry run) asks before removing: one account in its session, between
     plan and apply; several accounts after a read pass, once for the combined removals, and each
     then removes only what was confirmed.  The backup follows the confirmation and precedes the
-    first removal (xmppctl.sync.import_roster).
+    first removal (xmppctl.roster.workflows.import_roster).
     """
     import asyncio
     import sys
 
-    from ..errors import Interrupted
-    from ..fleet import AccountOutcome
-    from ..roster import raise_for_results
-    from ..sync import backup_to, import_roster, removals_confirmed
-    from .changes import PLAN_COLUMNS, RESULT_COLUMNS
-    from .fleet import run_fleet
+    from ...errors import Interrupted
+    from ...fleet.run import AccountOutcome
+    from ...roster.items import raise_for_results
+    from ...roster.workflows import backup_to, import_roster, removals_confirmed
+    from ..roster_edit import PLAN_COLUMNS, RESULT_COLUMNS
+    from ..run import run_fleet
 
     fleet = st.fleet_accounts is not None
     checks = _confirm_removals(st, file, desired, options) if options.prune and not dry_run and not yes and fleet else None
@@ -555,7 +555,7 @@ def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bo
             return path
 
         async def ask_one(plan) -> bool:
-            from .prompt import confirm as ask_user
+            from ..prompt import confirm as ask_user
 
             return await ask_user(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
 
@@ -585,8 +585,8 @@ def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bo
 
 def import_rows(report, fmt: str, *, subscribe: bool) -> list[dict]:
     """An import's rows: the dry run's plan rows, or one result row per roster set sent."""
-    from ..edits import EditPlan
-    from .changes import plan_rows, result_rows, subscription_rows
+    from ...roster.edits import EditPlan
+    from ..roster_edit import plan_rows, result_rows, subscription_rows
 
     edit = EditPlan(changes=report.plan.changes)
     if report.results is None:
@@ -636,11 +636,11 @@ def diff(
     per account.  --exit-code: 10 when some account drifted and none failed; 7 when some
     failed.
     """
-    from ..errors import DriftFound
-    from ..fleet import AccountOutcome
-    from ..roster import fetch_roster
-    from .changes import PLAN_COLUMNS
-    from .fleet import run_fleet
+    from ...errors import DriftFound
+    from ...fleet.run import AccountOutcome
+    from ...roster.items import fetch_roster
+    from ..roster_edit import PLAN_COLUMNS
+    from ..run import run_fleet
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -662,7 +662,7 @@ def diff(
 def diff_plan(current, desired, *, prune: bool, sync: dict[str, bool]):
     """(plan, extra): what an import of *desired* would change, and the JIDs only in the roster
     that it keeps (empty with --prune, where they are removals)."""
-    from ..roster import plan_roster
+    from ...roster.items import plan_roster
 
     wanted = {item.jid for item in desired}
     extra = [] if prune else sorted(item.jid for item in current if item.jid not in wanted)
@@ -670,8 +670,8 @@ def diff_plan(current, desired, *, prune: bool, sync: dict[str, bool]):
 
 
 def diff_rows(plan, extra: list[str], fmt: str) -> list[dict]:
-    from ..edits import EditPlan
-    from .changes import plan_rows
+    from ...roster.edits import EditPlan
+    from ..roster_edit import plan_rows
 
     rows = plan_rows(EditPlan(changes=plan.changes), fmt)
     return rows + [{"action": "extra", "jid": jid, "changes": [], "note": "kept; --prune would remove"} for jid in extra]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from .xmpp.ns import CLIENT_NS, NICK_NS, NO_CONTENT_NS
+from .ns import CLIENT_NS, NICK_NS, NO_CONTENT_NS
 
 MESSAGE_TAG = f"{{{CLIENT_NS}}}message"
 PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
@@ -57,7 +57,7 @@ def has_content(message: ET.Element) -> bool:
 
 def _serialize(el: ET.Element) -> str:
     """The stanza as XML text with jabber:client as the default namespace, as on the wire."""
-    from .xmpp.stanza import stanza_text
+    from .stanza import stanza_text
 
     return stanza_text(el)
 
@@ -195,7 +195,7 @@ def _safe(text: str | None, limit: int | None = _MAX_SHOWN) -> str:
     """Terminal-safe, one line (the escaping of tables, output.safe_text), long text cut."""
     if text is None:
         return ""
-    from .output import safe_text
+    from ..text import safe_text
 
     out = safe_text(text)
     return out if limit is None or len(out) <= limit else out[:limit] + "…"

@@ -29,12 +29,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import Account
-from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
-from .xmpp.stanza import stanza_error, stanza_text
-from .xmpp.ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
+from ..config import Account
+from ..errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
+from .stanza import stanza_error, stanza_text
+from .ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
 
-log = logging.getLogger("xmppctl.session")
+log = logging.getLogger("xmppctl.xmpp.session")
 
 ROSTER_QUERY = f"{{{ROSTER_NS}}}query"
 _HANDLED = ET.Element("{urn:xmppctl:internal}handled")
@@ -98,12 +98,12 @@ class TraceFormatter(logging.Formatter):
     or forge a line (escaped as in tables); a traceback keeps its lines, each escaped."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        from .output import safe_text
+        from ..text import safe_text
 
         return safe_text(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
-        from .output import safe_lines
+        from ..text import safe_lines
 
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -112,7 +112,7 @@ class TraceFormatter(logging.Formatter):
         return super().format(record)
 
     def formatStack(self, stack_info: str) -> str:
-        from .output import safe_lines
+        from ..text import safe_lines
 
         return safe_lines(stack_info)
 
@@ -401,7 +401,7 @@ def _new_tls_context(account: Account) -> ssl.SSLContext:
         try:
             ctx.load_verify_locations(cafile=account.ca_file)
         except (OSError, ssl.SSLError) as exc:
-            from .errors import UsageError
+            from ..errors import UsageError
 
             raise UsageError(f"--ca-file {account.ca_file}: cannot load: {getattr(exc, 'strerror', None) or exc}") from None
     return ctx
@@ -428,7 +428,7 @@ def is_loopback_address(address: str) -> bool:
 def check_plaintext_allowed(account: Account) -> None:
     """--allow-plaintext-loopback is refused (exit 2) unless the configured address is a loopback
     one.  This is the early check; the session checks the address it actually connected to."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     host = connect_host(account)[0] or account.jid.partition("@")[2]
     name = host.strip("[]")
@@ -792,7 +792,7 @@ async def open_session(
     handles it; commands that collect presences use it instead of slixmpp events so that
     nothing is lost or answered behind their back.  Every incoming message, and every
     subscription request the command does not expect, goes to *keeper*, which returns True
-    for what it consumed (a :class:`xmppctl.strays.StrayKeeper`: it keeps messages in the keep
+    for what it consumed (a :class:`xmppctl.xmpp.keeper.StrayKeeper`: it keeps messages in the keep
     file and hands each event to the caller's report; the library never prints).
     """
     _patch_scram()

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import OutputOpt, session, state, warn_if_messages_may_arrive
-from .selection import across_accounts
+from ..context import OutputOpt, session, state, warn_if_messages_may_arrive
+from ..selection import across_accounts
 
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
 
@@ -32,7 +32,7 @@ _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 def parse_duration(value: str, *, option: str, allow_forever: bool = False) -> float | None:
     """Seconds in "90", "90s", "1.5m", "1h30m", "250ms" (> 0); None for "forever" when allowed."""
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     text = value.strip().lower()
     if allow_forever and text in ("forever", "inf", "infinity"):
@@ -89,7 +89,7 @@ def set_(
     SIGINT/SIGTERM and each ends with unavailable; an account lost while holding is reported on
     stderr and makes the exit code 7.
     """
-    from ..presence import READ_ONLY_PRIORITY, make_request
+    from ...presence import READ_ONLY_PRIORITY, make_request
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -102,7 +102,7 @@ def set_(
     hold_for: float | None = None
     if hold is not None:
         if unavailable:
-            from ..errors import UsageError
+            from ...errors import UsageError
 
             raise UsageError("--hold keeps an available presence up; it cannot be combined with --unavailable")
         hold_for = parse_duration(hold, option="--hold", allow_forever=True)
@@ -129,10 +129,10 @@ def _set(st, fmt: str, req, held, hold_for: float | None) -> None:
     document is already out) and counts as failed in the exit code.  One account prints its
     row as an object.
     """
-    from ..fleet import AccountOutcome
-    from ..output import render_object
-    from ..presence import announce, hold_presence
-    from .fleet import conclude, emit, error_report, run_fleet, run_together
+    from ...fleet.run import AccountOutcome
+    from ...output import render_object
+    from ...presence import announce, hold_presence
+    from ..run import conclude, emit, error_report, run_fleet, run_together
 
     def render_one(rows: list) -> None:
         render_object(rows[0], fmt, sys.stdout)
@@ -228,12 +228,12 @@ def probe(
     no-subscription, not-in-roster, error), else 0; e.g. in cron:
     `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
-    from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, check_priority, select_targets
+    from ...presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, check_priority, select_targets
 
     st = state(ctx)
     fmt = st.output_format(output)
     if all_ and (jids or group):
-        from ..errors import UsageError
+        from ...errors import UsageError
 
         raise UsageError("--all selects the whole roster; do not combine it with JIDs or --group")
     prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
@@ -242,7 +242,7 @@ def probe(
     warn_if_messages_may_arrive(priority)
     columns = PROBE_COLUMNS + (DETAIL_COLUMNS if details else ())
 
-    from .fleet import run_fleet
+    from ..run import run_fleet
 
     run_fleet(st, fmt, columns, lambda sub: _probe_one(sub, expect_online, jids=jids or (), groups=group or (),
                                                       priority=prio, last=last, details=details, invisible=invisible))
@@ -250,9 +250,9 @@ def probe(
 
 async def _probe_one(sub, expect_online: bool, **options):
     """One account's snapshot as rows; with --expect-online, drift (not a failure) when a contact is not online."""
-    from ..errors import DriftFound
-    from ..fleet import AccountOutcome
-    from ..presence import PresenceInbox, probe
+    from ...errors import DriftFound
+    from ...fleet.run import AccountOutcome
+    from ...presence import PresenceInbox, probe
 
     inbox = PresenceInbox()
     async with session(sub, stanza_hook=inbox.hook) as s:
@@ -276,8 +276,8 @@ probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC
 
 def _check_online(rows) -> None:
     """--expect-online: exit 10 naming the contacts without an online resource."""
-    from ..errors import DriftFound
-    from ..presence import not_online
+    from ...errors import DriftFound
+    from ...presence import not_online
 
     missing = not_online(rows)
     if missing:
@@ -318,8 +318,8 @@ def watch(
     (table/csv) and the others keep watching.  --count and --until count per account;
     SIGINT/SIGTERM ends every watch.  Exit 0, or 7 when some account failed.
     """
-    from ..jid import bare_jids
-    from ..presence import READ_ONLY_PRIORITY, check_priority
+    from ...jid import bare_jids
+    from ...presence import READ_ONLY_PRIORITY, check_priority
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -344,10 +344,10 @@ def _watch(st, fmt: str, invisible: bool, options: dict) -> None:
     (table/csv) and the others keep watching; --count and --until apply to each account; a
     signal ends every watch.  One account's failure is its error, as for any command.
     """
-    from ..fleet import error_line, error_row, prefix_columns
-    from ..output import WATCH_TABLE, RowWriter
-    from ..presence import WATCH_COLUMNS, PresenceInbox, become_invisible, watch as do_watch
-    from .fleet import conclude, run_together
+    from ...fleet.run import error_line, error_row, prefix_columns
+    from ...output import WATCH_TABLE, RowWriter
+    from ...presence import WATCH_COLUMNS, PresenceInbox, become_invisible, watch as do_watch
+    from ..run import conclude, run_together
 
     names = st.fleet_accounts
     if names is None:

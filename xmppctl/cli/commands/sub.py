@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, State, note, session, state, warn, warn_if_messages_may_arrive
-from .fleet import run_fleet
-from .selection import across_accounts
-from .complete import complete_group, complete_jid
+from ..context import DryRunOpt, OutputOpt, State, note, session, state, warn, warn_if_messages_may_arrive
+from ..run import run_fleet
+from ..selection import across_accounts
+from ..complete import complete_group, complete_jid
 
 if TYPE_CHECKING:
-    from ..blocking import BlockResult
-    from ..fleet import AccountOutcome
-    from ..subscriptions import SubscriptionResult
+    from ...blocking import BlockResult
+    from ...fleet.run import AccountOutcome
+    from ...subscriptions import SubscriptionResult
 
 app = typer.Typer(help="Presence subscriptions: request, approve, deny, cancel, revoke, pending, pre-approve.", no_args_is_help=True)
 
@@ -56,10 +56,10 @@ def _extend_doc(command, text: str) -> None:
 
 def _validate(st: State, jids: Sequence[str]) -> list[str]:
     """Every JID valid, bare, normalised, not our own: all checked before we log in."""
-    from ..jid import bare_jids
-    from ..subscriptions import check_not_self
+    from ...jid import bare_jids
+    from ...subscriptions import check_not_self
 
-    from .fleet import account_states
+    from ..run import account_states
 
     out = bare_jids(list(jids))
     for sub in account_states(st).values():
@@ -71,7 +71,7 @@ def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None"
     """The error for results where some JID was not done, by the one exit rule (6 when none was
     done: refused, or no pending request, like a roster edit of an unknown contact; 7 when some
     were); None when all were."""
-    from ..errors import items_failure
+    from ...errors import items_failure
 
     rows = rows if rows is not None else {r.jid: r.to_dict() for r in results}
     failed = [r for r in results if r.failed or rows[r.jid].get("blocked") is False]
@@ -100,7 +100,7 @@ def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
     """cancel / revoke / preapprove / request: send one kind of presence to each named JID."""
-    from ..subscriptions import (RESULT_COLUMNS, SENDS, PresenceWatcher, SubscriptionResult, cancel, request,
+    from ...subscriptions import (RESULT_COLUMNS, SENDS, PresenceWatcher, SubscriptionResult, cancel, request,
                                  require_preapproval, send_and_report)
 
     st = state(ctx)
@@ -125,7 +125,7 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
 
 async def _results(sub: State, sending) -> "AccountOutcome":
     """One account's per-JID results as rows, failed if some JID was not done (exit 6/7)."""
-    from ..fleet import AccountOutcome
+    from ...fleet.run import AccountOutcome
 
     results = await sending
     return AccountOutcome(sub.account or "", rows=[r.to_dict() for r in results], error=_failure(results))
@@ -134,8 +134,8 @@ async def _results(sub: State, sending) -> "AccountOutcome":
 def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,
             priority: int | None, settle: float, output, dry_run: bool, block: bool = False) -> None:
     """approve / deny: collect the pending requests, select, answer only those that are pending."""
-    from ..errors import UsageError
-    from ..subscriptions import RESULT_COLUMNS, PresenceWatcher, answer_pending, validate_patterns
+    from ...errors import UsageError
+    from ...subscriptions import RESULT_COLUMNS, PresenceWatcher, answer_pending, validate_patterns
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -148,7 +148,7 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
     warn_if_messages_may_arrive(priority)
 
     async def job(sub: State) -> "AccountOutcome":
-        from ..fleet import AccountOutcome
+        from ...fleet.run import AccountOutcome
 
         who = f"{sub.account}: " if st.fleet_accounts is not None else ""
         watcher = PresenceWatcher()
@@ -189,8 +189,8 @@ def request_(
     --nick and --name are one line; --message may span lines; control characters: exit 2.
 
     """
-    from ..errors import UsageError
-    from ..text import validate_groups, validate_name, validate_nick, validate_status
+    from ...errors import UsageError
+    from ...text import validate_groups, validate_name, validate_nick, validate_status
 
     groups = validate_groups(group, "--group") if group else None
     if group and add_group:
@@ -342,7 +342,7 @@ def pending(
     leading account key/column.
 
     """
-    from ..subscriptions import PENDING_COLUMNS, PresenceWatcher, collect_pending, pending_requests
+    from ...subscriptions import PENDING_COLUMNS, PresenceWatcher, collect_pending, pending_requests
 
     st = state(ctx)
     fmt = st.output_format(output)
