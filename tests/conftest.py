@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Result, User
+from tests.support.helpers import Result, User
 from tests.support import EjabberdServer, ProsodyServer, have
 
 _counter = itertools.count(1)

@@ -1,6 +1,6 @@
 """Commands run in-process against a FakeSession: output formats, exit codes, plans, prompts.
 
-What a server does is tested in tests/integration; here the session is tests/fakes.py, so
+What a server does is tested in tests/integration; here the session is tests/support/fakes.py, so
 these check what the CLI makes of it (rows, exit 6/7, dry-run plans, the prune prompt) and
 what it sends, in milliseconds.
 """
@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.roster import RosterItem
 
 ME = ["--jid", "me@example.org"]

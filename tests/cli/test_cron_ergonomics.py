@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.roster import RosterItem
 
 ME = ["--jid", "me@example.org"]

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.errors import AuthError, ConnectionFailure
 from xmppctl.roster import RosterItem
 

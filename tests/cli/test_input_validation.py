@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from tests.helpers import run_subprocess
+from tests.support.helpers import run_subprocess
 
 UNDECODABLE = os.fsdecode(b"caf\xe9")  # what Latin-1 bytes in argv become: 'caf\udce9'
 ONE_LINE_BAD = {"escape": "x\x1b[2J", "newline": "a\nb", "undecodable": UNDECODABLE, "nonchar": "\ufffe", "surrogate": "\ud800"}

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from tests.helpers import Result
+from tests.support.helpers import Result
 from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
-from tests.peer import receive_stored, send_messages, send_subscribe
+from tests.support.peer import receive_stored, send_messages, send_subscribe
 from tests.support import Contact
 
 
