@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 
 import pytest
 
@@ -23,24 +22,12 @@ ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))
 BOB = RosterItem("bob@example.org", None, "to", True, ("Work", "Friends"))
 
 
-class TerminalInput(io.StringIO):
-    """Standard input that says it is a terminal (the prompt itself is replaced in these tests)."""
-
-    def isatty(self) -> bool:
-        return True
-
-
 @pytest.fixture
-def run_fake(monkeypatch, capsys):
+def run_fake(cli):
     """run_fake(fake, 'roster', 'list', ...) -> Result, with every session being *fake*."""
-    from xmppctl.cli import main
 
     def run(fake: FakeSession, *args: str, stdin: str = "", tty: bool = False) -> Result:
-        monkeypatch.setattr(sys, "stdin", (TerminalInput if tty else io.StringIO)(stdin))
-        capsys.readouterr()
-        code = main(ME + list(args), session_factory=fake.factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return cli(ME + list(args), session_factory=fake.factory, stdin=stdin, tty=tty)
 
     return run
 
