@@ -196,6 +196,9 @@ def test_command(case, cli, tmp_path, monkeypatch):
         assert json.loads(last[0]).get("exit") == r.code or any(row.get("error") for row in rows), r.stderr
     if case.dry_run or r.code == 2:
         assert _sent(fakes) == [], "a dry run or a usage error sends nothing"
+    if case.fleet and r.code != 2:  # a fleet runs on every account it selected (or refuses: exit 2)
+        opened = [name for name, fake in fakes.items() if fake.opened]
+        assert opened in ([], list(ACCOUNTS)), "a session on some accounts only (an empty list: a dry run that needs none)"
 
 
 def test_team_sync_dry_run_of_a_converged_team_is_exit_0_in_a_table(cli, tmp_path):
