@@ -97,10 +97,11 @@ def filled_roster(account: str) -> list[RosterItem]:
 
 
 def fake_session(account: str, filled: bool) -> FakeSession:
-    """*account*'s session: an empty roster, or a filled one whose contacts answer its presence."""
+    """*account*'s session: an empty roster on a server without blocking, or a filled roster whose
+    contacts answer its presence, on a server with a block list."""
     if not filled:
         return FakeSession(bare_jid=f"{account}@example.org")
-    return FakeSession.with_roster(*filled_roster(account), bare_jid=f"{account}@example.org",
+    return FakeSession.with_roster(*filled_roster(account), bare_jid=f"{account}@example.org", blocklist=["spam@example.org"],
                                    answers=[{"from": "alice@example.org/phone"}, {"from": "bob@example.org/laptop"}])
 
 

@@ -22,6 +22,8 @@ from xmppctl.errors import ConnectionFailure, ServerRefused
 from xmppctl.roster import RosterItem, item_element, parse_item
 
 PING = "{urn:xmpp:ping}ping"
+DISCO_INFO = "{http://jabber.org/protocol/disco#info}query"
+BLOCKING_NS = "urn:xmpp:blocking"
 
 
 @dataclass
@@ -34,6 +36,7 @@ class FakeSession:
     refuse: dict[str, str] = field(default_factory=dict)
     features: set[tuple[str, str]] = field(default_factory=set)
     #: ("roster-set", RosterItem) | ("roster-remove", jid) | ("presence", {...}) | ("subscription", to, kind)
+    #: | ("block" | "unblock", [jid, ...])
     sent: list[tuple] = field(default_factory=list)
     #: keyword arguments of each session opened (stanza_hook, subscriptions_expected)
     opened: list[dict[str, Any]] = field(default_factory=list)
@@ -41,6 +44,8 @@ class FakeSession:
     pending_in: list[str] = field(default_factory=list)
     #: presence stanzas (attributes, e.g. {"from": "bob@example.org/phone"}) our initial presence brings
     answers: list[dict[str, str]] = field(default_factory=list)
+    #: XEP-0191 block list (bare JIDs or domains); None: the server does not offer blocking
+    blocklist: list[str] | None = None
     #: the account's --timeout (the factory takes a --timeout given on the command line)
     timeout: float = 10.0
     #: the stream goes away when a roster write beyond this many is attempted (None: never)
@@ -149,9 +154,32 @@ class FakeSession:
     async def query(self, iq_type: str, payload: ET.Element | None = None, *, to: str | None = None,
                     timeout: float | None = None, what: str = "request") -> ET.Element:
         self._alive(what)
-        if payload is not None and payload.tag == PING:
-            return ET.Element("{jabber:client}iq", {"type": "result"})
+        result = ET.Element("{jabber:client}iq", {"type": "result"})
+        tag = payload.tag if payload is not None else None
+        if tag == PING:
+            return result
+        if tag == DISCO_INFO and to == self.bare_jid.partition("@")[2] and self.blocklist is not None:
+            ET.SubElement(ET.SubElement(result, DISCO_INFO), DISCO_INFO.replace("query", "feature"), {"var": BLOCKING_NS})
+            return result
+        if tag is not None and tag.startswith(f"{{{BLOCKING_NS}}}") and self.blocklist is not None:
+            return self._blocking(iq_type, payload, result)
         raise ServerRefused(f"server refused {what}: feature-not-implemented", condition="feature-not-implemented")
+
+    def _blocking(self, iq_type: str, payload: ET.Element, result: ET.Element) -> ET.Element:
+        """XEP-0191: get the list, or block/unblock the items (unblock without items: all)."""
+        action = payload.tag.rpartition("}")[2]
+        if (iq_type, action) == ("get", "blocklist"):
+            listing = ET.SubElement(result, payload.tag)
+            for jid in self.blocklist:
+                ET.SubElement(listing, f"{{{BLOCKING_NS}}}item", {"jid": jid})
+            return result
+        jids = [item.get("jid") for item in payload]
+        self.sent.append((action, jids))
+        if action == "block":
+            self.blocklist += [j for j in jids if j not in self.blocklist]
+        else:
+            self.blocklist[:] = [j for j in self.blocklist if jids and j not in jids]
+        return result
 
     # -- the CLI seam ---------------------------------------------------------------------
 
