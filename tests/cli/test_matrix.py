@@ -1,5 +1,6 @@
 """Every command × every output format × one account and a fleet × dry run and real × an empty
-and a filled roster, in-process against fake sessions.
+and a filled roster, in-process against fake sessions; and every command in JSON and as a table
+against a server whose stream is lost after login and one that refuses every roster set.
 
 No invocation may end in an internal error or a traceback, every exit code is a documented one,
 a JSON document is JSON, a dry run and a usage error (exit 2) send nothing.  The commands are
@@ -96,13 +97,25 @@ def filled_roster(account: str) -> list[RosterItem]:
             RosterItem(f"{other}@example.org", other, "both", False, ("Team",))]
 
 
-def fake_session(account: str, filled: bool) -> FakeSession:
+#: the account's server in a case: an empty roster, a filled one, and two failing servers
+#: (filled rosters) for a smaller slice: one whose stream is gone right after login, one that
+#: refuses every roster set
+SERVERS = ("empty", "filled")
+FAILING_SERVERS = ("lost", "refusing")
+
+
+def fake_session(account: str, server: str) -> FakeSession:
     """*account*'s session: an empty roster on a server without blocking, or a filled roster whose
-    contacts answer its presence, on a server with a block list."""
-    if not filled:
+    contacts answer its presence, on a server with a block list (and failing as *server* says)."""
+    if server == "empty":
         return FakeSession(bare_jid=f"{account}@example.org")
-    return FakeSession.with_roster(*filled_roster(account), bare_jid=f"{account}@example.org", blocklist=["spam@example.org"],
+    fake = FakeSession.with_roster(*filled_roster(account), bare_jid=f"{account}@example.org", blocklist=["spam@example.org"],
                                    answers=[{"from": "alice@example.org/phone"}, {"from": "bob@example.org/laptop"}])
+    if server == "lost":
+        fake.drop()
+    elif server == "refusing":
+        fake.refuse = {jid: "not-allowed" for jid in [*fake.roster, "dave@example.org"]}
+    return fake
 
 
 @dataclass(frozen=True)
@@ -111,23 +124,27 @@ class Case:
     fmt: str | None
     fleet: bool
     dry_run: bool
-    filled: bool
+    server: str
 
     @property
     def id(self) -> str:
         return "-".join([self.command.replace(" ", "-"), self.fmt or "plain", "fleet" if self.fleet else "one",
-                         "dry" if self.dry_run else "real", "filled" if self.filled else "empty"])
+                         "dry" if self.dry_run else "real", self.server])
 
 
 def cases() -> list[Case]:
+    """The whole product for the working servers; JSON and table, real runs, for the failing ones."""
     out = []
     for name, command in commands().items():
         options = {opt: p for p in command.params for opt in getattr(p, "opts", ())}
         output = options.get("--output")
         formats = list(output.type.choices) if output is not None else [None]
         dry_runs = (False, True) if "--dry-run" in options else (False,)
-        for fmt, fleet, dry_run, filled in itertools.product(formats, (False, True), dry_runs, (False, True)):
-            out.append(Case(name, fmt, fleet, dry_run, filled))
+        for fmt, fleet, dry_run, server in itertools.product(formats, (False, True), dry_runs, SERVERS):
+            out.append(Case(name, fmt, fleet, dry_run, server))
+        for fmt, fleet, server in itertools.product([f for f in formats if f in ("json", "table")] or formats[:1],
+                                                   (False, True), FAILING_SERVERS):
+            out.append(Case(name, fmt, fleet, False, server))
     return out
 
 
@@ -183,7 +200,7 @@ def test_command(case, cli, tmp_path, monkeypatch):
     if case.command not in ARGS:
         pytest.fail(f"{case.command}: no argument set in ARGS (test_matrix.py)")
     monkeypatch.chdir(tmp_path)  # backups and exports land here
-    fakes = {name: fake_session(name, case.filled) for name in ACCOUNTS}
+    fakes = {name: fake_session(name, case.server) for name in ACCOUNTS}
 
     def factory(st, **kwargs):
         return fakes[st.account or ACCOUNTS[0]].factory(st, **kwargs)
@@ -203,7 +220,7 @@ def test_command(case, cli, tmp_path, monkeypatch):
 
 
 def test_team_sync_dry_run_of_a_converged_team_is_exit_0_in_a_table(cli, tmp_path):
-    fakes = {name: fake_session(name, True) for name in ACCOUNTS}
-    r = cli(_argv(Case("team sync", "table", False, True, True), tmp_path),
+    fakes = {name: fake_session(name, "filled") for name in ACCOUNTS}
+    r = cli(_argv(Case("team sync", "table", False, True, "filled"), tmp_path),
             session_factory=lambda st, **kw: fakes[st.account].factory(st, **kw))
     assert (r.code, r.stdout, r.stderr) == (0, "", "dry run: the team is converged; nothing to send\n")
