@@ -46,7 +46,7 @@ def test_sigterm_while_a_password_command_hangs_ends_the_run_and_the_command(tmp
     import sys
     import time
 
-    from tests.helpers import process_gone
+    from tests.support.helpers import process_gone
 
     pidfile = tmp_path / "helper.pid"
     config = tmp_path / "config.toml"
@@ -75,7 +75,7 @@ def test_each_fleet_login_reports_received_messages_under_its_account_name(tmp_p
     fleet run (reports then lead with it), and none for a single account."""
     from contextlib import asynccontextmanager
 
-    from tests.fakes import FakeSession
+    from tests.support.fakes import FakeSession
     from xmppctl.xmpp import session as session_mod
 
     labels: dict[str, object] = {}

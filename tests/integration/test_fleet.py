@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from contextlib import asynccontextmanager
 
 import pytest
 
 from xmppctl.xmpp.ns import ROSTER_NS
 
-from tests.helpers import Result
 from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
-from tests.peer import receive_stored, send_messages, send_subscribe
+from tests.support.peer import receive_stored, send_messages, send_subscribe
 from tests.support import Contact
 
 
@@ -55,7 +52,7 @@ class Counting:
 
 
 @pytest.fixture
-def run_counting(monkeypatch, capsys):
+def run_counting(cli):
     """run(*argv) -> (Result, sent): in-process, every real session wrapped in Counting."""
     from xmppctl.cli import main
     from xmppctl.cli.context import login
@@ -68,11 +65,7 @@ def run_counting(monkeypatch, capsys):
             async with login(st, **kwargs) as s:
                 yield Counting(s, sent)
 
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        capsys.readouterr()
-        code = main(list(args), session_factory=factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err), sent
+        return cli(list(args), session_factory=factory), sent
 
     return run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import process_gone
+from tests.support.helpers import process_gone
 
 
 @pytest.mark.server_only("prosody", reason="password sources are read before the first stanza: the server plays no part")

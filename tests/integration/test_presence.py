@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from tests.helpers import User
+from tests.support.helpers import User
 from tests.support import Contact, free_port
 
 
@@ -339,7 +339,7 @@ def test_without_invisible_a_probe_shows_the_account_online_to_its_contacts(make
 
 @pytest.mark.parametrize("args", [("probe",), ("watch", "--until", "30")])
 def test_invisible_on_a_server_without_xep_0186_is_exit_6_and_sends_no_presence(make_user, args):
-    from tests.helpers import run_subprocess
+    from tests.support.helpers import run_subprocess
 
     alice, bob = make_user("alice"), make_user("bob")
     befriend(alice, bob)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers import User
+from tests.support.helpers import User
 from tests.integration.test_faults import CLIENT_HEADER, DOMAIN, STREAM_HEADER, _Endpoint, certs  # noqa: F401
 from tests.integration.test_hostile_servers import IQ_END, PASSWORD, HostileServer, hostile  # noqa: F401
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers import process_gone
+from tests.support.helpers import process_gone
 from xmppctl import config as config_mod
 from xmppctl.config import (
     check_several_accounts_env,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..xmpp.ns import ROSTER_NS
 
 if TYPE_CHECKING:
-    from ..xmpp.session import Session
+    from ..xmpp.session_api import SessionAPI
 
 #: roster subscription states (RFC 6121 §2.1.2.5); the CLI's --subscription choices
 SUBSCRIPTIONS = ("none", "to", "from", "both")
@@ -87,23 +87,23 @@ def parse_roster(query: ET.Element | None) -> list[RosterItem]:
     return items
 
 
-async def fetch_roster(session: Session) -> list[RosterItem]:
+async def fetch_roster(session: SessionAPI) -> list[RosterItem]:
     """The account's whole roster as the server has it now (jabber:iq:roster get), sorted by JID."""
     result = await session.query("get", ET.Element(f"{{{ROSTER_NS}}}query"), what="roster get")
     return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
 
 
-async def set_item(session: Session, item: RosterItem, *, what: str | None = None) -> None:
+async def set_item(session: SessionAPI, item: RosterItem, *, what: str | None = None) -> None:
     """Add or replace *item*: one item per set, carrying back what other clients stored on it."""
     await _push(session, item_element(item), what or f"roster set for {item.jid}")
 
 
-async def remove_item(session: Session, jid: str, *, what: str | None = None) -> None:
+async def remove_item(session: SessionAPI, jid: str, *, what: str | None = None) -> None:
     """Remove *jid* from the roster (the server then cancels the subscriptions both ways)."""
     await _push(session, remove_element(jid), what or f"roster remove {jid}")
 
 
-async def _push(session: Session, item: ET.Element, what: str) -> None:
+async def _push(session: SessionAPI, item: ET.Element, what: str) -> None:
     query = ET.Element(f"{{{ROSTER_NS}}}query")
     query.append(item)
     await session.query("set", query, what=what)
@@ -253,7 +253,7 @@ class ChangeResult:
                 "error": self.error, "message": self.message}
 
 
-async def apply_change(session: Session, change: Change) -> ChangeResult:
+async def apply_change(session: SessionAPI, change: Change) -> ChangeResult:
     """Send one roster set (RFC 6121: exactly one item per set) and report how it went."""
     from ..errors import ConnectionFailure, ServerRefused, TimeoutFailure
 
@@ -273,7 +273,7 @@ async def apply_change(session: Session, change: Change) -> ChangeResult:
 
 
 async def apply_changes(
-    session: Session,
+    session: SessionAPI,
     changes: list[Change],
     results: list[ChangeResult],
     *,

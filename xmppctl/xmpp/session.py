@@ -183,7 +183,7 @@ class Session:
 
     Code outside this module never sees the slixmpp client: it sends IQs with :meth:`query`,
     presence with :meth:`send_presence` / :meth:`send_subscription`, and edits the roster
-    with :meth:`roster_get` / :meth:`roster_set` / :meth:`roster_remove`.
+    through :meth:`query` (the roster layer builds its own IQs, xmppctl/roster/items.py).
     """
 
     _client: Any
