@@ -77,7 +77,7 @@ FILES = [
     ("$XDG_CONFIG_HOME/xmppctl/config.toml",
      "Accounts (TOML, [accounts.NAME] tables and default_account); written by xmppctl account add/set/remove "
      "with mode 0600. Every command warns when it stores a password and others may read it."),
-    ("$XDG_CACHE_HOME/xmppctl/roster/JID.json",
+    ("$XDG_CACHE_HOME/xmppctl/roster/items/JID.json",
      "Roster JIDs and groups saved by roster list, offered by shell completion (which never uses the network)."),
     ("$XDG_DATA_HOME/xmppctl/received-messages.ndjson",
      "Messages that reached an xmppctl session (default ~/.local/share/xmppctl): one JSON object per line, "

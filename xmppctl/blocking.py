@@ -16,14 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import PartialFailure, ServerRefused, TimeoutFailure, UsageError
+from .errors import ServerRefused, TimeoutFailure, UsageError
 from .jid import parse_jid
+from .xmpp.ns import BLOCKING_NS, DISCO_INFO_NS
 
 if TYPE_CHECKING:
-    from .session_api import SessionAPI
+    from .xmpp.session_api import SessionAPI
 
-BLOCKING_NS = "urn:xmpp:blocking"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 #: keys of a block list row (a documented contract)
 LIST_COLUMNS = ("jid",)
 #: keys of a per-JID result row, in this order (a documented contract, like the roster edits')
@@ -123,15 +122,18 @@ def dry_run_rows(action: str, jids: Sequence[str], skipped: Sequence[BlockResult
 
 
 def raise_for_results(results: Sequence[BlockResult]) -> None:
-    """Exit 6 when nothing that was sent succeeded, 7 when some JIDs failed and others were done."""
+    """Raise for refused JIDs by the one exit rule: 6 when nothing sent succeeded, 7 when some
+    JIDs were done (skipped ones, already as asked, count as neither)."""
+    from .errors import items_failure
+
     failed = [r for r in results if r.ok is False]
     if not failed:
         return
     listing = ", ".join(f"{r.jid} ({r.error})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
-    details = [r.to_dict() for r in failed]
-    if len(failed) == len([r for r in results if r.action != "skip"]):
-        raise ServerRefused(f"server refused: {listing}", condition=failed[0].error, details=details)
-    raise PartialFailure(f"{len(failed)} of {len(results)} failed: {listing}", details=details)
+    applied = any(r.ok and r.action != "skip" for r in results)
+    prefix = f"{len(failed)} of {len(results)} failed" if applied else "server refused"
+    raise items_failure([(r.jid, r.error) for r in failed], applied=applied, message=f"{prefix}: {listing}",
+                        details=[r.to_dict() for r in failed])
 
 
 def _payload(action: str, jids: Sequence[str]) -> ET.Element:

@@ -33,7 +33,8 @@ from typing import Any, TextIO
 
 from .errors import UsageError
 from .jid import parse_jid
-from .output import FORMATS
+#: what -o (and an account's `output` setting) may name
+OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 
 DEFAULT_TIMEOUT = 10.0
 TLS_MODES = ("starttls", "direct")
@@ -49,7 +50,7 @@ ACCOUNT_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "password_command": ((str, list), "a command line string or a list of strings"),
     "password": ((str,), "a string"),
     "timeout": ((int, float), "a positive number of seconds"),
-    "output": ((str,), "one of " + ", ".join(FORMATS)),
+    "output": ((str,), "one of " + ", ".join(OUTPUT_FORMATS)),
     "insecure": ((bool,), "true or false"),
 }
 TOP_KEYS = ("default_account", "accounts")
@@ -140,7 +141,7 @@ def _check_account(path: Path, name: str, table: Any) -> dict[str, Any]:
         elif ok and key == "tls":
             ok = value in TLS_MODES
         elif ok and key == "output":
-            ok = value in FORMATS
+            ok = value in OUTPUT_FORMATS
         elif ok and key == "password_command":
             ok = _command_argv(value) is not None
         if not ok:
@@ -466,7 +467,7 @@ COMMAND_STDERR_CHARS = 300
 
 def _command_stderr(text: str) -> str:
     """A failed command's stderr for a one-line message: lines joined, escaped, the end kept."""
-    from .output import safe_text
+    from .text import safe_text
 
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     joined = safe_text(" | ".join(lines))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .session_api import SessionAPI
+    from .xmpp.session_api import SessionAPI
 
 #: subscription states under which the server sends us the contact's presence
 SEES_PRESENCE = ("to", "both")

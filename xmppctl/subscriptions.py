@@ -22,17 +22,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import ServerRefused, UsageError
-from .roster import RosterItem, fetch_roster
+from .errors import ConnectionFailure, ServerRefused, UsageError
+from .roster.items import RosterItem, fetch_roster, set_item
+from .xmpp.ns import CLIENT_NS, NICK_NS, PREAPPROVAL_FEATURE, STANZAS_NS
 
 if TYPE_CHECKING:
     from .blocking import BlockResult
-    from .session_api import SessionAPI
+    from .xmpp.session_api import SessionAPI
 
-CLIENT_NS = "jabber:client"
-NICK_NS = "http://jabber.org/protocol/nick"
-STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-PREAPPROVAL_FEATURE = ("urn:xmpp:features:pre-approval", "sub")
 #: initial-presence priority that keeps stored offline messages stored (RFC 6121 §4.7.2.3, XEP-0160)
 SAFE_PRIORITY = -1
 
@@ -233,12 +230,16 @@ async def collect_pending(session: SessionAPI, watcher: PresenceWatcher, *, prio
     roster = await fetch_roster(session)
     deadline = time.monotonic() + session.timeout
     quiet_since = time.monotonic()
+    closed = session.closed
     while True:
         now = time.monotonic()
         remaining = min(max(quiet_since, watcher.last_request_at) + settle, deadline) - now
         if remaining <= 0:
             break
-        await asyncio.sleep(remaining)
+        # a stream that goes away while we listen would make "no requests" a lie
+        await asyncio.wait([closed], timeout=remaining)
+        if closed.done():
+            raise ConnectionFailure("connection lost while collecting pending subscription requests")
     return dict(watcher.requests), roster
 
 
@@ -270,7 +271,7 @@ async def request(session: SessionAPI, watcher: PresenceWatcher, jids: Sequence[
         for jid in jids:
             item = merged_item(jid, current.get(jid), name, groups, add=add_groups)
             if item is not None:
-                await session.roster_set(item, what=f"roster set for {jid}")
+                await set_item(session, item, what=f"roster set for {jid}")
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
 
 

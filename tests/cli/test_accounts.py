@@ -21,7 +21,7 @@ def cfg(tmp_path):
 def logins(monkeypatch) -> list[str]:
     """The JIDs xmppctl opened a connection for (each then gets a fake session, not a socket)."""
     from tests.support.fakes import FakeSession
-    from xmppctl import session as session_module
+    from xmppctl.xmpp import session as session_module
 
     opened: list[str] = []
 

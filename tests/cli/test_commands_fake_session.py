@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.fakes import FakeSession
 from tests.support.helpers import Result
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 ME = ["--jid", "me@example.org"]
 ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))

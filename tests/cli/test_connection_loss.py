@@ -42,9 +42,6 @@ def test_import_whose_connection_is_lost_midway_says_so_in_the_table_summary(cli
     assert "c4@example.org (connection-lost)" in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the one exit rule to come: when every item failed "
-                                       "alike, the run exits with that common code (4 for a lost connection); "
-                                       "today any failed import is 7")
 def test_import_that_loses_the_connection_before_its_first_set_exits_4(cli, roster_file):
     fake = FakeSession(drop_after_writes=0)
     r = cli(ME + ["roster", "import", roster_file, "-o", "json"], session_factory=fake.factory)
@@ -74,13 +71,8 @@ def test_watch_ends_with_exit_4_when_the_stream_goes_away(cli):
     assert (r.code, r.error()["error"]) == (4, "connection"), r.stderr
 
 
-_PENDING_LOST = ("collect_pending (xmppctl/subscriptions.py) sleeps out its settle period without looking at "
-                 "session.closed: a stream lost during the collection reports 'no pending requests', exit 0 "
-                 "(approve and deny read the roster again afterwards, so they see it)")
-
-
 @pytest.mark.parametrize("args", [
-    pytest.param(("sub", "pending"), id="pending", marks=pytest.mark.xfail(strict=True, reason=_PENDING_LOST)),
+    pytest.param(("sub", "pending"), id="pending"),
     pytest.param(("sub", "approve", "--all"), id="approve-all"),
     pytest.param(("sub", "deny", "--all"), id="deny-all"),
 ])

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.fakes import FakeSession
 from tests.support.helpers import Result
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 ME = ["--jid", "me@example.org"]
 ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))
@@ -47,7 +47,7 @@ def test_a_reader_that_goes_away_early_is_exit_0_and_silent(monkeypatch, capsys)
 
 
 def _roster_file(tmp_path, *items: RosterItem):
-    from xmppctl.rosterfile import write_roster_path
+    from xmppctl.roster.files import write_roster_path
 
     return str(write_roster_path(list(items), "toml", tmp_path / "roster.toml"))
 

@@ -76,7 +76,7 @@ def test_each_fleet_login_reports_received_messages_under_its_account_name(tmp_p
     from contextlib import asynccontextmanager
 
     from tests.support.fakes import FakeSession
-    from xmppctl import session as session_mod
+    from xmppctl.xmpp import session as session_mod
 
     labels: dict[str, object] = {}
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.fakes import FakeSession
 from xmppctl.errors import EXIT_CODES
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 #: a minimal valid argument set per command; {roster} and {team} are files written per case
 ARGS: dict[str, list[str]] = {

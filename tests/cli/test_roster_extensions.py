@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.support.fakes import FakeSession
-from xmppctl.roster import RosterItem, item_element
+from xmppctl.roster.items import RosterItem, item_element, set_item
 
 FOREIGN_NS = "urn:example:xmppctl-test:color"
 COLOR = f'<color xmlns="{FOREIGN_NS}" shade="dark">teal</color>'
@@ -63,8 +63,8 @@ def test_the_fake_keeps_only_what_went_over_the_wire():
     import asyncio
 
     fake = FakeSession()
-    asyncio.run(fake.roster_set(pal()))
-    asyncio.run(fake.roster_set(pal(extra_children=(), extra_attrs=())))
+    asyncio.run(set_item(fake, pal()))
+    asyncio.run(set_item(fake, pal(extra_children=(), extra_attrs=())))
     assert foreign(fake.roster[CONTACT]) == ([], None), "a set without the extension drops it, as on a server"
 
 

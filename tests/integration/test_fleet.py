@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from xmppctl.xmpp.ns import ROSTER_NS
+
 from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
 from tests.support.peer import receive_stored, send_messages, send_subscribe
 from tests.support import Contact
@@ -34,13 +36,11 @@ class Counting:
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
-    async def roster_set(self, item, **kw):
-        self._sent.append(("roster-set", item.jid))
-        return await self._inner.roster_set(item, **kw)
-
-    async def roster_remove(self, jid, **kw):
-        self._sent.append(("roster-remove", jid))
-        return await self._inner.roster_remove(jid, **kw)
+    async def query(self, iq_type, payload=None, **kw):
+        item = payload.find(f"{{{ROSTER_NS}}}item") if payload is not None and iq_type == "set" else None
+        if item is not None:
+            self._sent.append(("roster-remove" if item.get("subscription") == "remove" else "roster-set", item.get("jid")))
+        return await self._inner.query(iq_type, payload, **kw)
 
     def send_subscription(self, to, kind, **kw):
         self._sent.append((kind, to))
@@ -54,7 +54,8 @@ class Counting:
 @pytest.fixture
 def run_counting(cli):
     """run(*argv) -> (Result, sent): in-process, every real session wrapped in Counting."""
-    from xmppctl.cli.common import login
+    from xmppctl.cli import main
+    from xmppctl.cli.context import login
 
     def run(*args: str):
         sent: list = []

@@ -1,6 +1,6 @@
-"""A stand-in for :class:`xmppctl.session.Session` with an in-memory roster, for CLI tests.
+"""A stand-in for :class:`xmppctl.xmpp.session.Session` with an in-memory roster, for CLI tests.
 
-It implements :class:`xmppctl.session_api.SessionAPI`, the session API the commands use
+It implements :class:`xmppctl.xmpp.session_api.SessionAPI`, the session API the commands use
 (tests/unit/test_session_api.py compares its signatures with the real session's), and records
 everything sent in ``sent``, so a test can run a command in-process (``cli(argv,
 session_factory=fake.factory)``) and assert on its output, exit code and what went out,
@@ -19,7 +19,8 @@ from typing import Any
 
 from xmppctl.config import Account
 from xmppctl.errors import ConnectionFailure, ServerRefused
-from xmppctl.roster import RosterItem, item_element, parse_item
+from xmppctl.roster.items import RosterItem, item_element, parse_item
+from xmppctl.xmpp.ns import ROSTER_NS
 
 PING = "{urn:xmpp:ping}ping"
 DISCO_INFO = "{http://jabber.org/protocol/disco#info}query"
@@ -96,14 +97,18 @@ class FakeSession:
         if self.dropped:
             raise ConnectionFailure(f"connection lost before {what}")
 
-    async def roster_get(self) -> list[RosterItem]:
-        """Sorted by JID, groups sorted and unique: as parsed from a server's answer."""
-        self._alive("roster get")
-        items = sorted(self.roster.values(), key=lambda i: i.jid)
-        return [replace(i, groups=tuple(sorted(set(i.groups)))) for i in items]
+    def _roster_answer(self, result: ET.Element) -> ET.Element:
+        """A roster get's answer, as a server gives it: every item with its groups, state and extensions."""
+        query = ET.SubElement(result, f"{{{ROSTER_NS}}}query")
+        for item in sorted(self.roster.values(), key=lambda i: i.jid):
+            el = item_element(item)
+            el.set("subscription", item.subscription)
+            if item.ask:
+                el.set("ask", "subscribe")
+            query.append(el)
+        return result
 
-    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
-        what = what or f"roster set for {item.jid}"
+    async def _roster_set(self, item: RosterItem, what: str) -> None:
         self._write(item.jid, what)
         self.sent.append(("roster-set", item))
         old = self.roster.get(item.jid)
@@ -111,8 +116,7 @@ class FakeSession:
         stored = parse_item(item_element(item))
         self.roster[item.jid] = replace(stored, subscription=old.subscription if old else "none", ask=bool(old and old.ask))
 
-    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
-        what = what or f"roster remove {jid}"
+    async def _roster_remove(self, jid: str, what: str) -> None:
         self._write(jid, what)
         self.sent.append(("roster-remove", jid))
         if self.roster.pop(jid, None) is None:
@@ -157,6 +161,15 @@ class FakeSession:
         result = ET.Element("{jabber:client}iq", {"type": "result"})
         tag = payload.tag if payload is not None else None
         if tag == PING:
+            return result
+        if tag == f"{{{ROSTER_NS}}}query":  # RFC 6121 §2: one item per set
+            if iq_type == "get":
+                return self._roster_answer(result)
+            item = payload.find(f"{{{ROSTER_NS}}}item")
+            if item is not None and item.get("subscription") == "remove":
+                await self._roster_remove(item.get("jid", ""), what)
+            elif item is not None:
+                await self._roster_set(parse_item(item), what)
             return result
         if tag == DISCO_INFO and to == self.bare_jid.partition("@")[2] and self.blocklist is not None:
             ET.SubElement(ET.SubElement(result, DISCO_INFO), DISCO_INFO.replace("query", "feature"), {"var": BLOCKING_NS})

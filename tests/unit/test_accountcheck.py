@@ -6,7 +6,7 @@ import asyncio
 import xml.etree.ElementTree as ET
 
 from tests.support.fakes import FakeSession
-from xmppctl.accountcheck import server_software
+from xmppctl.login_report import server_software
 
 VERSION = "{jabber:iq:version}"
 

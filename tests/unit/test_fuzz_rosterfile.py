@@ -2,7 +2,7 @@
 
 Random text, random JSON/TOML values, contact-shaped documents with wrong types, near-valid
 files with one character changed, and CSV with random headers and cells.  Directly against
-xmppctl.rosterfile (only UsageError may escape; what parses is normalised and re-exports
+xmppctl.roster.files (only UsageError may escape; what parses is normalised and re-exports
 unchanged) and through the in-process CLI pointed at a closed port, where a file is either
 rejected (exit 2) or parsed and then cannot connect (exit 4): never 1, never a traceback.
 """
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from tests.support.fakes import FakeSession
 from xmppctl.errors import UsageError
 from xmppctl.jid import bare_jid
-from xmppctl.rosterfile import (
+from xmppctl.roster.files import (
     FORMATS,
     check_exportable,
     parse_roster_text,
@@ -170,7 +170,7 @@ def test_sniffing_any_text_gives_a_format_or_none(text):
     assert sniff_format(text) in (*FORMATS, None)
 
 
-# What the fuzz found (fixed in xmppctl/rosterfile/read.py): errors from the parsers' limits and
+# What the fuzz found (fixed in xmppctl/roster/files/read.py): errors from the parsers' limits and
 # text XML cannot carry got past the validation.
 @pytest.mark.parametrize("fmt, text, expected", [
     ("json", "[" * 100_000, "nested too deeply"),

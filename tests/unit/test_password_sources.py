@@ -118,7 +118,7 @@ def test_a_keyring_that_does_not_answer_is_a_timeout(tmp_path, monkeypatch):
 
 
 def test_debug_trace_redacts_every_account_password_and_tracebacks(monkeypatch):
-    from xmppctl import session
+    from xmppctl.xmpp import session
 
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)

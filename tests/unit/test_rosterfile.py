@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from xmppctl.errors import UsageError
-from xmppctl.roster import RosterItem
-from xmppctl.rosterfile import (
+from xmppctl.roster.items import RosterItem
+from xmppctl.roster.files import (
     backup_path,
     format_for,
     load_roster_file,

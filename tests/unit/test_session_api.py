@@ -11,9 +11,9 @@ import pytest
 
 from tests.support.fakes import FakeSession
 from xmppctl.errors import ConnectionFailure
-from xmppctl.roster import RosterItem
-from xmppctl.session import Session
-from xmppctl.session_api import SessionAPI
+from xmppctl.roster.items import RosterItem, fetch_roster, set_item
+from xmppctl.xmpp.session import Session
+from xmppctl.xmpp.session_api import SessionAPI
 
 IMPLEMENTATIONS = [Session, FakeSession]
 #: what the protocol declares, minus typing.Protocol's own machinery
@@ -24,7 +24,7 @@ ATTRIBUTES = [n for n in MEMBERS if isinstance(vars(SessionAPI)[n], property)]
 
 def test_the_protocol_declares_what_commands_use():
     assert set(ATTRIBUTES) == {"jid", "bare_jid", "account", "timeout", "closed"}
-    assert {"query", "roster_get", "roster_set", "roster_remove", "send_presence", "send_subscription",
+    assert {"query", "send_presence", "send_subscription",
             "send_initial_presence", "keep_offline_messages_stored", "has_feature", "login_facts"} <= set(METHODS)
 
 
@@ -65,10 +65,10 @@ def _attribute_type_of_protocol(name: str) -> str:
 
 def test_a_difference_in_a_signature_is_seen():
     class Drifted(FakeSession):
-        async def roster_set(self, item, what=None):  # keyword-only no more, annotations gone
+        async def query(self, iq_type, payload=None, to=None, timeout=None, what="request"):  # keyword-only no more
             return None
 
-    assert _shape(Drifted.roster_set) != _shape(SessionAPI.roster_set)
+    assert _shape(Drifted.query) != _shape(SessionAPI.query)
 
 
 def test_a_dropped_fake_session_resolves_closed_and_refuses_every_later_send():
@@ -77,13 +77,13 @@ def test_a_dropped_fake_session_resolves_closed_and_refuses_every_later_send():
     async def scenario():
         closed = fake.closed
         assert not closed.done()
-        await fake.roster_set(RosterItem("bob@example.org"))
+        await set_item(fake, RosterItem("bob@example.org"))
         fake.drop()
         assert closed.done()
         with pytest.raises(ConnectionFailure, match="connection lost"):
-            await fake.roster_set(RosterItem("carol@example.org"))
+            await set_item(fake, RosterItem("carol@example.org"))
         with pytest.raises(ConnectionFailure):
-            await fake.roster_get()
+            await fetch_roster(fake)
         with pytest.raises(ConnectionFailure):
             fake.send_subscription("alice@example.org", "subscribe")
 
@@ -95,9 +95,9 @@ def test_the_fake_drops_the_stream_at_the_write_after_drop_after_writes():
     fake = FakeSession(drop_after_writes=1)
 
     async def scenario():
-        await fake.roster_set(RosterItem("a@example.org"))
+        await set_item(fake, RosterItem("a@example.org"))
         with pytest.raises(ConnectionFailure, match="connection lost during"):
-            await fake.roster_set(RosterItem("b@example.org"))
+            await set_item(fake, RosterItem("b@example.org"))
         return fake.closed.done()
 
     assert asyncio.run(scenario()) is True

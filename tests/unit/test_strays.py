@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from xmppctl.strays import StrayKeeper, describe, has_content
+from xmppctl.xmpp.keeper import StrayKeeper, describe, has_content
 
 
 def msg(xml: str) -> ET.Element:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from xmppctl.errors import ServerRefused, UsageError
-from xmppctl.roster import RosterItem, item_element
+from xmppctl.roster.items import RosterItem, item_element
 from xmppctl.subscriptions import (
     PresenceWatcher,
     SubscriptionResult,

@@ -1,4 +1,4 @@
-"""xmppctl.teamsync without the CLI: sync_team against fake sessions (what servers do: tests/integration/test_fleet.py)."""
+"""xmppctl.fleet.team_sync without the CLI: sync_team against fake sessions (what servers do: tests/integration/test_fleet.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from tests.support.fakes import FakeSession
 from xmppctl.errors import AuthError, XmppctlError
-from xmppctl.roster import RosterItem
-from xmppctl.team import Team, TeamMember
-from xmppctl.teamsync import sync_team
+from xmppctl.roster.items import RosterItem
+from xmppctl.fleet.team import Team, TeamMember
+from xmppctl.fleet.team_sync import sync_team
 
 TEAM = Team("Ops", (TeamMember("a"), TeamMember("b")))
 JIDS = {"a": "a@x.org", "b": "b@x.org"}

@@ -8,17 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import account as account_cli
-from . import block as block_cli
-from . import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app)
-from . import groups as groups_cli
-from . import presence as presence_cli
-from . import roster as roster_cli
-from . import subscribe as subscribe_cli
-from . import team as team_cli
-from ..fleet import DEFAULT_PARALLEL
-from .common import State
-from .fleet import FLEET_HELP
+from .commands import account as account_cli
+from .commands import block as block_cli
+from .commands import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app
+from .commands import group as groups_cli
+from .commands import presence as presence_cli
+from .commands import roster as roster_cli
+from .commands import sub as subscribe_cli
+from .commands import team as team_cli
+from ..fleet.run import DEFAULT_PARALLEL
+from .context import State
+from .selection import FLEET_HELP
 from .complete import complete_account, completion_requested, enable_shell_completion
 
 HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.
@@ -193,7 +193,7 @@ def _output_hint(argv: list[str]) -> str | None:
 def _report(exc, fmt: str | None) -> int:
     """The error on stderr: one line, remote text in it (a server's error text, JIDs) escaped as
     in tables, or one ASCII JSON object with -o json/ndjson."""
-    from ..output import safe_text, stderr_json
+    from ..text import safe_text, stderr_json
 
     if fmt == "json" or fmt == "ndjson":
         sys.stderr.write(stderr_json(exc.to_json()) + "\n")
@@ -277,10 +277,10 @@ def _print_traceback() -> None:
     and each line escaped (an exception message may quote a server)."""
     import traceback
 
-    from ..output import safe_lines
+    from ..text import safe_lines
 
     text = traceback.format_exc()
-    session = sys.modules.get("xmppctl.session")  # only loaded, and so only holding passwords, after a login
+    session = sys.modules.get("xmppctl.xmpp.session")  # only loaded, and so only holding passwords, after a login
     if session is not None:
         text = session.redact_trace(text)
     sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
@@ -312,9 +312,3 @@ def _silence_stdout() -> None:
 
 def _current_state() -> State | None:
     return _STATE_HOLDER[-1] if _STATE_HOLDER else None
-
-
-def entry() -> None:
-    from ..launch import entry as launch_entry
-
-    launch_entry()

@@ -14,7 +14,7 @@ from ..errors import ConnectionFailure
 from .model import PRESENCE_TAG
 
 if TYPE_CHECKING:
-    from ..session_api import SessionAPI
+    from ..xmpp.session_api import SessionAPI
 
 
 class PresenceInbox:

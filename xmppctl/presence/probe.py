@@ -22,16 +22,12 @@ from ..jid import bare_jids, parse_jid
 from .inbox import PresenceInbox
 from .model import READ_ONLY_PRIORITY, PresenceInfo, parse_presence, utc_iso
 from .publish import barrier, become_invisible, initial_presence
+from ..xmpp.ns import DATA_NS, DISCO_INFO_NS, LAST_NS, SOFTWARE_INFO_FORM, VERSION_NS
 
 if TYPE_CHECKING:
-    from ..roster import RosterItem
-    from ..session_api import SessionAPI
+    from ..roster.items import RosterItem
+    from ..xmpp.session_api import SessionAPI
 
-LAST_NS = "jabber:iq:last"
-VERSION_NS = "jabber:iq:version"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
-DATA_NS = "jabber:x:data"
-SOFTWARE_INFO_FORM = "urn:xmpp:dataforms:softwareinfo"
 #: roster subscription states under which the server probes the contact for us
 PROBED_SUBSCRIPTIONS = ("to", "both")
 #: keys of a probe row in JSON/NDJSON/CSV output, in this order (a documented contract)
@@ -191,7 +187,7 @@ async def probe(session: SessionAPI, inbox: PresenceInbox, *, jids: Sequence[str
     *invisible*: first make the session invisible (:func:`become_invisible`; ServerRefused,
     with nothing else sent, where the server lacks XEP-0186).
     """
-    from ..roster import fetch_roster
+    from ..roster.items import fetch_roster
 
     if invisible:
         await become_invisible(session)

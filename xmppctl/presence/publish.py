@@ -12,11 +12,11 @@ from ..errors import ConnectionFailure, UsageError
 from ..jid import parse_jid
 from ..text import validate_status
 from .model import check_priority, parse_show
+from ..xmpp.ns import DISCO_INFO_NS, INVISIBLE_NS, PING_NS
 
 if TYPE_CHECKING:
-    from ..session_api import SessionAPI
+    from ..xmpp.session_api import SessionAPI
 
-PING_NS = "urn:xmpp:ping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +104,6 @@ async def initial_presence(session: SessionAPI, priority: int) -> None:
     session.send_initial_presence(priority)
 
 
-INVISIBLE_NS = "urn:xmpp:invisible:0"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 
 
 async def server_offers(session: SessionAPI, feature: str) -> bool:

@@ -15,7 +15,7 @@ from .model import READ_ONLY_PRIORITY, SUBSCRIPTION_TYPES, PresenceInfo, parse_p
 from .publish import initial_presence
 
 if TYPE_CHECKING:
-    from ..session_api import SessionAPI
+    from ..xmpp.session_api import SessionAPI
 
 #: keys of a watch event, in this order (a documented contract)
 WATCH_COLUMNS = ("at", "jid", "resource", "kind", "type", "show", "status", "priority", "since", "error")
@@ -83,7 +83,7 @@ async def watch(session: SessionAPI, inbox: PresenceInbox, stop: asyncio.Event, 
     wanted_groups = set(groups)
     filt = WatchFilter(jids=frozenset(bare_jids(list(jids))))
     if wanted_groups:
-        from ..roster import fetch_roster
+        from ..roster.items import fetch_roster
 
         roster = await fetch_roster(session)
         filt.group_members = frozenset(i.jid for i in roster if wanted_groups.intersection(i.groups))

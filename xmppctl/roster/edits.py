@@ -2,7 +2,7 @@
 
 Each planner takes the roster as the server has it now (a set replaces the whole item, so
 every edit starts from the current item) and returns an :class:`EditPlan`; nothing here
-touches the network.  :func:`xmppctl.sync.edit_roster` fetches, plans, applies and reports.
+touches the network.  :func:`xmppctl.roster.workflows.edit_roster` fetches, plans, applies and reports.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ServerRefused
+from ..errors import ServerRefused
 from .groups import KEEP, add_group, delete_group, edit_item, remove_group, rename_group, rewrite
-from .roster import Change, ChangeResult, RosterItem
+from .items import Change, ChangeResult, RosterItem
 
 
 @dataclass

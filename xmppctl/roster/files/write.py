@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import Interrupted, UsageError
-from ..roster import RosterItem
+from ...errors import Interrupted, UsageError
+from ..items import RosterItem
 from .read import CSV_COLUMNS
 
 
@@ -102,7 +102,7 @@ def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path) -> Pa
 
     A new file is created 0600 (a roster is personal data); an existing file keeps its mode.
     """
-    from ..fsutil import atomic_write
+    from ...fsutil import atomic_write
 
     check_exportable(items, fmt)
     target = Path(path)

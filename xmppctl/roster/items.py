@@ -8,13 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-# The validators live in text.py (shared with the CLI options); re-exported for old callers.
-from .text import MAX_TEXT_BYTES, validate_group, validate_groups, validate_name  # noqa: F401
+from ..xmpp.ns import ROSTER_NS
 
 if TYPE_CHECKING:
-    from .session_api import SessionAPI
+    from ..xmpp.session_api import SessionAPI
 
-ROSTER_NS = "jabber:iq:roster"
 #: roster subscription states (RFC 6121 §2.1.2.5); the CLI's --subscription choices
 SUBSCRIPTIONS = ("none", "to", "from", "both")
 #: the keys of a roster item in JSON/NDJSON/CSV output, in this order (a documented contract)
@@ -90,8 +88,25 @@ def parse_roster(query: ET.Element | None) -> list[RosterItem]:
 
 
 async def fetch_roster(session: SessionAPI) -> list[RosterItem]:
-    """The account's whole roster as the server has it now (jabber:iq:roster get)."""
-    return await session.roster_get()
+    """The account's whole roster as the server has it now (jabber:iq:roster get), sorted by JID."""
+    result = await session.query("get", ET.Element(f"{{{ROSTER_NS}}}query"), what="roster get")
+    return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
+
+
+async def set_item(session: SessionAPI, item: RosterItem, *, what: str | None = None) -> None:
+    """Add or replace *item*: one item per set, carrying back what other clients stored on it."""
+    await _push(session, item_element(item), what or f"roster set for {item.jid}")
+
+
+async def remove_item(session: SessionAPI, jid: str, *, what: str | None = None) -> None:
+    """Remove *jid* from the roster (the server then cancels the subscriptions both ways)."""
+    await _push(session, remove_element(jid), what or f"roster remove {jid}")
+
+
+async def _push(session: SessionAPI, item: ET.Element, what: str) -> None:
+    query = ET.Element(f"{{{ROSTER_NS}}}query")
+    query.append(item)
+    await session.query("set", query, what=what)
 
 
 def filter_items(
@@ -240,14 +255,14 @@ class ChangeResult:
 
 async def apply_change(session: SessionAPI, change: Change) -> ChangeResult:
     """Send one roster set (RFC 6121: exactly one item per set) and report how it went."""
-    from .errors import ConnectionFailure, ServerRefused, TimeoutFailure
+    from ..errors import ConnectionFailure, ServerRefused, TimeoutFailure
 
     what = f"roster {change.action} {change.jid}"
     try:
         if change.action == "remove":
-            await session.roster_remove(change.jid, what=what)
+            await remove_item(session, change.jid, what=what)
         else:
-            await session.roster_set(change.after, what=what)  # type: ignore[arg-type]
+            await set_item(session, change.after, what=what)  # type: ignore[arg-type]
     except ServerRefused as exc:
         return ChangeResult(change, False, exc.condition, exc.message)
     except TimeoutFailure as exc:
@@ -298,16 +313,22 @@ async def apply_changes(
 
 
 def raise_for_results(results: list[ChangeResult], what: str = "roster") -> None:
-    """Exit 6 when a single change failed, 7 when some of several failed; nothing when all ok."""
-    from .errors import PartialFailure, ServerRefused
+    """Raise for failed changes by the one exit rule (xmppctl.errors.combined_exit_code): 6 when
+    every change was refused (e.g. every contact unknown), 7 when some were applied."""
+    from ..errors import ServerRefused, items_failure
 
     failed = [r for r in results if not r.ok]
     if not failed:
         return
     if len(results) == 1:
         r = failed[0]
-        raise ServerRefused(r.message or f"{r.change.action} {r.change.jid} failed: {r.error}", condition=r.error,
+        exc = items_failure([(r.change.jid, r.error)], applied=False,
+                            message=r.message or f"{r.change.action} {r.change.jid} failed: {r.error}",
                             details=[r.to_dict()])
+        if isinstance(exc, ServerRefused):
+            exc.condition = r.error
+        raise exc
     listing = ", ".join(f"{r.change.jid} ({r.error})" for r in failed[:5]) + (" …" if len(failed) > 5 else "")
-    raise PartialFailure(f"{len(failed)} of {len(results)} {what} changes failed: {listing}",
-                         details=[r.to_dict() for r in failed])
+    raise items_failure([(r.change.jid, r.error) for r in failed], applied=len(failed) < len(results),
+                        message=f"{len(failed)} of {len(results)} {what} changes failed: {listing}",
+                        details=[r.to_dict() for r in failed])

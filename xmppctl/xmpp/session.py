@@ -29,19 +29,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import Account
-from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
-from .strays import StrayKeeper, stderr_report
+from ..config import Account
+from ..errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
+from .stanza import stanza_error, stanza_text
+from .ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
 
-if TYPE_CHECKING:
-    from .roster import RosterItem
+log = logging.getLogger("xmppctl.xmpp.session")
 
-log = logging.getLogger("xmppctl.session")
-
-STREAM_NS = "http://etherx.jabber.org/streams"
-ROSTER_QUERY = "{jabber:iq:roster}query"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
-OFFLINE_NODE = "http://jabber.org/protocol/offline"
+ROSTER_QUERY = f"{{{ROSTER_NS}}}query"
 _HANDLED = ET.Element("{urn:xmppctl:internal}handled")
 #: SCRAM, channel-bound variants first (used only where a binding exists: TLS <= 1.2, see
 #: docs/protocol-notes.md); PLAIN only over TLS with a verified certificate (not with --insecure)
@@ -51,8 +46,7 @@ SASL_MECHS = [*SCRAM_MECHS, "PLAIN"]
 #: hostile server can make us do (Hi() blocks the event loop; see docs/protocol-notes.md)
 SCRAM_MIN_ITERATIONS = 4096
 SCRAM_MAX_ITERATIONS = 1_000_000
-PRESENCE_TAG = "{jabber:client}presence"
-NICK_NS = "http://jabber.org/protocol/nick"
+PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
 #: presence types that are subscription requests and answers (RFC 6121 §3)
 SUBSCRIPTION_KINDS = ("subscribe", "subscribed", "unsubscribe", "unsubscribed")
 _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(</\2>)")
@@ -104,12 +98,12 @@ class TraceFormatter(logging.Formatter):
     or forge a line (escaped as in tables); a traceback keeps its lines, each escaped."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        from .output import safe_text
+        from ..text import safe_text
 
         return safe_text(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
-        from .output import safe_lines
+        from ..text import safe_lines
 
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -118,7 +112,7 @@ class TraceFormatter(logging.Formatter):
         return super().format(record)
 
     def formatStack(self, stack_info: str) -> str:
-        from .output import safe_lines
+        from ..text import safe_lines
 
         return safe_lines(stack_info)
 
@@ -179,31 +173,6 @@ def _connection_error(err: Any, where: str) -> XmppctlError:
     return ConnectionFailure(f"cannot connect to {where}: {err}")
 
 
-def stanza_error(element: ET.Element) -> tuple[str, str]:
-    """(condition, text) of an ``<error/>`` child of a stanza element."""
-    error = element.find("{jabber:client}error")
-    if error is None:
-        return "undefined-condition", ""
-    condition, text = "undefined-condition", ""
-    for child in error:
-        name = child.tag.rpartition("}")[2]
-        if name == "text":
-            text = child.text or ""
-        elif child.tag.startswith("{urn:ietf:params:xml:ns:xmpp-stanzas}"):
-            condition = name
-    return condition, text
-
-
-def stanza_text(el: ET.Element) -> str:
-    """*el* as XML text with jabber:client as the default namespace, as on the wire."""
-    try:
-        from slixmpp.xmlstream.tostring import tostring  # loaded anyway: a session is running
-
-        return tostring(el, top_level=True)
-    except Exception:  # never lose a stanza over its formatting
-        return ET.tostring(el, encoding="unicode")
-
-
 class _ConnectionLost(Exception):
     """Set on pending IQ futures when the stream goes away."""
 
@@ -214,7 +183,7 @@ class Session:
 
     Code outside this module never sees the slixmpp client: it sends IQs with :meth:`query`,
     presence with :meth:`send_presence` / :meth:`send_subscription`, and edits the roster
-    with :meth:`roster_get` / :meth:`roster_set` / :meth:`roster_remove`.
+    through :meth:`query` (the roster layer builds its own IQs, xmppctl/roster/items.py).
     """
 
     _client: Any
@@ -300,34 +269,6 @@ class Session:
         for fut in list(self._pending):
             if not fut.done():
                 fut.set_exception(_ConnectionLost())
-
-    # ---- roster (RFC 6121 §2): the item model and its XML are roster.py's ------------------
-
-    async def roster_get(self) -> list[RosterItem]:
-        """The whole roster as the server has it now, sorted by JID."""
-        from .roster import ROSTER_NS, parse_roster
-
-        result = await self.query("get", ET.Element(f"{{{ROSTER_NS}}}query"), what="roster get")
-        return parse_roster(result.find(f"{{{ROSTER_NS}}}query"))
-
-    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
-        """Add or replace *item* (one item per set; it carries back the data other clients stored on it)."""
-        from .roster import item_element
-
-        await self._roster_push(item_element(item), what or f"roster set for {item.jid}")
-
-    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
-        """Remove *jid* from the roster (the server then cancels the subscriptions both ways)."""
-        from .roster import remove_element
-
-        await self._roster_push(remove_element(jid), what or f"roster remove {jid}")
-
-    async def _roster_push(self, item: ET.Element, what: str) -> None:
-        from .roster import ROSTER_NS
-
-        query = ET.Element(f"{{{ROSTER_NS}}}query")
-        query.append(item)
-        await self.query("set", query, what=what)
 
     # ---- presence ------------------------------------------------------------------------
 
@@ -460,7 +401,7 @@ def _new_tls_context(account: Account) -> ssl.SSLContext:
         try:
             ctx.load_verify_locations(cafile=account.ca_file)
         except (OSError, ssl.SSLError) as exc:
-            from .errors import UsageError
+            from ..errors import UsageError
 
             raise UsageError(f"--ca-file {account.ca_file}: cannot load: {getattr(exc, 'strerror', None) or exc}") from None
     return ctx
@@ -487,7 +428,7 @@ def is_loopback_address(address: str) -> bool:
 def check_plaintext_allowed(account: Account) -> None:
     """--allow-plaintext-loopback is refused (exit 2) unless the configured address is a loopback
     one.  This is the early check; the session checks the address it actually connected to."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     host = connect_host(account)[0] or account.jid.partition("@")[2]
     name = host.strip("[]")
@@ -694,9 +635,9 @@ class _Login:
     """
 
     def __init__(self, account: Account, password: str, stanza_hook: Callable[[ET.Element], None] | None,
-                 keeper: StrayKeeper | None):
+                 keeper: Callable[[ET.Element], bool]):
         self.account, self.stanza_hook = account, stanza_hook
-        self.keeper = keeper if keeper is not None else StrayKeeper(account.jid, stderr_report)
+        self.keeper = keeper
         self.client = _make_client(account, password)
         self.host, self.port = connect_host(account)
         domain = account.jid.partition("@")[2]
@@ -842,16 +783,17 @@ async def open_session(
     account: Account,
     password: str,
     *,
+    keeper: Callable[[ET.Element], bool],
     stanza_hook: Callable[[ET.Element], None] | None = None,
-    keeper: StrayKeeper | None = None,
 ) -> AsyncIterator[Session]:
     """Log in as *account*; yield a :class:`Session`; close the stream on the way out.
 
     *stanza_hook*, if given, sees every incoming top-level element (raw XML) before slixmpp
     handles it; commands that collect presences use it instead of slixmpp events so that
     nothing is lost or answered behind their back.  Every incoming message, and every
-    subscription request the command does not expect, goes to *keeper* (by default one that
-    reports on stderr and keeps messages in the keep file, see :mod:`xmppctl.strays`).
+    subscription request the command does not expect, goes to *keeper*, which returns True
+    for what it consumed (a :class:`xmppctl.xmpp.keeper.StrayKeeper`: it keeps messages in the keep
+    file and hands each event to the caller's report; the library never prints).
     """
     _patch_scram()
     attempt = _Login(account, password, stanza_hook, keeper)

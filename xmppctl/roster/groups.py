@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .roster import Change, RosterItem
+from .items import Change, RosterItem
 
 #: the keys of ``group list`` rows in JSON/NDJSON/CSV output (members only with --with-members)
 GROUP_COLUMNS = ("group", "count")

@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, render, run, session, state
+from ..context import DryRunOpt, OutputOpt, session, state
+from ..run import account_states, run_fleet
+from ..selection import across_accounts
 
 app = typer.Typer(help="Block and unblock JIDs (XEP-0191): list, add, remove.", no_args_is_help=True)
 
@@ -25,41 +27,52 @@ def _extend_doc(command, *texts: str) -> None:
     command.__doc__ = "\n\n".join([inspect.cleandoc(command.__doc__ or ""), *texts])
 
 
-def _finish(st, results, fmt: str, dry_run: bool) -> None:
-    from ..blocking import RESULT_COLUMNS, raise_for_results
+def _rows(st, fmt: str, dry_run: bool, results_of) -> None:
+    """Each account's per-JID results as rows, failed by the one exit rule (6/7)."""
+    from ...blocking import RESULT_COLUMNS
 
-    render(st, (r.to_dict() for r in results), RESULT_COLUMNS, fmt)
-    if dry_run and fmt == "table":
-        from .common import note
+    async def job(sub):
+        from ...blocking import raise_for_results
+        from ...fleet.run import AccountOutcome
 
-        note(st, "dry run: nothing was sent")
-    raise_for_results(results)
+        async with session(sub) as s:
+            results = await results_of(s)
+        outcome = AccountOutcome(sub.account or "", rows=[r.to_dict() for r in results],
+                                 notes=["dry run: nothing was sent"] if dry_run else [])
+        try:
+            raise_for_results(results)
+        except Exception as exc:  # noqa: BLE001 - reported with the rows
+            outcome.error = exc
+        return outcome
+
+    run_fleet(st, fmt, RESULT_COLUMNS, job)
 
 
 @app.command("list")
+@across_accounts
 def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
     """List the blocked JIDs, sorted.
 
     JSON/NDJSON key: jid (a bare JID, a full JID or a domain).
     """
-    from ..blocking import LIST_COLUMNS, fetch_blocklist, require_blocking
+    from ...blocking import LIST_COLUMNS, fetch_blocklist, require_blocking
 
     st = state(ctx)
     fmt = st.output_format(output)
-    st.resolve_account()
 
-    async def job(_stop):
-        async with session(st) as s:
+    async def job(sub):
+        async with session(sub) as s:
             await require_blocking(s)
-            return await fetch_blocklist(s)
+            return [{"jid": jid} for jid in await fetch_blocklist(s)]
 
-    render(st, ({"jid": jid} for jid in run(job)), LIST_COLUMNS, fmt, empty="no blocked JIDs")
+    run_fleet(st, fmt, LIST_COLUMNS, job, empty="no blocked JIDs")
 
 
 _extend_doc(list_, SUPPORT)
 
 
 @app.command("add")
+@across_accounts
 def add(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Block each JID: a bare JID, a full JID, or a whole domain.
 
@@ -68,24 +81,21 @@ def add(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: O
     address at it.  Every JID is checked before logging in (exit 2 for an
     invalid one, your own JID or your own server); JIDs already blocked are skipped.
     """
-    from ..blocking import block_jids, change, check_blockable
+    from ...blocking import block_jids, change, check_blockable
 
     st = state(ctx)
     fmt = st.output_format(output)
     targets = block_jids(jids)
-    check_blockable(st.resolve_account().jid, targets)
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await change(s, "block", targets, dry_run=dry_run)
-
-    _finish(st, run(job), fmt, dry_run)
+    for sub in account_states(st).values():
+        check_blockable(sub.resolve_account().jid, targets)
+    _rows(st, fmt, dry_run, lambda s: change(s, "block", targets, dry_run=dry_run))
 
 
 _extend_doc(add, SUPPORT, RESULT_KEYS)
 
 
 @app.command("remove")
+@across_accounts
 def remove(
     ctx: typer.Context,
     jids: Annotated[Optional[list[str]], typer.Argument(metavar="JID...", help="Blocked JIDs, as `block list` shows them.", show_default=False)] = None,
@@ -98,8 +108,8 @@ def remove(
     JIDs that are not blocked are skipped (nothing sent).  With --all and an empty block list
     nothing is sent and nothing is printed.
     """
-    from ..blocking import block_jids, change, unblock_all
-    from ..errors import UsageError
+    from ...blocking import block_jids, change, unblock_all
+    from ...errors import UsageError
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -108,15 +118,7 @@ def remove(
         raise UsageError("--all cannot be combined with JIDs")
     if not (all_ or targets):
         raise UsageError("name at least one JID, or use --all")
-    st.resolve_account()
-
-    async def job(_stop):
-        async with session(st) as s:
-            if all_:
-                return await unblock_all(s, dry_run=dry_run)
-            return await change(s, "unblock", targets, dry_run=dry_run)
-
-    _finish(st, run(job), fmt, dry_run)
+    _rows(st, fmt, dry_run, lambda s: unblock_all(s, dry_run=dry_run) if all_ else change(s, "unblock", targets, dry_run=dry_run))
 
 
 _extend_doc(remove, SUPPORT, RESULT_KEYS)

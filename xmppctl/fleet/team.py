@@ -12,7 +12,7 @@ How ``xmppctl team sync TEAM.toml`` wires it (validation first: exit 2, nothing 
 
 1. ``team = load_team_file(path, config.accounts.keys())``; resolve each member's account
    and take ``member_jids = {account: bare JID}``; ``check_member_jids(team, member_jids)``.
-2. (Steps 2-5 are :func:`xmppctl.teamsync.sync_team`.)  Log in to every member
+2. (Steps 2-5 are :func:`xmppctl.fleet.team_sync.sync_team`.)  Log in to every member
    concurrently and keep every session open for the run, fetch each roster and note
    whether its server advertises pre-approval.  A member whose login fails is left out of
    ``rosters``: the plan then leaves its side alone (see ``TeamPlan.unavailable``) and the
@@ -38,11 +38,12 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UsageError
-from .groups import edit_item, rewrite
-from .jid import bare_jid, parse_jid
-from .roster import Change, RosterItem, validate_group, validate_name
-from .rosterfile.read import Where, _parser_limit, _toml_key_line, _type_name, read_error, toml_table_places
+from ..errors import UsageError
+from ..roster.groups import edit_item, rewrite
+from ..jid import bare_jid, parse_jid
+from ..roster.items import Change, RosterItem
+from ..text import validate_group, validate_name
+from ..roster.files.read import Where, _parser_limit, _toml_key_line, _type_name, read_error, toml_table_places
 
 TOP_KEYS = ("group", "member")
 MEMBER_KEYS = ("account", "name")

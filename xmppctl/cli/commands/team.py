@@ -1,7 +1,7 @@
 """``xmppctl team sync TEAM.toml``: every member lists every other, in one group, subscription both.
 
-The plan is pure (xmppctl/team.py), the run is the library's (xmppctl/teamsync.py); this
-module validates the command line and the team file, calls :func:`xmppctl.teamsync.sync_team`
+The plan is pure (xmppctl/fleet/team.py), the run is the library's (xmppctl/fleet/team_sync.py); this
+module validates the command line and the team file, calls :func:`xmppctl.fleet.team_sync.sync_team`
 and renders its result.
 """
 
@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, note, render, run, session, state
+from ..context import DryRunOpt, OutputOpt, note, render, run, session, state
+from ..selection import one_account
 
 if TYPE_CHECKING:
-    from ..teamsync import TeamRun
-    from .common import State
+    from ...fleet.team_sync import TeamRun
+    from ..context import State
 
 app = typer.Typer(help="Team rosters across your own accounts (see `team sync`).", no_args_is_help=True)
 
@@ -25,6 +26,7 @@ REPORT_COLUMNS = ("account", "jid", "status", "roster_sets", "presences", "error
 
 
 @app.command("sync")
+@one_account('the team file names its accounts')
 def sync(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(metavar="TEAM.toml", help="The team file.", show_default=False)],
@@ -60,8 +62,8 @@ def sync(
     account would send: preapprove, request, approve).  Exit 7 when some members failed (the
     others converged; a re-run completes the team), the common code when all failed alike.
     """
-    from ..errors import UsageError
-    from ..team import check_member_jids, load_team_file
+    from ...errors import UsageError
+    from ...fleet.team import check_member_jids, load_team_file
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -71,7 +73,7 @@ def sync(
         raise UsageError("team sync: --password-stdin reads one password; use each account's password source")
     if prune and not dry_run and not yes and not sys.stdin.isatty():
         raise UsageError("--prune may remove contacts: pass --yes to confirm (standard input is not a terminal)")
-    from ..config import check_several_accounts_env
+    from ...config import check_several_accounts_env
 
     config = st.config()
     team = load_team_file(file, config.accounts.keys())
@@ -82,8 +84,8 @@ def sync(
     configured = {name: table["jid"] for name, table in config.accounts.items() if isinstance(table.get("jid"), str)}
     from pathlib import Path
 
-    from ..teamsync import sync_team
-    from .prompt import confirm
+    from ...fleet.team_sync import sync_team
+    from ..prompt import confirm
 
     def open_session(name: str) -> Any:
         return session(members[name], subscriptions_expected=True)
@@ -99,9 +101,9 @@ def sync(
 
 
 def _finish(st: State, outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, exit_code: bool) -> int:
-    from ..errors import PartialFailure
-    from ..fleet import AccountOutcome, error_line, error_row, fleet_exit_code
-    from ..team import ROW_COLUMNS
+    from ...errors import PartialFailure
+    from ...fleet.run import AccountOutcome, error_line, error_row, fleet_exit_code
+    from ...fleet.team import ROW_COLUMNS
 
     last, first = outcome.last, outcome.first
     pending = last.pending_accounts() if last is not None and not dry_run else set()

@@ -1,9 +1,11 @@
 """What a command may do with a session: the :class:`SessionAPI` protocol.
 
-The real :class:`xmppctl.session.Session` implements it over slixmpp; the test suite's fake
+The real :class:`xmppctl.xmpp.session.Session` implements it over slixmpp; the test suite's fake
 session (an in-memory roster) implements it too, and a test compares the two signature by
 signature, so a command that runs against the fake runs against a server the same way.
 Library functions that take a session are annotated with this protocol, not with the class.
+The wire knows no roster items: the roster layer sends its IQs with :meth:`SessionAPI.query`
+(xmppctl/roster/items.py).
 
 Kept free of slixmpp and of asyncio at import time (only annotations name them).
 """
@@ -16,8 +18,7 @@ if TYPE_CHECKING:
     import asyncio
     import xml.etree.ElementTree as ET
 
-    from .config import Account
-    from .roster import RosterItem
+    from ..config import Account
 
 
 class SessionAPI(Protocol):
@@ -52,15 +53,6 @@ class SessionAPI(Protocol):
     async def query(self, iq_type: str, payload: ET.Element | None = None, *, to: str | None = None,
                     timeout: float | None = None, what: str = "request") -> ET.Element:
         """Send an IQ and return the result's XML; ServerRefused, TimeoutFailure or ConnectionFailure."""
-
-    async def roster_get(self) -> list[RosterItem]:
-        """The whole roster, sorted by JID."""
-
-    async def roster_set(self, item: RosterItem, *, what: str | None = None) -> None:
-        """Add or replace *item*, with the extensions it carries."""
-
-    async def roster_remove(self, jid: str, *, what: str | None = None) -> None:
-        """Remove *jid* from the roster."""
 
     def send_presence(self, *, to: str | None = None, type: str | None = None, show: str | None = None,
                       status: str | None = None, priority: int | None = None) -> None:

@@ -4,7 +4,7 @@ These are the library entry points the CLI calls, and fleet mode calls for many 
 they return dataclasses and never print.  Every workflow starts from the roster as the
 server has it now, validates its guards before the first roster set, asks *confirm* (if
 given) before anything is removed, backs the roster up before an import prunes, and then
-pipelines the roster sets (:func:`xmppctl.roster.apply_changes`).
+pipelines the roster sets (:func:`xmppctl.roster.items.apply_changes`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .edits import EditPlan
-from .errors import UsageError, XmppctlError
-from .roster import DEFAULT_WINDOW, ChangeResult, RosterItem, RosterPlan, apply_changes, fetch_roster, plan_roster
+from ..errors import UsageError, XmppctlError, aborted
+from .items import DEFAULT_WINDOW, ChangeResult, RosterItem, RosterPlan, apply_changes, fetch_roster, plan_roster
 
 if TYPE_CHECKING:
-    from .session_api import SessionAPI
+    from ..xmpp.session_api import SessionAPI
 
 #: asked before an edit or import removes contacts; False aborts (exit 1, nothing sent)
 Confirm = Callable[[Any], Awaitable[bool]]
@@ -28,8 +28,6 @@ Confirm = Callable[[Any], Awaitable[bool]]
 Progress = Callable[[Any], None]
 
 
-def _aborted() -> XmppctlError:
-    return XmppctlError("aborted: nothing was changed")
 
 
 # ---- single edits ----------------------------------------------------------------------------
@@ -70,7 +68,7 @@ async def edit_roster(
     if dry_run:
         return EditOutcome(plan)
     if confirm is not None and not await confirm(plan):
-        raise _aborted()
+        raise aborted()
     outcome = EditOutcome(plan, list(plan.refused))
     await apply_changes(session, plan.changes, outcome.results, window=window, progress=progress)  # type: ignore[arg-type]
     if plan.subscribe and all(r.ok for r in outcome.results or ()):
@@ -151,7 +149,7 @@ def check_max_remove(removes: int, max_remove: int | None) -> None:
 
 def backup_to(directory: str | Path, fmt: str, account_jid: str) -> Callable[[list[RosterItem]], Path]:
     """A backup writer: the roster exported to a new timestamped file in *directory*."""
-    from .rosterfile import backup_path, write_roster_path
+    from .files import backup_path, write_roster_path
 
     def write(items: list[RosterItem]) -> Path:
         return write_roster_path(items, fmt, backup_path(directory, account_jid, fmt))
@@ -204,7 +202,7 @@ async def import_roster(
     if dry_run:
         return report
     if removes and confirm is not None and not await confirm(plan):
-        raise _aborted()
+        raise aborted()
     if removes:  # before anything changes; a run that removes nothing leaves no backup file behind
         writer = backup or backup_to(".", "toml", session.bare_jid)
         report.backup = writer(current)

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import EXIT_CODES, ExitCode, Interrupted, UsageError, XmppctlError
+from ..errors import EXIT_CODES, ExitCode, Interrupted, UsageError, XmppctlError, combined_exit_code
 
 #: default of ``--parallel``: sessions open at once
 DEFAULT_PARALLEL = 16
@@ -149,7 +149,10 @@ class AccountOutcome:
     account: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     error: BaseException | None = None
-    drift: bool = False
+    #: found drift: True, or (one account) the DriftFound error to report
+    drift: bool | BaseException = False
+    #: summary lines for a table's reader (stderr, not with --quiet), e.g. a dry run's counts
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -169,22 +172,11 @@ def exit_code_of(exc: BaseException) -> ExitCode:
 
 
 def fleet_exit_code(outcomes: Iterable[AccountOutcome]) -> int:
-    """One exit code for the whole run.
-
-    - 0: every account succeeded (also for no accounts);
-    - 10: every account succeeded and at least one found drift;
-    - 7: some accounts failed, at least one succeeded (the failed ones have error rows);
-    - all failed: their common code when it is the same for all (all 3 -> 3); else 1
-      ("any other failure"): 7 would claim that some accounts were done, and none was.
-      Each account's own code is in its error row.
-    """
-    codes = [o.exit_code for o in outcomes]
-    failed = [c for c in codes if c not in (ExitCode.OK, ExitCode.DRIFT)]
-    if not failed:
-        return int(ExitCode.DRIFT) if ExitCode.DRIFT in codes else int(ExitCode.OK)
-    if len(failed) < len(codes):
-        return int(ExitCode.PARTIAL)
-    return failed[0] if len(set(failed)) == 1 else int(ExitCode.FAILURE)
+    """One exit code for the whole run, by the one rule (:func:`xmppctl.errors.combined_exit_code`):
+    0 (10 with drift) when every account succeeded; 7 when some failed and something was done;
+    the common code when all failed alike (all 3 -> 3); else 1.  Each account's own code is in
+    its error row."""
+    return combined_exit_code(o.exit_code for o in outcomes)
 
 
 # ---- rows -----------------------------------------------------------------------------------
@@ -217,7 +209,7 @@ def error_row(account: str, exc: BaseException) -> dict[str, Any]:
 def error_line(account: str, exc: BaseException) -> str:
     """The stderr line for a failed account in table/csv output (no trailing newline); the
     message may quote the server, so it is escaped as in tables."""
-    from .output import safe_text
+    from ..text import safe_text
 
     row = error_row(account, exc)
     return f"xmppctl: {safe_text(account)}: {safe_text(row['message'])} (exit {row['exit']}: {row['error']})"

@@ -1,4 +1,4 @@
-"""Team sync on live sessions: make every member list every other one (the plan: xmppctl/team.py).
+"""Team sync on live sessions: make every member list every other one (the plan: xmppctl/fleet/team.py).
 
 :func:`sync_team` holds every member's session open at once in one event loop (the
 handshakes need both sides online), applies the plan in phases (roster sets, pre-approvals,
@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import XmppctlError
+from ..errors import aborted
+from ..roster.items import fetch_roster, remove_item, set_item
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
 if TYPE_CHECKING:
-    from .session_api import SessionAPI
+    from ..xmpp.session_api import SessionAPI
 
 #: ``open_session(account_name)``: an async context manager yielding that member's Session
 OpenSession = Callable[[str], AbstractAsyncContextManager[Any]]
@@ -155,13 +156,13 @@ async def _hold(member: Member, open_session: OpenSession, slots: asyncio.Semaph
 
 async def _plan(ctx: _Context) -> TeamPlan:
     """Read every live member's roster and plan from them (a failed read fails that member)."""
-    from .subscriptions import PREAPPROVAL_FEATURE
+    from ..subscriptions import PREAPPROVAL_FEATURE
 
     rosters: dict[str, Any] = {}
 
     async def fetch(m: Member) -> None:
         try:
-            rosters[m.name] = await m.session.roster_get()
+            rosters[m.name] = await fetch_roster(m.session)
         except Exception as exc:  # noqa: BLE001
             m.error = exc
 
@@ -174,20 +175,20 @@ async def _plan(ctx: _Context) -> TeamPlan:
 async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | None, backup_dir: str | Path,
                               note: Note | None) -> list[str]:
     """Export every roster --prune takes an item from, then ask once for the combined plan."""
-    from .sync import backup_to
+    from ..roster.workflows import backup_to
 
     removals = plan.removals()
     paths = []
     for account in dict.fromkeys(a for a, _ in removals):
         session: SessionAPI = ctx.members[account].session
-        path = backup_to(backup_dir, "toml", ctx.jids[account])(await session.roster_get())
+        path = backup_to(backup_dir, "toml", ctx.jids[account])(await fetch_roster(session))
         if note is not None:
             note(f"{account}: backup of the current roster written to {path}")
         paths.append(str(path))
     if confirm is not None:
         listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
         if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
-            raise XmppctlError("aborted: nothing was changed")
+            raise aborted()
     return paths
 
 
@@ -201,9 +202,9 @@ async def _apply(ctx: _Context, plan: TeamPlan) -> None:
             for change in todo:
                 m.roster_sets += 1
                 if change.action == "remove":
-                    await m.session.roster_remove(change.jid)
+                    await remove_item(m.session, change.jid)
                 else:
-                    await m.session.roster_set(change.after)
+                    await set_item(m.session, change.after)
         except Exception as exc:  # noqa: BLE001 - this member fails; the others go on
             m.error = exc
 
@@ -227,7 +228,7 @@ def _send(m: Member, to: str, kind: str) -> None:
 
 async def _round_trip(m: Member) -> None:
     try:
-        await m.session.roster_get()
+        await fetch_roster(m.session)
     except Exception as exc:  # noqa: BLE001
         m.error = exc
 
@@ -241,7 +242,7 @@ async def _approve(m: Member, requester: str, timeout: float) -> None:
     while m.error is None:
         _send(m, requester, "subscribed")
         try:
-            item = next((i for i in await m.session.roster_get() if i.jid == requester), None)
+            item = next((i for i in await fetch_roster(m.session) if i.jid == requester), None)
         except Exception as exc:  # noqa: BLE001
             m.error = exc
             return

@@ -5,8 +5,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import OutputOpt, render, run, session, state
-from .complete import complete_account
+from ..context import OutputOpt, render, run, session, state
+from ..selection import one_account
+from ..complete import complete_account
 
 app = typer.Typer(help="Manage named accounts in the config file (written with mode 0600).", no_args_is_help=True)
 
@@ -35,9 +36,9 @@ MakeDefaultOpt = Annotated[bool, typer.Option("--default", help="Make this the d
 
 def _table_from_options(**options: Any) -> dict[str, Any]:
     """The account keys given on the command line (None: not given), checked like the config file."""
-    from ..config import TLS_MODES
-    from ..output import FORMATS
-    from ..text import check_text
+    from ...config import TLS_MODES
+    from ...output import FORMATS
+    from ...text import check_text
 
     for key in ("server", "ca_file", "password_command"):
         if options.get(key) is not None:  # the config file is UTF-8 TOML: it cannot hold undecodable bytes
@@ -60,12 +61,13 @@ def _table_from_options(**options: Any) -> dict[str, Any]:
 
 
 def _usage(message: str) -> Exception:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     return UsageError(message)
 
 
 @app.command("add")
+@one_account('it edits the config file')
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Account name (letters, digits, '-', '_').", show_default=False)],
@@ -84,8 +86,8 @@ def add(
     """Add an account; the first one becomes the default.  An existing NAME is replaced only with
     --force, and the message lists what changed; `account set` changes single keys.  The
     password is stored only with --store-password."""
-    from ..config import add_account, read_password_to_store
-    from ..jid import parse_jid
+    from ...config import add_account, read_password_to_store
+    from ...jid import parse_jid
 
     st = state(ctx)
     bare = parse_jid(jid, allow_resource=False, require_local=True).bare
@@ -98,6 +100,7 @@ def add(
 
 
 @app.command("set")
+@one_account('it edits the config file')
 def set_(
     ctx: typer.Context,
     name: NameArg,
@@ -118,8 +121,8 @@ def set_(
 ) -> None:
     """Change some keys of account NAME and keep the others; checked like `account add`.  The
     message lists what changed."""
-    from ..config import read_password_to_store, update_account
-    from ..jid import parse_jid
+    from ...config import read_password_to_store, update_account
+    from ...jid import parse_jid
 
     st = state(ctx)
     config = st.config()
@@ -138,6 +141,7 @@ def set_(
 
 
 @app.command("list")
+@one_account("it lists the config file's accounts")
 def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
     """List configured accounts (never shows passwords).
 
@@ -171,6 +175,7 @@ def _select(st: Any, name: str | None) -> None:
 
 
 @app.command("show")
+@one_account("it shows one account's settings")
 def show(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = None) -> None:
     """Show an account as commands would use it, and where its password would come from; never
     the password, and without running a password command.
@@ -181,8 +186,8 @@ def show(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
     use now), password_overrides (a configured source that it takes precedence over, or null),
     overridden (keys whose value comes from a global option or an XMPPCTL_* variable).
     """
-    from ..config import password_env_var, password_source
-    from ..output import render_object
+    from ...config import password_env_var, password_source
+    from ...output import render_object
 
     st = state(ctx)
     _select(st, name)
@@ -214,7 +219,7 @@ def show(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
 
 def _overridden(config: Any, account: Any) -> list[str]:
     """The settings of a configured account that global options or XMPPCTL_* variables changed."""
-    from ..config import resolve_account
+    from ...config import resolve_account
 
     if account.name is None:
         return []
@@ -224,6 +229,7 @@ def _overridden(config: Any, account: Any) -> list[str]:
 
 
 @app.command("test")
+@one_account("it reports one account's login")
 def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = None) -> None:
     """Log in as an account, report how, and log out; exit codes as for any command (3 wrong
     password, 4 connection/TLS, 5 timeout...).  Sends no presence and changes nothing.
@@ -232,8 +238,8 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
     tls_cipher, sasl_mechanism, server_software (XEP-0092 name and version, or null when the
     server does not say), password_source.
     """
-    from ..accountcheck import login_report
-    from ..output import render_object
+    from ...login_report import login_report
+    from ...output import render_object
 
     st = state(ctx)
     _select(st, name)
@@ -251,6 +257,7 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
 
 
 @app.command("remove")
+@one_account('it edits the config file')
 def remove(
     ctx: typer.Context,
     name: NameArg,
@@ -258,7 +265,7 @@ def remove(
 ) -> None:
     """Remove an account from the config file.  The default account is removed only with
     --force; no other account is made the default then."""
-    from ..config import remove_account
+    from ...config import remove_account
 
     st = state(ctx)
     change = remove_account(st.config().path, name, force=force)

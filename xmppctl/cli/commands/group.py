@@ -5,9 +5,11 @@ from typing import Annotated
 
 import typer
 
-from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, render, run, session, state
-from .complete import complete_group, complete_jid
+from ..roster_edit import ROWS_HELP
+from ..context import DryRunOpt, OutputOpt, session, state
+from ..run import run_fleet
+from ..selection import across_accounts
+from ..complete import complete_group, complete_jid
 
 app = typer.Typer(help="List, rename and delete roster groups; add or drop a group on contacts.", no_args_is_help=True)
 
@@ -20,25 +22,16 @@ def _with_rows_help(fn):
     return fn
 
 
-def _fetch(st):
-    from ..roster import fetch_roster
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    return run(job)
-
-
-async def _fleet_rows(sub, rows_of):
-    """One account of a fleet run: its roster, through *rows_of*, as rows."""
-    from ..roster import fetch_roster
+async def _rows(sub, rows_of):
+    """One account's roster, through *rows_of*, as rows."""
+    from ...roster.items import fetch_roster
 
     async with session(sub) as s:
         return rows_of(await fetch_roster(s))
 
 
 @app.command("list")
+@across_accounts
 def list_(
     ctx: typer.Context,
     with_members: Annotated[bool, typer.Option("--with-members", help="Also list each group's members.")] = False,
@@ -50,48 +43,40 @@ def list_(
     JSON/NDJSON keys: group (string), count (integer), and with --with-members, members (list of
     JIDs, sorted).
     """
-    from ..groups import GROUP_COLUMNS, GROUP_COLUMNS_WITH_MEMBERS, list_groups
+    from ...roster.groups import GROUP_COLUMNS, GROUP_COLUMNS_WITH_MEMBERS, list_groups
 
     st = state(ctx)
     fmt = st.output_format(output)
     columns = GROUP_COLUMNS_WITH_MEMBERS if with_members else GROUP_COLUMNS
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        run_fleet(st, fmt, columns, lambda sub: _fleet_rows(sub, lambda r: [g.to_dict(with_members) for g in list_groups(r)]))
-    st.resolve_account()
-    groups = list_groups(_fetch(st))
-    render(st, (g.to_dict(with_members) for g in groups), columns, fmt, empty="no groups")
+    run_fleet(st, fmt, columns, lambda sub: _rows(sub, lambda r: [g.to_dict(with_members) for g in list_groups(r)]),
+              empty="no groups")
 
 
 @app.command("members")
+@across_accounts
 def members_(ctx: typer.Context, group: GroupArg, output: OutputOpt = None) -> None:
     """List the contacts in GROUP (an unknown group has no members: empty output, exit 0).
 
     JSON/NDJSON keys, as in `roster list`: jid, name (string or null), subscription, ask
     (boolean), groups (list of strings).
     """
-    from ..groups import members
-    from ..roster import ITEM_COLUMNS
-    from ..text import validate_group
+    from ...roster.groups import members
+    from ...roster.items import ITEM_COLUMNS
+    from ...text import validate_group
 
     st = state(ctx)
     fmt = st.output_format(output)
     name = validate_group(group, "GROUP")
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        run_fleet(st, fmt, ITEM_COLUMNS, lambda sub: _fleet_rows(sub, lambda r: [i.to_dict() for i in members(r, name)]))
-    st.resolve_account()
-    render(st, (item.to_dict() for item in members(_fetch(st), name)), ITEM_COLUMNS, fmt, empty="no contacts in the group")
+    run_fleet(st, fmt, ITEM_COLUMNS, lambda sub: _rows(sub, lambda r: [i.to_dict() for i in members(r, name)]),
+              empty="no contacts in the group")
 
 
 def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool, dry_run: bool, output) -> None:
-    """group add/remove: skip contacts already right, refuse unknown ones (xmppctl.edits)."""
-    from ..edits import plan_group_members
-    from ..jid import bare_jids
-    from ..text import validate_group
-    from .changes import edit_roster
+    """group add/remove: skip contacts already right, refuse unknown ones (xmppctl.roster.edits)."""
+    from ...roster.edits import plan_group_members
+    from ...jid import bare_jids
+    from ...text import validate_group
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -102,6 +87,7 @@ def _edit_members(ctx: typer.Context, group: str, jids: list[str], *, add: bool,
 
 
 @app.command("add")
+@across_accounts
 @_with_rows_help
 def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Put contacts into GROUP, keeping their other groups.
@@ -114,6 +100,7 @@ def add(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt =
 
 
 @app.command("remove")
+@across_accounts
 @_with_rows_help
 def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Take contacts out of GROUP, keeping them and their other groups.
@@ -125,6 +112,7 @@ def remove(ctx: typer.Context, group: GroupArg, jids: JidsArg, dry_run: DryRunOp
 
 
 @app.command("rename")
+@across_accounts
 @_with_rows_help
 def rename(
     ctx: typer.Context,
@@ -139,10 +127,10 @@ def rename(
     whole item from the server's current copy.  OLD with no members: exit 6; OLD equal to NEW:
     exit 2.
     """
-    from ..edits import plan_group_rename
-    from ..errors import UsageError
-    from ..text import validate_group
-    from .changes import edit_roster
+    from ...roster.edits import plan_group_rename
+    from ...errors import UsageError
+    from ...text import validate_group
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -155,6 +143,7 @@ def rename(
 
 
 @app.command("delete")
+@across_accounts
 @_with_rows_help
 def delete(
     ctx: typer.Context,
@@ -173,10 +162,10 @@ def delete(
     """
     import sys
 
-    from ..edits import plan_group_delete
-    from ..errors import UsageError
-    from ..text import validate_group
-    from .changes import edit_roster
+    from ...roster.edits import plan_group_delete
+    from ...errors import UsageError
+    from ...text import validate_group
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -187,7 +176,7 @@ def delete(
     st.resolve_account()
 
     async def confirm(plan) -> bool:
-        from .prompt import confirm as ask_user
+        from ..prompt import confirm as ask_user
 
         return await ask_user(f"Remove {len(plan.changes)} contact(s) in {name!r} from the roster "
                               "and cancel their subscriptions?")

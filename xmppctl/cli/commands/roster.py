@@ -6,10 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..roster import SUBSCRIPTIONS
-from .changes import ROWS_HELP
-from .common import DryRunOpt, OutputOpt, note, render, run, session, state
-from .complete import complete_group, complete_jid, save_roster_cache
+from ...roster.items import SUBSCRIPTIONS
+from ..roster_edit import ROWS_HELP
+from ..context import DryRunOpt, OutputOpt, note, session, state
+from ..selection import across_accounts
+from ..complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
 
@@ -19,6 +20,7 @@ Subscription = Enum("Subscription", {v: v for v in SUBSCRIPTIONS}, type=str)
 
 
 @app.command("list")
+@across_accounts
 def list_(
     ctx: typer.Context,
     group: Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Only contacts in GROUP (repeatable: any of them).", show_default=False)] = None,
@@ -34,32 +36,21 @@ def list_(
     """
     st = state(ctx)
     fmt = st.output_format(output)
-    if st.fleet_accounts is None:
-        st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
+    st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
 
-    from ..roster import ITEM_COLUMNS, fetch_roster, filter_items
+    from ...roster.items import ITEM_COLUMNS, fetch_roster, filter_items
+    from ..run import run_fleet
 
-    def selected(roster):
-        return filter_items(roster, groups=group or (), subscription=subscription.value if subscription else None,
-                            pending=pending, ungrouped=ungrouped)
+    async def rows(sub):
+        async with session(sub) as s:
+            roster = await fetch_roster(s)
+        # what TAB offers for --group and JIDs (completions never go to the network)
+        save_roster_cache(sub.resolve_account().jid, roster)
+        return [item.to_dict() for item in filter_items(
+            roster, groups=group or (), subscription=subscription.value if subscription else None,
+            pending=pending, ungrouped=ungrouped)]
 
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        async def rows(sub):
-            async with session(sub) as s:
-                return [item.to_dict() for item in selected(await fetch_roster(s))]
-
-        run_fleet(st, fmt, ITEM_COLUMNS, rows)
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    roster = run(job)
-    # what TAB offers for --group and JIDs (completions never go to the network)
-    save_roster_cache(st.resolve_account().jid, roster)
-    render(st, (item.to_dict() for item in selected(roster)), ITEM_COLUMNS, fmt, empty="no contacts")
+    run_fleet(st, fmt, ITEM_COLUMNS, rows, empty="no contacts")
 
 
 # ---- editing: add, remove, set, show ---------------------------------------------------------
@@ -75,6 +66,7 @@ def _with_rows_help(fn):
 
 
 @app.command("add")
+@across_accounts
 @_with_rows_help
 def add(
     ctx: typer.Context,
@@ -92,10 +84,10 @@ def add(
     kept.  --subscribe sends the subscription request after the roster set (even when the item was
     already up to date); its row has action "subscribe".
     """
-    from ..edits import plan_add
-    from ..jid import bare_jid
-    from ..text import validate_groups, validate_name
-    from .changes import edit_roster
+    from ...roster.edits import plan_add
+    from ...jid import bare_jid
+    from ...text import validate_groups, validate_name
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -108,6 +100,7 @@ def add(
 
 
 @app.command("remove")
+@across_accounts
 @_with_rows_help
 def remove(
     ctx: typer.Context,
@@ -124,9 +117,9 @@ def remove(
     item-not-found and nothing is sent for it (exit 6, or 7 when other contacts were removed),
     unless --missing-ok skips it.
     """
-    from ..edits import plan_remove
-    from ..jid import bare_jids
-    from .changes import edit_roster
+    from ...roster.edits import plan_remove
+    from ...jid import bare_jids
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -136,6 +129,7 @@ def remove(
 
 
 @app.command("set")
+@across_accounts
 @_with_rows_help
 def set_(
     ctx: typer.Context,
@@ -155,12 +149,12 @@ def set_(
     --add-group/--remove-group (which may be combined).  Conflicting or no options: exit 2.  A JID
     not in the roster: exit 6 (item-not-found), nothing sent; use `roster add` to create it.
     """
-    from ..edits import plan_set
-    from ..errors import UsageError
-    from ..groups import KEEP
-    from ..jid import bare_jid
-    from ..text import validate_groups, validate_name
-    from .changes import edit_roster
+    from ...roster.edits import plan_set
+    from ...errors import UsageError
+    from ...roster.groups import KEEP
+    from ...jid import bare_jid
+    from ...text import validate_groups, validate_name
+    from ..roster_edit import edit_roster
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -188,6 +182,7 @@ def set_(
 
 
 @app.command("show")
+@across_accounts
 def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     """Show one contact with all its fields.
 
@@ -195,37 +190,25 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
     (boolean: our subscription request is pending), groups (list of strings).  A JID not in the
     roster: exit 6 (item-not-found).
     """
-    from ..errors import ServerRefused
-    from ..jid import bare_jid
-    from ..output import render_object
-    from ..roster import fetch_roster
+    from ...errors import ServerRefused
+    from ...jid import bare_jid
+    from ...output import render_object
+    from ...roster.items import ITEM_COLUMNS, fetch_roster
+    from ..run import run_fleet
 
     st = state(ctx)
     fmt = st.output_format(output)
     bare = bare_jid(jid)
 
-    def found(roster):
-        item = next((i for i in roster if i.jid == bare), None)
+    async def rows(sub):
+        async with session(sub) as s:
+            item = next((i for i in await fetch_roster(s) if i.jid == bare), None)
         if item is None:
             raise ServerRefused(f"{bare} is not in the roster (item-not-found)", condition="item-not-found")
-        return item
+        return [item.to_dict()]
 
-    if st.fleet_accounts is not None:  # one row per account (render_object is for one object)
-        from ..roster import ITEM_COLUMNS
-        from .fleet import run_fleet
-
-        async def rows(sub):
-            async with session(sub) as s:
-                return [found(await fetch_roster(s)).to_dict()]
-
-        run_fleet(st, fmt, ITEM_COLUMNS, rows)
-    st.resolve_account()
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    render_object(found(run(job)).to_dict(), fmt)
+    # one account prints the object itself; several, one row per account
+    run_fleet(st, fmt, ITEM_COLUMNS, rows, render_one=lambda found: render_object(found[0], fmt))
 
 
 # ---- bulk: export, import, diff --------------------------------------------------------------
@@ -262,8 +245,8 @@ def _with_file_help(fn):
 
 def _read_desired(st, path: str, file_format: FileFormat | None):
     """(items, format) of the whole file, validated before any login."""
-    from ..errors import UsageError
-    from ..rosterfile import load_roster_file
+    from ...errors import UsageError
+    from ...roster.files import load_roster_file
 
     if path == "-" and st.password_stdin:
         raise UsageError("FILE '-' and --password-stdin both need standard input; use a file or another password source")
@@ -271,7 +254,7 @@ def _read_desired(st, path: str, file_format: FileFormat | None):
 
 
 def _sync_fields(groups_only: bool, names_only: bool) -> dict[str, bool]:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     if groups_only and names_only:
         raise UsageError("--groups-only and --names-only exclude each other")
@@ -284,6 +267,7 @@ def _plan_summary(counts: dict[str, int], verb: str) -> str:
 
 
 @app.command("export")
+@across_accounts
 def export(
     ctx: typer.Context,
     output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json or csv [default: from the extension of --file, else toml].", show_default=False, case_sensitive=False)] = None,
@@ -307,9 +291,9 @@ def export(
     """
     import sys
 
-    from ..errors import UsageError
-    from ..roster import fetch_roster
-    from ..rosterfile import FORMATS, check_exportable, write_roster, write_roster_path
+    from ...errors import UsageError
+    from ...roster.items import fetch_roster
+    from ...roster.files import FORMATS, check_exportable, write_roster, write_roster_path
 
     st = state(ctx)
     if (output and old_format) or (output_file and old_file):
@@ -321,23 +305,36 @@ def export(
     else:
         ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
         fmt = ext if ext in FORMATS else "toml"
-    if st.fleet_accounts is not None:
-        from .roster_fleet import export_fleet
+    from ...fleet.run import export_paths
+    from ..run import finish, run_jobs
 
-        export_fleet(st, fmt, output_file)
-    st.resolve_account()
+    names = st.fleet_accounts
+    paths = export_paths(output_file, names) if names is not None else {st.account or "": output_file}
+    fetched = {}
 
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
+    async def job(sub):
+        async with session(sub) as s:
+            fetched[sub.account or ""] = await fetch_roster(s)
+        return []
 
-    items = run(job)
-    if to_stdout:
-        check_exportable(items, fmt)
-        write_roster(items, fmt, sys.stdout)
-    else:
-        path = write_roster_path(items, fmt, output_file)
-        note(st, f"xmppctl: exported {len(items)} contact(s) to {path}")
+    outcomes = run_jobs(st, job)
+    # written after the event loop, where a signal interrupts the write itself (no partial file)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            continue
+        items, path = fetched[outcome.account], paths[outcome.account]
+        if path in (None, "-"):
+            check_exportable(items, fmt)
+            write_roster(items, fmt, sys.stdout)
+            continue
+        try:
+            written = write_roster_path(items, fmt, path)
+        except Exception as exc:  # noqa: BLE001 - this account's file; the others are still written
+            outcome.error = exc
+            continue
+        who = f"{outcome.account}: " if names is not None else ""
+        note(st, f"xmppctl: {who}exported {len(items)} contact(s) to {written}")
+    finish(st, outcomes, None, fmt)  # the rosters went to files (or stdout), not into a document
 
 
 class _ProgressBar:
@@ -378,7 +375,7 @@ class _ProgressBar:
 
 
 def _parse_rate(text: str) -> float:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     value = text.strip().lower().removesuffix("/s").strip()
     try:
@@ -423,6 +420,7 @@ class _ImportProgress:
 
 
 @app.command("import")
+@across_accounts
 @_with_file_help
 def import_(
     ctx: typer.Context,
@@ -473,9 +471,9 @@ def import_(
     import sys
     from pathlib import Path
 
-    from ..errors import UsageError
-    from ..rosterfile import STDIN
-    from ..sync import ImportOptions, check_import_guards
+    from ...errors import UsageError
+    from ...roster.files import STDIN
+    from ...roster.workflows import ImportOptions, check_import_guards
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -489,84 +487,106 @@ def import_(
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
-    if st.fleet_accounts is not None:
-        from .roster_fleet import import_fleet
-
-        import_fleet(st, fmt, file, desired, options, dry_run=dry_run, yes=yes,
-                     backup_dir=_backup_dir(file, backup_dir), backup_fmt=backup_fmt)
-    backup, confirm = _import_hooks(st, file, backup_fmt, st.resolve_account().jid, backup_dir)
-    report = run(lambda _stop: _import_one(st, desired, options, dry_run=dry_run, backup=backup,
-                                           confirm=None if yes else confirm))
-    _report_import(st, fmt, report, subscribe=subscribe)
-
-
-async def _import_one(st, desired, options, *, dry_run: bool, backup, confirm):
-    """One account's import in its session, with the progress bar and the interrupt summary."""
-    import asyncio
-    import sys
-
-    from ..errors import Interrupted
-    from ..sync import import_roster
-
-    progress = _ImportProgress(quiet=st.quiet)
-    async with session(st) as s:
-        try:
-            return await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
-                                       confirm=confirm, backup=backup)
-        except (asyncio.CancelledError, Interrupted):
-            progress.close()
-            if progress.report is not None:
-                sys.stderr.write(_interrupted_summary(progress.report))
-            raise
-        finally:
-            progress.close()
+    _import(st, fmt, file, desired, options, dry_run=dry_run, yes=yes, backup_dir=_backup_dir(file, backup_dir),
+            backup_fmt=backup_fmt)
 
 
 def _backup_dir(file: str, backup_dir: str | None):
     """Where --prune backups go: --backup-dir, else FILE's directory (the current one for -)."""
     from pathlib import Path
 
-    from ..rosterfile import STDIN
+    from ...roster.files import STDIN
 
     return Path(backup_dir) if backup_dir is not None else Path(".") if file == STDIN else Path(file).parent
 
 
-def _import_hooks(st, file: str, backup_fmt: str, account_jid: str, backup_dir: str | None = None):
-    """(backup, confirm) for import_roster: a backup next to FILE, announced on stderr; the prompt."""
-    from ..sync import backup_to
+def _confirm_removals(st, file: str, desired, options) -> dict:
+    """Several accounts with --prune: read every plan, ask once for the combined removals."""
+    from ...roster.workflows import import_roster
+    from ..run import confirm_combined
 
-    write_backup = backup_to(_backup_dir(file, backup_dir), backup_fmt, account_jid)
+    async def removals_of(sub):
+        async with session(sub) as s:
+            report = await import_roster(s, desired, options, dry_run=True)
+        return [c.jid for c in report.plan.changes if c.action == "remove"]
 
-    def backup(current):
-        path = write_backup(current)
-        note(st, f"xmppctl: backup of the current roster ({len(current)} contacts) written to {path}")
-        return path
+    async def ask(planned):
+        from ..prompt import confirm
 
-    async def confirm(plan) -> bool:
-        from .prompt import confirm as ask
+        total = sum(len(jids) for jids in planned.values())
+        per = ", ".join(f"{name}: {len(jids)}" for name, jids in planned.items() if jids)
+        return await confirm(f"Remove {total} contact(s) not in {file} from "
+                             f"{sum(1 for jids in planned.values() if jids)} account(s) ({per})?")
 
-        return await ask(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
-
-    return backup, confirm
+    return confirm_combined(st, removals_of, ask)
 
 
-def _report_import(st, fmt: str, report, *, subscribe: bool) -> None:
-    """The dry-run plan, or one row per roster set sent; then exit 6/7 for failed sets."""
-    from ..roster import raise_for_results
-    from .changes import PLAN_COLUMNS, RESULT_COLUMNS
+def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bool, backup_dir, backup_fmt: str):
+    """The file imported into each account of the run, each in its own session.
 
-    render(st, import_rows(report, fmt, subscribe=subscribe), RESULT_COLUMNS if report.results is not None else PLAN_COLUMNS,
-           fmt, empty=None)
-    if fmt == "table":
-        note(st, import_summary(report))
-    if report.results is not None:
-        raise_for_results(report.results, "roster")
+    --prune (no --yes, not a dry run) asks before removing: one account in its session, between
+    plan and apply; several accounts after a read pass, once for the combined removals, and each
+    then removes only what was confirmed.  The backup follows the confirmation and precedes the
+    first removal (xmppctl.roster.workflows.import_roster).
+    """
+    import asyncio
+    import sys
+
+    from ...errors import Interrupted
+    from ...fleet.run import AccountOutcome
+    from ...roster.items import raise_for_results
+    from ...roster.workflows import backup_to, import_roster, removals_confirmed
+    from ..roster_edit import PLAN_COLUMNS, RESULT_COLUMNS
+    from ..run import run_fleet
+
+    fleet = st.fleet_accounts is not None
+    checks = _confirm_removals(st, file, desired, options) if options.prune and not dry_run and not yes and fleet else None
+
+    async def job(sub):
+        name = sub.account or ""
+        who = f"{name}: " if fleet else ""
+        if checks is not None and isinstance(checks.get(name), BaseException):
+            raise checks[name]  # its plan could not be read: not logged in again
+        write_backup = backup_to(backup_dir, backup_fmt, sub.resolve_account().jid)
+
+        def backup(current):
+            path = write_backup(current)
+            note(st, f"xmppctl: {who}backup of the current roster ({len(current)} contacts) written to {path}", erase_progress=fleet)
+            return path
+
+        async def ask_one(plan) -> bool:
+            from ..prompt import confirm as ask_user
+
+            return await ask_user(f"Remove {plan.counts()['remove']} contact(s) not in {file}?")
+
+        confirm = removals_confirmed(checks[name]) if checks is not None else None if yes or fleet else ask_one
+        progress = _ImportProgress(quiet=st.quiet or fleet)
+        async with session(sub) as s:
+            try:
+                report = await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
+                                             confirm=confirm, backup=backup)
+            except (asyncio.CancelledError, Interrupted):
+                progress.close()
+                if progress.report is not None and progress.report.results is not None:
+                    sys.stderr.write(f"xmppctl: {who}" + _interrupted_summary(progress.report).removeprefix("xmppctl: "))
+                raise
+            finally:
+                progress.close()
+        rows = import_rows(report, fmt, subscribe=options.subscribe)
+        outcome = AccountOutcome(name, rows=rows, notes=[import_summary(report)])
+        try:
+            raise_for_results(report.results or [], "roster")
+        except Exception as exc:  # noqa: BLE001 - this account's failed sets, reported with its rows
+            outcome.error = exc
+        return outcome
+
+    run_fleet(st, fmt, PLAN_COLUMNS if dry_run else RESULT_COLUMNS, job, empty=None)
 
 
 def import_rows(report, fmt: str, *, subscribe: bool) -> list[dict]:
     """An import's rows: the dry run's plan rows, or one result row per roster set sent."""
-    from ..edits import EditPlan
-    from .changes import plan_rows, result_rows, subscription_rows
+    from ...roster.edits import EditPlan
+    from ..roster_edit import plan_rows, result_rows, subscription_rows
 
     edit = EditPlan(changes=report.plan.changes)
     if report.results is None:
@@ -590,6 +610,7 @@ def import_summary(report) -> str:
 
 
 @app.command("diff")
+@across_accounts
 @_with_file_help
 def diff(
     ctx: typer.Context,
@@ -615,38 +636,33 @@ def diff(
     per account.  --exit-code: 10 when some account drifted and none failed; 7 when some
     failed.
     """
-    from ..errors import DriftFound
-    from ..roster import fetch_roster
-    from .changes import PLAN_COLUMNS
+    from ...errors import DriftFound
+    from ...fleet.run import AccountOutcome
+    from ...roster.items import fetch_roster
+    from ..roster_edit import PLAN_COLUMNS
+    from ..run import run_fleet
 
     st = state(ctx)
     fmt = st.output_format(output)
     sync = _sync_fields(groups_only, names_only)
     desired, _fmt = _read_desired(st, file, file_format)
-    if st.fleet_accounts is not None:
-        from .roster_fleet import diff_fleet
 
-        diff_fleet(st, fmt, desired, prune=prune, sync=sync, exit_code=exit_code)
-    st.resolve_account()
-
-    async def job(_stop):
-        async with session(st) as s:
-            return diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
-
-    plan, extra = run(job)
-    render(st, diff_rows(plan, extra, fmt), PLAN_COLUMNS, fmt, empty=None)
-    if fmt == "table":
-        note(st, diff_summary(plan, extra))
-    if exit_code and plan.drift:
+    async def job(sub):
+        async with session(sub) as s:
+            plan, extra = diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
         counts = plan.counts()
-        raise DriftFound(f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove",
-                         details=counts)
+        drift = exit_code and plan.drift and DriftFound(
+            f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove", details=counts)
+        return AccountOutcome(sub.account or "", rows=diff_rows(plan, extra, fmt), drift=drift,
+                              notes=[diff_summary(plan, extra)])
+
+    run_fleet(st, fmt, PLAN_COLUMNS, job, empty=None)
 
 
 def diff_plan(current, desired, *, prune: bool, sync: dict[str, bool]):
     """(plan, extra): what an import of *desired* would change, and the JIDs only in the roster
     that it keeps (empty with --prune, where they are removals)."""
-    from ..roster import plan_roster
+    from ...roster.items import plan_roster
 
     wanted = {item.jid for item in desired}
     extra = [] if prune else sorted(item.jid for item in current if item.jid not in wanted)
@@ -654,8 +670,8 @@ def diff_plan(current, desired, *, prune: bool, sync: dict[str, bool]):
 
 
 def diff_rows(plan, extra: list[str], fmt: str) -> list[dict]:
-    from ..edits import EditPlan
-    from .changes import plan_rows
+    from ...roster.edits import EditPlan
+    from ..roster_edit import plan_rows
 
     rows = plan_rows(EditPlan(changes=plan.changes), fmt)
     return rows + [{"action": "extra", "jid": jid, "changes": [], "note": "kept; --prune would remove"} for jid in extra]

@@ -6,13 +6,13 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .session_api import SessionAPI
+    from .xmpp.session_api import SessionAPI
 
 
 async def login_report(session: SessionAPI) -> dict[str, Any]:
     """The login's facts: bound_jid, server (host:port connected to), address (peer IP),
     tls_version, tls_cipher, sasl_mechanism, server_software (see :func:`server_software`)."""
-    from .session import connect_host
+    from .xmpp.session import connect_host
 
     facts = session.login_facts()
     host, port = connect_host(session.account)

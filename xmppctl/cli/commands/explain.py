@@ -7,7 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .common import OutputOpt, render, run, session, state, warn
+from ..context import OutputOpt, render, run, session, state, warn
+from ..selection import one_account
 from .presence import app as presence_app
 
 EXPLAIN_HELP = """Gathers, in one session: the roster item (present? subscription, ask), a pending
@@ -50,8 +51,8 @@ Exit 0 whatever the verdict: it is a report, not a check."""
 
 def _peer_account(st: Any, name: str, contact: str) -> tuple[Any, str]:
     """The contact's account from the config file alone, and its password: all before login."""
-    from ..config import read_password, resolve_account
-    from ..errors import UsageError
+    from ...config import read_password, resolve_account
+    from ...errors import UsageError
 
     config = st.config()
     if name not in config.accounts:
@@ -69,21 +70,21 @@ def _peer_account(st: Any, name: str, contact: str) -> tuple[Any, str]:
 async def _peer_session(st: Any, account: Any, password: str, hook: Any):
     """A session as the contact's account: like common.session, but never with the main
     account's password sources (environment, stdin)."""
-    from ..session import configure_logging, open_session
-    from ..strays import StrayKeeper, json_stderr_report, stderr_report
+    from ...xmpp.session import configure_logging, open_session
+    from ...xmpp.keeper import StrayKeeper
+    from ..context import stray_report
 
     configure_logging(st.debug, password)
     if account.insecure:
         warn(f"--peer-account: the TLS certificate of {account.jid}'s server is NOT verified (insecure = true)")
-    report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
-    keeper = StrayKeeper(account.jid, report, subscriptions_expected=True)
+    keeper = StrayKeeper(account.jid, stray_report(st), subscriptions_expected=True)
     async with open_session(account, password, keeper=keeper, stanza_hook=hook) as s:
         yield s
 
 
 def _render(st: Any, data: dict, fmt: str) -> None:
-    from ..explain import flat_report, table_report
-    from ..output import render_object
+    from ...explain import flat_report, table_report
+    from ...output import render_object
 
     if fmt == "json" or fmt == "ndjson":
         render_object(data, fmt, sys.stdout)
@@ -95,6 +96,7 @@ def _render(st: Any, data: dict, fmt: str) -> None:
 
 
 @presence_app.command("explain")
+@one_account("it diagnoses one contact from one account (and, with --peer-account, from the contact's side)")
 def explain(
     ctx: typer.Context,
     jid: Annotated[str, typer.Argument(metavar="JID", help="The contact (bare JID).", show_default=False)],
@@ -102,9 +104,9 @@ def explain(
     output: OutputOpt = None,
 ) -> None:
     """Say why a contact shows as it does from this account: facts, then a one-line verdict."""
-    from ..errors import UsageError
-    from ..explain import ExplainFacts, StanzaHooks, gather, gather_side, report
-    from ..jid import bare_jid
+    from ...errors import UsageError
+    from ...explain import ExplainFacts, StanzaHooks, gather, gather_side, report
+    from ...jid import bare_jid
 
     st = state(ctx)
     fmt = st.output_format(output)

@@ -28,13 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from .ns import CLIENT_NS, NICK_NS, NO_CONTENT_NS
 
-CLIENT_NS = "jabber:client"
 MESSAGE_TAG = f"{{{CLIENT_NS}}}message"
 PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
-NICK_NS = "http://jabber.org/protocol/nick"
 #: payloads that carry nothing a person wrote (typing notifications, delivery receipts)
-_NO_CONTENT_NS = ("http://jabber.org/protocol/chatstates", "urn:xmpp:receipts", "urn:xmpp:chat-markers:0")
 KEEP_FILE_NAME = "received-messages.ndjson"
 
 #: what a reporter receives: {"event": "message"|"subscription-request", "from": ..., ...}
@@ -52,14 +50,14 @@ def has_content(message: ET.Element) -> bool:
     """True unless the message only carries typing notifications, receipts or markers."""
     for child in message:
         ns = child.tag[1:].partition("}")[0] if child.tag.startswith("{") else ""
-        if ns not in _NO_CONTENT_NS:
+        if ns not in NO_CONTENT_NS:
             return True
     return False
 
 
 def _serialize(el: ET.Element) -> str:
     """The stanza as XML text with jabber:client as the default namespace, as on the wire."""
-    from .session import stanza_text
+    from .stanza import stanza_text
 
     return stanza_text(el)
 
@@ -197,7 +195,7 @@ def _safe(text: str | None, limit: int | None = _MAX_SHOWN) -> str:
     """Terminal-safe, one line (the escaping of tables, output.safe_text), long text cut."""
     if text is None:
         return ""
-    from .output import safe_text
+    from ..text import safe_text
 
     out = safe_text(text)
     return out if limit is None or len(out) <= limit else out[:limit] + "…"
@@ -217,27 +215,3 @@ def describe(event: Mapping[str, Any]) -> str:
     body = event.get("body")
     what = f": {_safe(body)!s}" if body is not None else (f" (subject {_safe(event.get('subject'))})" if event.get("subject") else " (no body)")
     return f"{account}message from {sender} reached this session, {where}{what}"
-
-
-def stderr_report(event: Mapping[str, Any]) -> None:
-    """The default reporter: one ``xmppctl: ...`` line on stderr per stray."""
-    import sys
-
-    try:
-        sys.stderr.write(f"xmppctl: {describe(event)}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):  # stderr gone: the keep file still has the message
-        pass
-
-
-def json_stderr_report(event: Mapping[str, Any]) -> None:
-    """The reporter for -o json/ndjson: one JSON object per line on stderr."""
-    import sys
-
-    try:
-        from .output import stderr_json
-
-        sys.stderr.write(stderr_json(dict(event)) + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass

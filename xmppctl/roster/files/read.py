@@ -1,5 +1,5 @@
 """Reading roster files: parse and validate a whole TOML, JSON or CSV roster (formats: see
-:mod:`xmppctl.rosterfile`).  Every error names the file, the line or item index, and the field.
+:mod:`xmppctl.roster.files`).  Every error names the file, the line or item index, and the field.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import UsageError
-from ..jid import bare_jid
-from ..roster import RosterItem
-from ..text import validate_group, validate_name
+from ...errors import UsageError
+from ...jid import bare_jid
+from ..items import RosterItem
+from ...text import validate_group, validate_name
 
 FORMATS = ("toml", "json", "csv")
 STDIN = "-"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ..config import Account, ConfigFile
-    from ..session import Session
+    from ..xmpp.session import Session
 
 T = TypeVar("T")
 
@@ -153,10 +153,10 @@ def state(ctx: typer.Context) -> State:
     if not isinstance(obj, State):
         obj = ctx.find_root().obj = State()
     if not obj._fleet_checked:
-        from .fleet import check_fleet
+        from .selection import check_fleet
 
         obj._fleet_checked = True
-        check_fleet(obj, ctx.command_path)
+        check_fleet(obj, ctx.command_path, ctx.command.callback)
     return obj
 
 
@@ -166,7 +166,7 @@ def note(st: State, line: str, *, erase_progress: bool = False) -> None:
     The line may hold remote text (JIDs, names): it is escaped as in tables.  *erase_progress*
     first clears a progress bar drawn on the terminal's current line.
     """
-    from ..output import safe_text
+    from ..text import safe_text
 
     if not st.quiet:
         erase = "\r\x1b[K" if erase_progress and sys.stderr.isatty() else ""
@@ -175,7 +175,7 @@ def note(st: State, line: str, *, erase_progress: bool = False) -> None:
 
 def warn(message: str) -> None:
     """A warning line on stderr, escaped as in tables (it may quote a server or a contact)."""
-    from ..output import safe_text
+    from ..text import safe_text
 
     sys.stderr.write(f"xmppctl: warning: {safe_text(message)}\n")
 
@@ -184,7 +184,7 @@ def warn_if_messages_may_arrive(priority: int | None) -> None:
     """Before connecting: an explicit priority >= 0 lets the server route messages to this session."""
     if priority is None or priority < 0:
         return
-    from ..strays import default_keep_path
+    from ..xmpp.keeper import default_keep_path
 
     warn(f"--priority {priority} >= 0: the server may deliver stored offline messages and new messages to "
          f"this session instead of keeping them for your clients; each one is reported here and kept in "
@@ -219,7 +219,7 @@ def run(coro_factory: Callable[[asyncio.Event], Awaitable[T]], *, graceful_signa
     import asyncio  # ~25 ms of imports: only for commands that go to the network
 
     from ..errors import Interrupted
-    from ..launch import SIGNALS, note_interrupted
+    from ..interrupts import SIGNALS, note_interrupted
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
@@ -263,7 +263,7 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
     the old ones are put back by hand, with both signals blocked in between: one arriving in
     that moment is delivered to the restored handler, never to a default.
     """
-    from ..launch import SIGNALS
+    from ..interrupts import SIGNALS
 
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
@@ -295,11 +295,11 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
 
     Messages that reach the session, and subscription requests unless the command lists them
     itself (*subscriptions_expected*), are reported on stderr (JSON lines with -o json/ndjson)
-    and messages are kept in the keep file (xmppctl.strays).
+    and messages are kept in the keep file (xmppctl.xmpp.keeper).
     """
     from ..errors import AuthError
-    from ..session import configure_logging, open_session
-    from ..strays import StrayKeeper, json_stderr_report, stderr_report
+    from ..xmpp.session import configure_logging, open_session
+    from ..xmpp.keeper import StrayKeeper
 
     account = st.resolve_account()
     password = await _password(st, account)
@@ -307,12 +307,11 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
     if account.insecure:
         warn("--insecure: the server's TLS certificate is NOT verified")
     if account.allow_plaintext:
-        from ..session import check_plaintext_allowed
+        from ..xmpp.session import check_plaintext_allowed
 
         check_plaintext_allowed(account)
         warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
-    report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
-    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected,
+    keeper = StrayKeeper(account.jid, stray_report(st), subscriptions_expected=subscriptions_expected,
                          label=account.name if st.one_of_several else None)
     logged_in = False
     try:
@@ -327,3 +326,20 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
                         details={**(exc.details if isinstance(exc.details, dict) else {}),
                                  "password_source": st.password_source.label}) from None
 
+
+
+def stray_report(st: State) -> Callable[[Mapping[str, Any]], None]:
+    """How this command reports stanzas nobody asked for (xmppctl.xmpp.keeper): a line on stderr,
+    or one JSON object per line with -o json/ndjson."""
+    from ..text import stderr_json
+    from ..xmpp.keeper import describe
+
+    def report(event: Mapping[str, Any]) -> None:
+        line = stderr_json(dict(event)) if st.output in ("json", "ndjson") else f"xmppctl: {describe(event)}"
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr gone: the keep file still has the message
+            pass
+
+    return report

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import OutputOpt, render, run, session, state, warn_if_messages_may_arrive
+from ..context import OutputOpt, session, state, warn_if_messages_may_arrive
+from ..selection import across_accounts
 
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 def parse_duration(value: str, *, option: str, allow_forever: bool = False) -> float | None:
     """Seconds in "90", "90s", "1.5m", "1h30m", "250ms" (> 0); None for "forever" when allowed."""
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     text = value.strip().lower()
     if allow_forever and text in ("forever", "inf", "infinity"):
@@ -49,6 +50,7 @@ def parse_duration(value: str, *, option: str, allow_forever: bool = False) -> f
 
 
 @app.command("set")
+@across_accounts
 def set_(
     ctx: typer.Context,
     show: Annotated[Optional[str], typer.Option("--show", "-s", metavar="SHOW", help="chat, away, xa, dnd or available [default: available].", show_default=False)] = None,
@@ -87,8 +89,7 @@ def set_(
     SIGINT/SIGTERM and each ends with unavailable; an account lost while holding is reported on
     stderr and makes the exit code 7.
     """
-    from ..output import render_object
-    from ..presence import READ_ONLY_PRIORITY, announce, hold_presence, make_request
+    from ...presence import READ_ONLY_PRIORITY, make_request
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -101,24 +102,13 @@ def set_(
     hold_for: float | None = None
     if hold is not None:
         if unavailable:
-            from ..errors import UsageError
+            from ...errors import UsageError
 
             raise UsageError("--hold keeps an available presence up; it cannot be combined with --unavailable")
         hold_for = parse_duration(hold, option="--hold", allow_forever=True)
     st.resolve_account()
     held = None if hold is None else ("forever" if hold_for is None else hold_for)
-    if st.fleet_accounts is not None:
-        _set_fleet(st, fmt, req, held, hold_for)
-
-    async def job(stop):
-        async with session(st) as s:
-            await announce(s, req)  # printed once the server has it: contacts see it
-            render_object(_set_row(s, req, held), fmt, sys.stdout)
-            sys.stdout.flush()
-            if hold is not None:
-                await hold_presence(s, req, hold_for, stop)
-
-    run(job, graceful_signals=hold is not None)
+    _set(st, fmt, req, held, hold_for)
 
 
 #: keys of what `presence set` prints, in this order (a documented contract)
@@ -130,17 +120,23 @@ def _set_row(s, req, held) -> dict:
             "to": list(req.to), "hold": held}
 
 
-def _set_fleet(st, fmt: str, req, held, hold_for: float | None) -> None:
-    """The same presence from every selected account: one row each once the server has it.
+def _set(st, fmt: str, req, held, hold_for: float | None) -> None:
+    """The presence from each account of the run: its row once the server has it.
 
-    With --hold every session stays up together: the document is printed when all accounts
-    have sent their presence (or failed), then all hold until the time passes or
-    SIGINT/SIGTERM, and each ends with unavailable; an account lost while holding is reported
-    on stderr (the document is already out) and counts as failed in the exit code.
+    With --hold every session stays up together: the rows are printed when all accounts have
+    sent their presence (or failed), then all hold until the time passes or SIGINT/SIGTERM,
+    and each ends with unavailable; an account lost while holding is reported on stderr (the
+    document is already out) and counts as failed in the exit code.  One account prints its
+    row as an object.
     """
-    from ..fleet import AccountOutcome, fleet_exit_code
-    from ..presence import announce, hold_presence
-    from .fleet import emit, error_report, run_fleet, run_together
+    from ...fleet.run import AccountOutcome
+    from ...output import render_object
+    from ...presence import announce, hold_presence
+    from ..run import conclude, emit, error_report, run_fleet, run_together
+
+    def render_one(rows: list) -> None:
+        render_object(rows[0], fmt, sys.stdout)
+        sys.stdout.flush()
 
     if held is None:
         async def once(sub) -> list:
@@ -148,27 +144,37 @@ def _set_fleet(st, fmt: str, req, held, hold_for: float | None) -> None:
                 await announce(s, req)
                 return [_set_row(s, req, None)]
 
-        run_fleet(st, fmt, SET_COLUMNS, once)
+        run_fleet(st, fmt, SET_COLUMNS, once, render_one=render_one)
     rows: dict[str, dict] = {}
+    fleet = st.fleet_accounts is not None
 
     def opened(failed: dict) -> None:
+        if not fleet:
+            if rows:
+                render_one(list(rows.values()))
+            return
         emit([AccountOutcome(n, rows=[rows[n]] if n in rows else [], error=failed.get(n))
-              for n in st.fleet_accounts or [] if n in rows or n in failed], SET_COLUMNS, fmt)
+              for n in st.fleet_accounts if n in rows or n in failed], SET_COLUMNS, fmt)
         sys.stdout.flush()
 
     async def holding(sub, stop, arrive) -> list:
+        name = sub.account or ""
         async with session(sub) as s:
             await announce(s, req)
-            rows[sub.account] = _set_row(s, req, held)
+            rows[name] = _set_row(s, req, held)
             await arrive()
             await hold_presence(s, req, hold_for, stop)
-        return [rows[sub.account]]
+        return [rows[name]]
 
-    outcomes = run_together(st, holding, opened=opened, failed_late=lambda n, exc: error_report(n, exc, fmt))
-    raise typer.Exit(fleet_exit_code(outcomes))
+    def failed_late(name: str, exc: BaseException) -> None:
+        if fleet:
+            error_report(name, exc, fmt)
+
+    conclude(st, run_together(st, holding, opened=opened, failed_late=failed_late))
 
 
 @app.command("probe")
+@across_accounts
 def probe(
     ctx: typer.Context,
     jids: Annotated[Optional[list[str]], typer.Argument(metavar="JID", help="Contacts to report on (bare JIDs).", show_default=False)] = None,
@@ -222,12 +228,12 @@ def probe(
     no-subscription, not-in-roster, error), else 0; e.g. in cron:
     `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
-    from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
+    from ...presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, check_priority, select_targets
 
     st = state(ctx)
     fmt = st.output_format(output)
     if all_ and (jids or group):
-        from ..errors import UsageError
+        from ...errors import UsageError
 
         raise UsageError("--all selects the whole roster; do not combine it with JIDs or --group")
     prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
@@ -236,18 +242,28 @@ def probe(
     warn_if_messages_may_arrive(priority)
     columns = PROBE_COLUMNS + (DETAIL_COLUMNS if details else ())
 
-    async def snapshot_of(sub):
-        inbox = PresenceInbox()
-        async with session(sub, stanza_hook=inbox.hook) as s:
-            return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last,
-                                  details=details, invisible=invisible)
+    from ..run import run_fleet
 
-    if st.fleet_accounts is not None:
-        _probe_fleet(st, fmt, columns, snapshot_of, details, expect_online)
-    snapshot = run(lambda _stop: snapshot_of(st))
-    render(st, (row.to_dict(details) for row in snapshot.rows), columns, fmt)
+    run_fleet(st, fmt, columns, lambda sub: _probe_one(sub, expect_online, jids=jids or (), groups=group or (),
+                                                      priority=prio, last=last, details=details, invisible=invisible))
+
+
+async def _probe_one(sub, expect_online: bool, **options):
+    """One account's snapshot as rows; with --expect-online, drift (not a failure) when a contact is not online."""
+    from ...errors import DriftFound
+    from ...fleet.run import AccountOutcome
+    from ...presence import PresenceInbox, probe
+
+    inbox = PresenceInbox()
+    async with session(sub, stanza_hook=inbox.hook) as s:
+        snapshot = await probe(s, inbox, **options)
+    outcome = AccountOutcome(sub.account or "", rows=[row.to_dict(options["details"]) for row in snapshot.rows])
     if expect_online:
-        _check_online(snapshot.rows)
+        try:
+            _check_online(snapshot.rows)
+        except DriftFound as exc:  # reported after the rows
+            outcome.drift = exc
+    return outcome
 
 
 PROBE_FLEET_DOC = """Fleet mode (several -a, a glob, --all-accounts): each account probes its own contacts (the
@@ -258,41 +274,10 @@ such account's message on stderr), 7 when some account failed."""
 probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC + "\n\n" + INVISIBLE_DOC
 
 
-def _probe_fleet(st, fmt: str, columns, snapshot_of, details: bool, expect_online: bool) -> None:
-    """Every selected account probes its own contacts: one document of rows with their account.
-
-    --expect-online is judged per account; an account whose expectation fails is drift, not a
-    failure: its message goes to stderr after the document and the exit code is 10 when some
-    account drifted and none failed (7 when some failed, as always; fleet_exit_code).
-    """
-    from ..errors import DriftFound
-    from ..fleet import AccountOutcome, fleet_exit_code
-    from .fleet import emit, error_report, run_jobs
-
-    drifted: dict[str, DriftFound] = {}
-
-    async def job(sub) -> AccountOutcome:
-        snapshot = await snapshot_of(sub)
-        name = sub.account or ""
-        if expect_online:
-            try:
-                _check_online(snapshot.rows)
-            except DriftFound as exc:
-                drifted[name] = exc
-        return AccountOutcome(name, rows=[row.to_dict(details) for row in snapshot.rows], drift=name in drifted)
-
-    outcomes = run_jobs(st, job)
-    emit(outcomes, columns, fmt)
-    for name in st.fleet_accounts or []:
-        if name in drifted:
-            error_report(name, drifted[name], fmt)
-    raise typer.Exit(fleet_exit_code(outcomes))
-
-
 def _check_online(rows) -> None:
     """--expect-online: exit 10 naming the contacts without an online resource."""
-    from ..errors import DriftFound
-    from ..presence import not_online
+    from ...errors import DriftFound
+    from ...presence import not_online
 
     missing = not_online(rows)
     if missing:
@@ -303,6 +288,7 @@ def _check_online(rows) -> None:
 
 
 @app.command("watch")
+@across_accounts
 def watch(
     ctx: typer.Context,
     jid: Annotated[Optional[list[str]], typer.Option("--jid", "-j", metavar="JID", help="Only events from JID (repeatable).", show_default=False)] = None,
@@ -332,9 +318,8 @@ def watch(
     (table/csv) and the others keep watching.  --count and --until count per account;
     SIGINT/SIGTERM ends every watch.  Exit 0, or 7 when some account failed.
     """
-    from ..jid import bare_jids
-    from ..output import WATCH_TABLE, RowWriter
-    from ..presence import READ_ONLY_PRIORITY, WATCH_COLUMNS, PresenceInbox, become_invisible, check_priority, watch as do_watch
+    from ...jid import bare_jids
+    from ...presence import READ_ONLY_PRIORITY, check_priority
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -343,56 +328,48 @@ def watch(
     filters = bare_jids(list(jid or ()))
     st.resolve_account()
     warn_if_messages_may_arrive(priority)
-    if st.fleet_accounts is not None:
-        _watch_fleet(st, fmt, invisible, dict(jids=filters, groups=group or (), priority=prio, count=count, until=seconds))
-    rows = RowWriter(WATCH_COLUMNS, fmt, sys.stdout, line_table=WATCH_TABLE, live=True)
-
-    async def job(stop):
-        inbox = PresenceInbox()
-        async with session(st, stanza_hook=inbox.hook, subscriptions_expected=True) as s:
-            if invisible:
-                await become_invisible(s)
-            rows.start()  # the header says the watch is up
-            async for event in do_watch(s, inbox, stop, jids=filters, groups=group or (), priority=prio,
-                                        count=count, until=seconds):
-                rows.row(event.to_dict())
-
-    run(job, graceful_signals=True)
-    rows.close()
+    _watch(st, fmt, invisible, dict(jids=filters, groups=group or (), priority=prio, count=count, until=seconds))
 
 
 watch.__doc__ = inspect.cleandoc(watch.__doc__ or "") + "\n\n" + INVISIBLE_DOC
 
 
-def _watch_fleet(st, fmt: str, invisible: bool, options: dict) -> None:
-    """Every selected account watches: one stream of events with a leading account column.
+def _watch(st, fmt: str, invisible: bool, options: dict) -> None:
+    """Each account of the run watches: one stream of events (with a leading account column
+    when there are several accounts).
 
     All sessions log in first; the header (table, CSV) is written once every account is up or
     has failed, then each sends its initial presence and its events are written as they
     arrive.  A failed account is an error row in the stream (json/ndjson) or a stderr line
     (table/csv) and the others keep watching; --count and --until apply to each account; a
-    signal ends every watch (exit per fleet_exit_code).
+    signal ends every watch.  One account's failure is its error, as for any command.
     """
-    from ..fleet import error_line, error_row, fleet_exit_code, prefix_columns
-    from ..output import WATCH_TABLE, RowWriter
-    from ..presence import WATCH_COLUMNS, PresenceInbox, become_invisible, watch as do_watch
-    from .fleet import run_together
+    from ...fleet.run import error_line, error_row, prefix_columns
+    from ...output import WATCH_TABLE, RowWriter
+    from ...presence import WATCH_COLUMNS, PresenceInbox, become_invisible, watch as do_watch
+    from ..run import conclude, run_together
 
-    names = st.fleet_accounts or []
-    table = WATCH_TABLE.with_account(max(len(n) for n in ("account", *names)))
-    rows = RowWriter(prefix_columns(WATCH_COLUMNS), fmt, sys.stdout, line_table=table, live=True)
+    names = st.fleet_accounts
+    if names is None:
+        rows = RowWriter(WATCH_COLUMNS, fmt, sys.stdout, line_table=WATCH_TABLE, live=True)
+    else:
+        table = WATCH_TABLE.with_account(max(len(n) for n in ("account", *names)))
+        rows = RowWriter(prefix_columns(WATCH_COLUMNS), fmt, sys.stdout, line_table=table, live=True)
 
     def failed(name: str, exc: BaseException) -> None:
+        if names is None:
+            return  # raised for the edge when the run ends
         if fmt in ("json", "ndjson"):
             rows.row(error_row(name, exc))
         else:
             sys.stderr.write(error_line(name, exc) + "\n")
 
     def opened(early: dict) -> None:
-        rows.start()
-        for name in names:
-            if name in early:
-                failed(name, early[name])
+        if names is None and early:
+            return  # the one account failed before the watch was up: its error, no header
+        rows.start()  # the header says the watch is up
+        for name, exc in early.items():
+            failed(name, exc)
 
     async def job(sub, stop, arrive) -> list:
         inbox = PresenceInbox()
@@ -401,9 +378,10 @@ def _watch_fleet(st, fmt: str, invisible: bool, options: dict) -> None:
                 await become_invisible(s)
             await arrive()
             async for event in do_watch(s, inbox, stop, **options):
-                rows.row({"account": sub.account, **event.to_dict()})
+                rows.row(event.to_dict() if names is None else {"account": sub.account, **event.to_dict()})
         return []
 
     outcomes = run_together(st, job, opened=opened, failed_late=failed)
-    rows.close()
-    raise typer.Exit(fleet_exit_code(outcomes))
+    if names is not None or outcomes[0].error is None:  # one account that never got up prints no document
+        rows.close()
+    conclude(st, outcomes)

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .common import DryRunOpt, OutputOpt, State, note, render, run, session, state, warn, warn_if_messages_may_arrive
-from .complete import complete_group, complete_jid
+from ..context import DryRunOpt, OutputOpt, State, note, session, state, warn, warn_if_messages_may_arrive
+from ..run import run_fleet
+from ..selection import across_accounts
+from ..complete import complete_group, complete_jid
 
 if TYPE_CHECKING:
-    from ..blocking import BlockResult
-    from ..subscriptions import SubscriptionResult
+    from ...blocking import BlockResult
+    from ...fleet.run import AccountOutcome
+    from ...subscriptions import SubscriptionResult
 
 app = typer.Typer(help="Presence subscriptions: request, approve, deny, cancel, revoke, pending, pre-approve.", no_args_is_help=True)
 
@@ -53,32 +56,22 @@ def _extend_doc(command, text: str) -> None:
 
 def _validate(st: State, jids: Sequence[str]) -> list[str]:
     """Every JID valid, bare, normalised, not our own: all checked before we log in."""
-    from ..jid import bare_jids
-    from ..subscriptions import check_not_self
+    from ...jid import bare_jids
+    from ...subscriptions import check_not_self
+
+    from ..run import account_states
 
     out = bare_jids(list(jids))
-    check_not_self(st.resolve_account().jid, out)
+    for sub in account_states(st).values():
+        check_not_self(sub.resolve_account().jid, out)
     return out
 
 
-def _finish(st: State, results: "list[SubscriptionResult]", fmt: str, blocks: "dict[str, BlockResult] | None" = None) -> None:
-    """Render per-JID results; then fail with 6/7 if any JID was not done.
-
-    With *blocks* (``deny --block``) each row gets the key ``blocked`` and a refused block
-    counts as a failure of that JID (its condition in ``error``).
-    """
-    from ..subscriptions import RESULT_COLUMNS
-
-    rows = {r.jid: _with_block(r, blocks) for r in results}
-    render(st, rows.values(), RESULT_COLUMNS + (("blocked",) if blocks is not None else ()), fmt)
-    failure = _failure(results, rows)
-    if failure is not None:
-        raise failure
-
-
 def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None" = None) -> Exception | None:
-    """The error for results where some JID was not done (exit 6/7); None when all were."""
-    from ..errors import PartialFailure, ServerRefused
+    """The error for results where some JID was not done, by the one exit rule (6 when none was
+    done: refused, or no pending request, like a roster edit of an unknown contact; 7 when some
+    were); None when all were."""
+    from ...errors import items_failure
 
     rows = rows if rows is not None else {r.jid: r.to_dict() for r in results}
     failed = [r for r in results if r.failed or rows[r.jid].get("blocked") is False]
@@ -86,12 +79,11 @@ def _failure(results: "list[SubscriptionResult]", rows: "dict[str, dict] | None"
         return None
     summary = ", ".join(f"{r.jid} ({rows[r.jid]['error'] or r.status})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
     details = [rows[r.jid] for r in failed]
-    if len(failed) < len(results):
-        return PartialFailure(f"{len(failed)} of {len(results)} failed: {summary}", details=details)
-    if any(r.status == "error" or rows[r.jid].get("blocked") is False for r in failed):
-        return ServerRefused(f"server refused: {summary}", condition=details[0]["error"], details=details)
-    # like a roster edit of a contact not in the roster: item-not-found, exit 6
-    return ServerRefused(f"no pending request from: {summary}", condition="item-not-found", details=details)
+    applied = len(failed) < len(results)
+    refused = any(r.status == "error" or rows[r.jid].get("blocked") is False for r in failed)
+    prefix = f"{len(failed)} of {len(results)} failed" if applied else "server refused" if refused else "no pending request from"
+    return items_failure([(r.jid, rows[r.jid]["error"] or "item-not-found") for r in failed], applied=applied,
+                         message=f"{prefix}: {summary}", details=details)
 
 
 def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | None") -> dict:
@@ -108,7 +100,8 @@ def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
     """cancel / revoke / preapprove / request: send one kind of presence to each named JID."""
-    from ..subscriptions import SENDS, PresenceWatcher, SubscriptionResult, cancel, request, require_preapproval, send_and_report
+    from ...subscriptions import (RESULT_COLUMNS, SENDS, PresenceWatcher, SubscriptionResult, cancel, request,
+                                 require_preapproval, send_and_report)
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -127,39 +120,22 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
                 require_preapproval(s)
             return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in targets])
 
-    if st.fleet_accounts is not None:
-        _simple_fleet(st, fmt, targets, send)
-    _finish(st, run(lambda _stop: send(st)), fmt)
+    run_fleet(st, fmt, RESULT_COLUMNS, lambda sub: _results(sub, send(sub)))
 
 
-def _simple_fleet(st: State, fmt: str, targets: list[str], send) -> None:
-    """The same sends from every selected account: one document, the fleet's exit code."""
-    from ..fleet import AccountOutcome
-    from ..subscriptions import RESULT_COLUMNS
-    from .fleet import run_fleet
+async def _results(sub: State, sending) -> "AccountOutcome":
+    """One account's per-JID results as rows, failed if some JID was not done (exit 6/7)."""
+    from ...fleet.run import AccountOutcome
 
-    _check_not_self_fleet(st, targets)
-
-    async def job(sub: State) -> AccountOutcome:
-        results = await send(sub)
-        return AccountOutcome(sub.account or "", rows=[r.to_dict() for r in results], error=_failure(results))
-
-    run_fleet(st, fmt, RESULT_COLUMNS, job)
-
-
-def _check_not_self_fleet(st: State, targets: list[str]) -> None:
-    """Fleet mode: no target may be the JID of any selected account (checked before any login)."""
-    from ..subscriptions import check_not_self
-
-    for name in st.fleet_accounts or []:
-        check_not_self(st.for_account(name).resolve_account().jid, targets)
+    results = await sending
+    return AccountOutcome(sub.account or "", rows=[r.to_dict() for r in results], error=_failure(results))
 
 
 def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, match: list[str] | None,
             priority: int | None, settle: float, output, dry_run: bool, block: bool = False) -> None:
     """approve / deny: collect the pending requests, select, answer only those that are pending."""
-    from ..errors import UsageError
-    from ..subscriptions import PresenceWatcher, answer_pending, validate_patterns
+    from ...errors import UsageError
+    from ...subscriptions import RESULT_COLUMNS, PresenceWatcher, answer_pending, validate_patterns
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -171,44 +147,28 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
         raise UsageError("name at least one JID, or use --all or --match GLOB")
     warn_if_messages_may_arrive(priority)
 
-    async def answer(sub: State, label: str = "") -> tuple:
+    async def job(sub: State) -> "AccountOutcome":
+        from ...fleet.run import AccountOutcome
+
+        who = f"{sub.account}: " if st.fleet_accounts is not None else ""
         watcher = PresenceWatcher()
         async with session(sub, stanza_hook=watcher, subscriptions_expected=True) as s:
             outcome = await answer_pending(s, watcher, kind, jids=named, all_=all_, patterns=patterns,
                                            priority=priority, settle=settle, dry_run=dry_run, block=block)
             if outcome.others:  # delivered to us, so never left unmentioned
                 others = outcome.others
-                warn(f"{label}{len(others)} other pending request(s) not answered: " + ", ".join(others[:10])
+                warn(f"{who}{len(others)} other pending request(s) not answered: " + ", ".join(others[:10])
                      + (" ..." if len(others) > 10 else "") + " (see `xmppctl sub pending`)")
-        return outcome.results, outcome.blocks
-
-    if st.fleet_accounts is not None:
-        _check_not_self_fleet(st, named)
-        _answer_fleet(st, fmt, answer, block)
-    results, blocks = run(lambda _stop: answer(st))
-    if not results:
-        note(st, "xmppctl: no pending request selected")
-    _finish(st, results, fmt, blocks)
-
-
-def _answer_fleet(st: State, fmt: str, answer, block: bool) -> None:
-    """approve / deny on every selected account: each collects and answers its own requests."""
-    from ..fleet import AccountOutcome
-    from ..subscriptions import RESULT_COLUMNS
-    from .fleet import run_fleet
-
-    async def job(sub: State) -> AccountOutcome:
-        name = sub.account or ""
-        results, blocks = await answer(sub, f"{name}: ")
-        if not results:
-            note(st, f"xmppctl: {name}: no pending request selected")
-        rows = {r.jid: _with_block(r, blocks) for r in results}
-        return AccountOutcome(name, rows=list(rows.values()), error=_failure(results, rows))
+        if not outcome.results:
+            note(st, f"xmppctl: {who}no pending request selected")
+        rows = {r.jid: _with_block(r, outcome.blocks) for r in outcome.results}
+        return AccountOutcome(sub.account or "", rows=list(rows.values()), error=_failure(outcome.results, rows))
 
     run_fleet(st, fmt, RESULT_COLUMNS + (("blocked",) if block else ()), job)
 
 
 @app.command("request")
+@across_accounts
 def request_(
     ctx: typer.Context,
     jids: JidsArg,
@@ -229,8 +189,8 @@ def request_(
     --nick and --name are one line; --message may span lines; control characters: exit 2.
 
     """
-    from ..errors import UsageError
-    from ..text import validate_groups, validate_name, validate_nick, validate_status
+    from ...errors import UsageError
+    from ...text import validate_groups, validate_name, validate_nick, validate_status
 
     groups = validate_groups(group, "--group") if group else None
     if group and add_group:
@@ -249,6 +209,7 @@ _extend_doc(request_, RESULT_KEYS)
 
 
 @app.command("approve")
+@across_accounts
 def approve(
     ctx: typer.Context,
     jids: OptJidsArg = None,
@@ -280,6 +241,7 @@ _extend_doc(approve, COLLECTION + "\n\n" + RESULT_KEYS)
 
 
 @app.command("deny")
+@across_accounts
 def deny(
     ctx: typer.Context,
     jids: OptJidsArg = None,
@@ -314,6 +276,7 @@ _extend_doc(deny, COLLECTION + "\n\n" + RESULT_KEYS)
 
 
 @app.command("cancel")
+@across_accounts
 def cancel(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Stop seeing each JID's presence, or withdraw our pending request (send `unsubscribe`).
 
@@ -329,6 +292,7 @@ _extend_doc(cancel, RESULT_KEYS)
 
 
 @app.command("revoke")
+@across_accounts
 def revoke(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Stop each JID from seeing our presence (send `unsubscribed` to a subscriber).
 
@@ -342,6 +306,7 @@ _extend_doc(revoke, RESULT_KEYS)
 
 
 @app.command("preapprove")
+@across_accounts
 def preapprove(ctx: typer.Context, jids: JidsArg, dry_run: DryRunOpt = False, output: OutputOpt = None) -> None:
     """Pre-approve each JID's future request (RFC 6121 §3.4: send `subscribed` before they ask).
 
@@ -357,6 +322,7 @@ _extend_doc(preapprove, RESULT_KEYS)
 
 
 @app.command("pending")
+@across_accounts
 def pending(
     ctx: typer.Context,
     direction: Annotated[Optional[Direction], typer.Option("--direction", "-d", help="Only inbound (in) or outbound (out) requests.", show_default=False)] = None,
@@ -376,28 +342,20 @@ def pending(
     leading account key/column.
 
     """
-    from ..subscriptions import PENDING_COLUMNS, PresenceWatcher, collect_pending, pending_requests
+    from ...subscriptions import PENDING_COLUMNS, PresenceWatcher, collect_pending, pending_requests
 
     st = state(ctx)
     fmt = st.output_format(output)
     st.resolve_account()
     warn_if_messages_may_arrive(priority)
 
-    async def collect(sub: State) -> list:
+    async def rows_of(sub: State) -> list:
         watcher = PresenceWatcher()
         async with session(sub, stanza_hook=watcher, subscriptions_expected=True) as s:
             inbound, roster = await collect_pending(s, watcher, priority=priority, settle=settle)
-        return [p for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
+        return [p.to_dict() for p in pending_requests(inbound, roster) if direction is None or p.direction == direction.value]
 
-    if st.fleet_accounts is not None:
-        from .fleet import run_fleet
-
-        async def rows_of(sub: State) -> list:
-            return [p.to_dict() for p in await collect(sub)]
-
-        run_fleet(st, fmt, PENDING_COLUMNS, rows_of)
-    rows = run(lambda _stop: collect(st))
-    render(st, (p.to_dict() for p in rows), PENDING_COLUMNS, fmt, empty="no pending requests")
+    run_fleet(st, fmt, PENDING_COLUMNS, rows_of, empty="no pending requests")
 
 
 _extend_doc(pending, COLLECTION)
