@@ -202,7 +202,7 @@ def connect_outcome(err: Any) -> str:
     import ssl
 
     if isinstance(err, ssl.SSLError):
-        return f"TLS handshake failed: {err.reason or err}"
+        return f"TLS handshake failed: {getattr(err, 'reason', None) or err}"
     if isinstance(err, ConnectionRefusedError):
         return "refused"
     if isinstance(err, TimeoutError):

@@ -769,7 +769,7 @@ class _Login:
         on("failed_auth", self.on_failed_auth)
         on("failed_all_auth", self.on_failed_all_auth)
         on("connection_failed", self.on_connection_failed)
-        on("ssl_invalid_chain", lambda err: self.fail(_connection_error(err, self.where)))
+        on("ssl_invalid_chain", lambda err: self.fail(self.tls_failure(err)))
         on("stream_error", self.on_stream_error)
         on("disconnected", self.on_disconnected)
 
@@ -778,6 +778,12 @@ class _Login:
             self.phase = name
 
         return handler
+
+    def tls_failure(self, err: Any) -> XmppctlError:
+        """A certificate that does not verify: names the domain, the host and address, and what
+        was tried before (never a reason to try the next target)."""
+        earlier = f" (before that tried {', '.join(self.tried.attempts)})" if self.tried.attempts else ""
+        return ConnectionFailure(f"{self.domain}: {_connection_error(err, self.where).message}{earlier}")
 
     def on_connected(self, _: Any) -> None:
         self.phase = "waiting for the stream header"
@@ -905,8 +911,7 @@ class _Login:
             return None
         self.client.cancel_connection_attempt()  # slixmpp would retry this address forever
         if isinstance(err, ssl.SSLCertVerificationError):
-            earlier = f" (before that tried {', '.join(self.tried.attempts)})" if self.tried.attempts else ""
-            raise ConnectionFailure(_connection_error(err, self.where).message + earlier)
+            raise self.tls_failure(err)
         return connect_outcome(err)
 
     async def close(self) -> None:
