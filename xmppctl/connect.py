@@ -213,12 +213,19 @@ def connect_outcome(err: Any) -> str:
 
 
 class Resolver:
-    """SRV and address lookups through c-ares (aiodns): cancellable, bounded by the caller."""
+    """SRV and address lookups: c-ares (aiodns) for what DNS publishes, cancellable and bounded
+    by the caller; the system resolver (/etc/hosts, nsswitch) for a host named by --server."""
 
     def __init__(self) -> None:
-        import aiodns
+        self._channel: Any = None
 
-        self._dns = aiodns.DNSResolver(timeout=DNS_QUERY_TIMEOUT, tries=2)
+    @property
+    def _dns(self) -> Any:
+        if self._channel is None:
+            import aiodns
+
+            self._channel = aiodns.DNSResolver(timeout=DNS_QUERY_TIMEOUT, tries=2)
+        return self._channel
 
     async def srv(self, domain: str) -> tuple[list[SrvRecord], list[str]]:
         """Both kinds of records, and the lookups that failed (other than "no such record")."""
@@ -240,30 +247,39 @@ class Resolver:
                     records.append(SrvRecord(service, data.priority, data.weight, data.port, data.target))
         return records, problems
 
-    async def addresses(self, host: str) -> list[str]:
-        """The IPv6 and IPv4 addresses of *host* in RFC 8305 order; OSError with the reason when none."""
+    async def addresses(self, target: Target) -> list[str]:
+        """The IPv6 and IPv4 addresses of *target* in RFC 8305 order; OSError with the reason when none."""
         import asyncio
 
-        host = host.strip("[]")
+        host = target.host.strip("[]")
         if is_address(host):
             return [host]
-        families = (socket.AF_INET6, socket.AF_INET)
-        answers = await asyncio.gather(*(self._dns.getaddrinfo(host, family) for family in families),
-                                       return_exceptions=True)
         found: list[str] = []
         reasons: list[str] = []
-        for answer in answers:
-            if isinstance(answer, BaseException):
-                reasons.append(_dns_reason(answer))
-                continue
-            found += [node.addr[0].decode() for node in answer.nodes]
+        if target.found in (FOUND_SERVER, FOUND_PORT):
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                found = [str(info[4][0]) for info in infos]
+            except socket.gaierror as exc:
+                reasons.append((exc.strerror or str(exc)).lower())
+        else:
+            families = (socket.AF_INET6, socket.AF_INET)
+            answers = await asyncio.gather(*(self._dns.getaddrinfo(host, family) for family in families),
+                                           return_exceptions=True)
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    reasons.append(_dns_reason(answer))
+                    continue
+                found += [node.addr[0].decode() for node in answer.nodes]
         if not found:
             raise OSError(f"no address: {', '.join(dict.fromkeys(reasons)) or 'no A/AAAA record'}")
         return interleave(found)
 
     async def close(self) -> None:
+        if self._channel is None:
+            return
         try:
-            await self._dns.close()
+            await self._channel.close()
         except Exception:  # closing a resolver is best effort
             pass
 

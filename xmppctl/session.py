@@ -5,8 +5,9 @@ yields a :class:`Session`, and always closes the stream.  Each network phase (lo
 request, the close) has a deadline of ``account.timeout`` seconds.  slixmpp is imported here,
 lazily, so ``--help`` never pays for it.
 
-slixmpp traps handled here (see docs/protocol-notes.md): ``connect()`` retries forever (we stop
-it at the first definite failure or at the deadline); a missing STARTTLS must not become
+slixmpp traps handled here (see docs/protocol-notes.md): ``connect()`` retries forever and its
+resolver neither merges SRV kinds nor honours "." (we find the targets ourselves, see
+:mod:`xmppctl.connect`, hand slixmpp one address at a time and stop its retries); a missing STARTTLS must not become
 plaintext, and slixmpp starts a session even when the server skipped TLS and SASL, so the
 session is trusted only once the transport really is TLS (or an allowed loopback peer) and
 SASL really succeeded (SCRAM: with the server's signature checked); subscription requests
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .config import Account
-from .connect import ADDRESS_TIMEOUT, Resolver, Target, Tried, attempt_label, connect_outcome, fixed_targets, is_address, srv_targets
+from .connect import ADDRESS_TIMEOUT, Resolver, Target, Tried, attempt_label, connect_outcome, fixed_targets, srv_targets
 from .errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
 from .strays import StrayKeeper, stderr_report
 
@@ -865,19 +866,17 @@ class _Login:
         not verify ends the login at once (trying elsewhere would hide an attack or a mistake).
         """
         targets = fixed_targets(self.account)
-        resolver: Resolver | None = None
+        resolver = Resolver()
         try:
-            if targets is None or not all(is_address(t.host) for t in targets):
-                resolver = Resolver()
             if targets is None:
                 self.phase = "looking up SRV records"
-                records, problems = await resolver.srv(self.domain)  # type: ignore[union-attr]
+                records, problems = await resolver.srv(self.domain)
                 self.tried.attempts += problems
                 targets = srv_targets(self.domain, records, self.account)
             for t_index, target in enumerate(targets):
                 self.phase = f"looking up {target.host}"
                 try:
-                    addresses = [target.host.strip("[]")] if resolver is None else await resolver.addresses(target.host)
+                    addresses = await resolver.addresses(target)
                 except OSError as exc:
                     self.tried.add(target, None, str(exc))
                     continue
@@ -888,8 +887,7 @@ class _Login:
                         return
                     self.tried.add(target, address, outcome)
         finally:
-            if resolver is not None:
-                await resolver.close()
+            await resolver.close()
         raise self.tried.failure()
 
     async def _attempt(self, target: Target, address: str, timeout: float | None) -> str | None:
