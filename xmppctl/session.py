@@ -886,6 +886,7 @@ class _Login:
                     if outcome is None:
                         return
                     self.tried.add(target, address, outcome)
+                    log.debug("no connection: %s", self.tried.attempts[-1])
         finally:
             await resolver.close()
         raise self.tried.failure()

@@ -60,6 +60,9 @@ def _problems(results: dict[str, dict]) -> list[str]:
         tried = [line.partition("connecting to ")[2].partition(" (")[0] for line in lines]
         return [] if tried == list(attempts) else [f"{case}: tried {tried}, expected {list(attempts)}"]
 
+    def logged(*expected: tuple[str, str]) -> list[str]:
+        return [f"{case}: {line!r} not in the --debug trace" for case, line in expected if line not in results[case]["stderr"]]
+
     d = "example.test"
     return [
         *logged_in("srv-starttls", f"xmpp.{d}:5222", "SRV", "starttls"),
@@ -68,6 +71,10 @@ def _problems(results: dict[str, dict]) -> list[str]:
         *logged_in("only-xmpps", f"xmpp.{d}:5223", "XEP-0368", "direct"),
         *logged_in("first-target-down", f"xmpp.{d}:5222", "SRV", "starttls"),
         *order("first-target-down", f"down.{d}:5222 127.0.0.3", f"xmpp.{d}:5222 127.0.0.1"),
+        *logged_in("first-target-silent", f"xmpp.{d}:5222", "SRV", "starttls"),
+        *order("first-target-silent", f"silent.{d}:5222 127.0.0.5", f"xmpp.{d}:5222 127.0.0.1"),
+        *logged(("first-target-silent", f"no connection: silent.{d}:5222 127.0.0.5 (timed out)"),
+                ("aaaa-refused-a-works", f"no connection: dual.{d}:5222 [::1] (refused)")),
         *logged_in("aaaa-refused-a-works", f"dual.{d}:5222", "SRV", "starttls"),
         *order("aaaa-refused-a-works", f"dual.{d}:5222 [::1]", f"dual.{d}:5222 127.0.0.1"),
         *logged_in("no-srv-fallback", f"{d}:5222", "fallback", "starttls"),

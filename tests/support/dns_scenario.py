@@ -32,8 +32,9 @@ from tests.support.prosody import ProsodyServer  # noqa: E402
 DOMAIN = "example.test"
 USER, PASSWORD = "alice", "dns-scenario-password"
 #: 127.0.0.1: Prosody (5222 STARTTLS, 5223 direct TLS); 127.0.0.3: nothing listens;
-#: 127.0.0.4:5223: TLS with a certificate for wrong.example.test only
-SERVER, NOBODY, WRONG_CERT = "127.0.0.1", "127.0.0.3", "127.0.0.4"
+#: 127.0.0.4:5223: TLS with a certificate for wrong.example.test only; 127.0.0.5:5222: a full
+#: listen queue, where new connections are never answered (a connect times out)
+SERVER, NOBODY, WRONG_CERT, SILENT = "127.0.0.1", "127.0.0.3", "127.0.0.4", "127.0.0.5"
 
 
 def srv(kind: str, priority: int, port: int, target: str, weight: int = 5) -> str:
@@ -46,6 +47,7 @@ HOSTS = "\n".join([
     f"dual.{DOMAIN}. 60 IN AAAA ::1",  # nothing listens on ::1 here: refused
     f"dual.{DOMAIN}. 60 IN A {SERVER}",
     f"wrong.{DOMAIN}. 60 IN A {WRONG_CERT}",
+    f"silent.{DOMAIN}. 60 IN A {SILENT}",
 ])
 
 #: case -> (zone, extra xmppctl options)
@@ -60,6 +62,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "first-target-down": (srv("xmpp-client", 0, 5222, f"down.{DOMAIN}.") + "\n"
                           + srv("xmpp-client", 10, 5222, f"xmpp.{DOMAIN}."), ["--debug"]),
     "aaaa-refused-a-works": (srv("xmpp-client", 0, 5222, f"dual.{DOMAIN}."), ["--debug"]),
+    "first-target-silent": (srv("xmpp-client", 0, 5222, f"silent.{DOMAIN}.") + "\n"
+                            + srv("xmpp-client", 10, 5222, f"xmpp.{DOMAIN}."), ["--debug"]),
     "all-down": (srv("xmpp-client", 0, 5222, f"down.{DOMAIN}.") + "\n"
                  + srv("xmpps-client", 5, 5223, f"down.{DOMAIN}."), []),
     "srv-dot": (srv("xmpp-client", 0, 0, ".", weight=0) + f"\n{DOMAIN}. 60 IN A {SERVER}", []),
@@ -116,6 +120,21 @@ def wrong_cert_listener(certs: Path) -> None:
     threading.Thread(target=serve, daemon=True).start()
 
 
+def silent_listener() -> list[socket.socket]:
+    """SILENT:5222 with its accept queue full: the kernel drops further SYNs, so connecting hangs."""
+    server = socket.create_server((SILENT, 5222), backlog=0)
+    held = [server]
+    for _ in range(8):  # fill the queue (its length is backlog + 1); stop once a connect hangs
+        client = socket.socket()
+        client.setblocking(False)
+        try:
+            client.connect((SILENT, 5222))
+        except BlockingIOError:
+            pass
+        held.append(client)
+    return held
+
+
 def xmppctl(work: Path, ca_file: Path, extra: list[str]) -> dict:
     env = {**os.environ, "XMPPCTL_PASSWORD": PASSWORD, "XMPPCTL_CONFIG": str(work / "none.toml")}
     argv = [sys.executable, "-m", "xmppctl", "--jid", f"{USER}@{DOMAIN}", "--ca-file", str(ca_file),
@@ -136,6 +155,7 @@ def main() -> None:
     try:
         prosody.register(USER, PASSWORD)
         wrong_cert_listener(work / "prosody" / "certs")
+        held = silent_listener()  # noqa: F841 - kept open until the cases ran
         results = {}
         for case, (records, extra) in CASES.items():
             if only and case not in only:
