@@ -1,8 +1,8 @@
 """Finding the server by DNS (RFC 6120 §3.2, XEP-0368), against a real DNS server and Prosody.
 
 The scenario (tests/support/dns_scenario.py) runs in a private mount and network namespace with
-its own authoritative DNS server for example.test; it runs every case once (one Prosody for all)
-and this test checks them all, naming every case that went wrong.
+its own authoritative DNS server for example.test; it runs every case once (one Prosody, or one
+ejabberd, for all) and this test checks them all, naming every case that went wrong.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ import pytest
 SCENARIO = Path(__file__).resolve().parents[1] / "support" / "dns_scenario.py"
 
 
-def _why_no_namespace() -> str | None:
+def _why_no_namespace(kind: str) -> str | None:
+    wanted = [k.strip() for k in os.environ.get("XMPPCTL_TEST_SERVERS", kind).split(",")]
+    if kind not in wanted:
+        return f"{kind}: not in XMPPCTL_TEST_SERVERS"
     if os.geteuid() != 0:
         return "needs root to create a mount and network namespace (unshare -m -n)"
-    for program in ("unshare", "ip", "mount", "prosody"):
+    for program in ("unshare", "ip", "mount", {"prosody": "prosody", "ejabberd": "ejabberdctl"}[kind]):
         if shutil.which(program) is None:
             return f"{program} is not installed"
     try:
@@ -85,12 +88,13 @@ def _problems(results: dict[str, dict]) -> list[str]:
     ]
 
 
-def test_server_is_found_as_dns_publishes_it(tmp_path):
-    why = _why_no_namespace()
+@pytest.mark.parametrize("kind", ["prosody", "ejabberd"])
+def test_server_is_found_as_dns_publishes_it(kind, tmp_path):
+    why = _why_no_namespace(kind)
     if why:
         pytest.skip(why)
-    r = subprocess.run(["unshare", "-m", "-n", sys.executable, str(SCENARIO), str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(["unshare", "-m", "-n", sys.executable, str(SCENARIO), kind, str(tmp_path)],
+                       capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     results = json.loads(r.stdout)
     assert _problems(results) == []

@@ -1,11 +1,11 @@
 """How xmppctl finds its server, against a real DNS server: run inside a private namespace only.
 
-    unshare -m -n PYTHON tests/support/dns_scenario.py WORKDIR   (as root)
+    unshare -m -n PYTHON tests/support/dns_scenario.py prosody|ejabberd WORKDIR [CASE...]   (as root)
 
 Brings loopback up, bind-mounts a resolv.conf naming 127.0.0.1 over /etc/resolv.conf (in this
 mount namespace only), serves a test zone for example.test from an authoritative DNS server
-(dnslib) on 127.0.0.1:53, starts one Prosody for example.test (STARTTLS on 5222, direct TLS on
-5223), and a TLS listener whose certificate names only its own host.  Then, case by case, it
+(dnslib) on 127.0.0.1:53, starts one Prosody or ejabberd for example.test (STARTTLS on 5222,
+direct TLS on 5223), and a TLS listener whose certificate names only its own host.  Then, case by case, it
 swaps the zone and runs ``xmppctl account test`` in a child process; it prints one JSON object:
 case name -> {"code", "stdout", "stderr"}.  tests/integration/test_dns.py asserts on it.
 """
@@ -27,11 +27,12 @@ from dnslib import QTYPE, RCODE, RR  # noqa: E402
 from dnslib.server import BaseResolver, DNSLogger, DNSServer  # noqa: E402
 
 from tests.support.certs import sign_cert  # noqa: E402
+from tests.support.ejabberd import EjabberdServer  # noqa: E402
 from tests.support.prosody import ProsodyServer  # noqa: E402
 
 DOMAIN = "example.test"
 USER, PASSWORD = "alice", "dns-scenario-password"
-#: 127.0.0.1: Prosody (5222 STARTTLS, 5223 direct TLS); 127.0.0.3: nothing listens;
+#: 127.0.0.1: the XMPP server (5222 STARTTLS, 5223 direct TLS); 127.0.0.3: nothing listens;
 #: 127.0.0.4:5223: TLS with a certificate for wrong.example.test only; 127.0.0.5:5222: a full
 #: listen queue, where new connections are never answered (a connect times out)
 SERVER, NOBODY, WRONG_CERT, SILENT = "127.0.0.1", "127.0.0.3", "127.0.0.4", "127.0.0.5"
@@ -144,28 +145,38 @@ def xmppctl(work: Path, ca_file: Path, extra: list[str]) -> dict:
 
 
 def main() -> None:
-    work = Path(sys.argv[1])
-    only = sys.argv[2:]
+    kind, work, only = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     isolate(work)
     zone = Zone()
     dns = DNSServer(zone, port=53, address="127.0.0.1", logger=DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False))
     dns.start_thread()
-    prosody = ProsodyServer(work / "prosody", port=5222, domain=DOMAIN, direct_tls_port=5223)
-    prosody.start()
+    if kind == "ejabberd":
+        # ejabberd runs as its own user: a directory it can reach, not root's pytest tmp dir
+        import tempfile
+
+        server: ProsodyServer | EjabberdServer = EjabberdServer(Path(tempfile.mkdtemp(prefix="xmppctl-dns-ejabberd-")),
+                                                                port=5222, domain=DOMAIN, direct_tls_port=5223)
+    else:
+        server = ProsodyServer(work / "prosody", port=5222, domain=DOMAIN, direct_tls_port=5223)
+    server.start()
     try:
-        prosody.register(USER, PASSWORD)
-        wrong_cert_listener(work / "prosody" / "certs")
+        server.register(USER, PASSWORD)
+        wrong_cert_listener(server.directory / "certs")
         held = silent_listener()  # noqa: F841 - kept open until the cases ran
         results = {}
         for case, (records, extra) in CASES.items():
             if only and case not in only:
                 continue
             zone.records = RR.fromZone(records + "\n" + HOSTS)
-            results[case] = xmppctl(work, prosody.ca_file, extra)
+            results[case] = xmppctl(work, server.ca_file, extra)
         print(json.dumps(results))
     finally:
-        prosody.stop()
+        server.stop()
         dns.stop()
+        if kind == "ejabberd":
+            import shutil
+
+            shutil.rmtree(server.directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
