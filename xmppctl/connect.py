@@ -187,14 +187,16 @@ class Tried:
 
     domain: str
     attempts: list[str] = field(default_factory=list)
+    #: what went wrong before any attempt, e.g. a failed SRV lookup
+    notes: list[str] = field(default_factory=list)
 
     def add(self, target: Target, address: str | None, outcome: str) -> None:
         self.attempts.append(f"{attempt_label(target, address)} ({outcome})")
 
     def failure(self, last: str | None = None) -> ConnectionFailure:
         """``example.org: tried a:5222 [::1] (refused), a:5222 192.0.2.1 (timed out)``."""
-        tried = f"tried {', '.join(self.attempts)}" if self.attempts else "nothing to try"
-        return ConnectionFailure(f"{self.domain}: {tried}" + (f"; {last}" if last else ""))
+        parts = [*self.notes, f"tried {', '.join(self.attempts)}" if self.attempts else "nothing to try"]
+        return ConnectionFailure(f"{self.domain}: {'; '.join(parts)}" + (f"; {last}" if last else ""))
 
 
 def connect_outcome(err: Any) -> str:
@@ -239,7 +241,7 @@ class Resolver:
         for service, answer in zip(services, answers):
             if isinstance(answer, BaseException):
                 if not _no_such_record(answer):
-                    problems.append(f"_{service}._tcp.{domain} SRV lookup failed: {_dns_reason(answer)}")
+                    problems.append(f"SRV lookup of _{service}._tcp.{domain} failed ({_dns_reason(answer)})")
                 continue
             for rr in answer.answer:
                 data = rr.data

@@ -871,7 +871,7 @@ class _Login:
             if targets is None:
                 self.phase = "looking up SRV records"
                 records, problems = await resolver.srv(self.domain)
-                self.tried.attempts += problems
+                self.tried.notes += problems
                 targets = srv_targets(self.domain, records, self.account)
             for t_index, target in enumerate(targets):
                 self.phase = f"looking up {target.host}"

@@ -83,6 +83,8 @@ def _problems(results: dict[str, dict]) -> list[str]:
         *logged_in("no-srv-fallback", f"{d}:5222", "fallback", "starttls"),
         *failed("all-down", f"{d}: tried down.{d}:5222 127.0.0.3 (refused), down.{d}:5223 127.0.0.3 (refused)"),
         *failed("srv-dot", "not available"),
+        *failed("srv-servfail", f"{d}: SRV lookup of _xmpp-client._tcp.{d} failed (DNS server failure); "
+                                f"SRV lookup of _xmpps-client._tcp.{d} failed (DNS server failure); tried {d}:5222 (no address"),
         # a wrong certificate ends the login: the working target of priority 10 is not tried
         *failed("wrong-cert-target", f"wrong.{d}:5223 127.0.0.4", "not trusted", "not valid for 'example.test'"),
     ]

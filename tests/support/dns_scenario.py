@@ -51,6 +51,9 @@ HOSTS = "\n".join([
     f"silent.{DOMAIN}. 60 IN A {SILENT}",
 ])
 
+#: cases whose SRV queries get SERVFAIL
+BROKEN = {"srv-servfail": {f"_xmpp-client._tcp.{DOMAIN}.", f"_xmpps-client._tcp.{DOMAIN}."}}
+
 #: case -> (zone, extra xmppctl options)
 CASES: dict[str, tuple[str, list[str]]] = {
     "srv-starttls": (srv("xmpp-client", 0, 5222, f"xmpp.{DOMAIN}."), []),
@@ -69,6 +72,8 @@ CASES: dict[str, tuple[str, list[str]]] = {
                  + srv("xmpps-client", 5, 5223, f"down.{DOMAIN}."), []),
     "srv-dot": (srv("xmpp-client", 0, 0, ".", weight=0) + f"\n{DOMAIN}. 60 IN A {SERVER}", []),
     "no-srv-fallback": (f"{DOMAIN}. 60 IN A {SERVER}", []),
+    # SERVFAIL for both SRV names (see BROKEN) and no address for the domain either
+    "srv-servfail": ("", []),
     "wrong-cert-target": (srv("xmpps-client", 0, 5223, f"wrong.{DOMAIN}.") + "\n"
                           + srv("xmpp-client", 10, 5222, f"xmpp.{DOMAIN}."), []),
 }
@@ -79,12 +84,17 @@ class Zone(BaseResolver):
 
     def __init__(self) -> None:
         self.records: list[RR] = []
+        #: names answered with SERVFAIL (a broken zone)
+        self.servfail: set[str] = set()
 
     def resolve(self, request, handler):  # noqa: ANN001 - dnslib's interface
         reply = request.reply()
         reply.header.aa = 1
         qname, qtype = request.q.qname, request.q.qtype
         named = [rr for rr in self.records if rr.rname == qname]
+        if str(qname) in self.servfail:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
         if not named:
             reply.header.rcode = RCODE.NXDOMAIN
         for rr in named:
@@ -168,6 +178,7 @@ def main() -> None:
             if only and case not in only:
                 continue
             zone.records = RR.fromZone(records + "\n" + HOSTS)
+            zone.servfail = BROKEN.get(case, set())
             results[case] = xmppctl(work, server.ca_file, extra)
         print(json.dumps(results))
     finally:

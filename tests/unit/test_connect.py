@@ -115,6 +115,13 @@ def test_the_error_names_every_attempt_on_one_line():
     assert "\n" not in message
 
 
+def test_lookup_failures_come_before_the_attempts():
+    tried = Tried(D, notes=["SRV lookup of _xmpp-client._tcp.example.org failed (DNS timed out)"])
+    tried.add(Target(D, 5222, False, "fallback"), None, "no address: DNS timed out")
+    assert tried.failure().message == ("example.org: SRV lookup of _xmpp-client._tcp.example.org failed (DNS timed out); "
+                                       "tried example.org:5222 (no address: DNS timed out)")
+
+
 def test_labels_of_address_targets_are_not_repeated():
     assert attempt_label(Target("127.0.0.1", 5222, False, "--server"), "127.0.0.1") == "127.0.0.1:5222"
     assert attempt_label(Target("::1", 5223, True, "--server"), "::1") == "[::1]:5223"
