@@ -196,7 +196,8 @@ class Tried:
     def failure(self, last: str | None = None) -> ConnectionFailure:
         """``example.org: tried a:5222 [::1] (refused), a:5222 192.0.2.1 (timed out)``."""
         parts = [*self.notes, f"tried {', '.join(self.attempts)}" if self.attempts else "nothing to try"]
-        return ConnectionFailure(f"{self.domain}: {'; '.join(parts)}" + (f"; {last}" if last else ""))
+        return ConnectionFailure(f"{self.domain}: {'; '.join(parts)}" + (f"; {last}" if last else ""),
+                                 details={"tried": list(self.attempts)})
 
 
 def connect_outcome(err: Any) -> str:

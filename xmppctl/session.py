@@ -851,7 +851,8 @@ class _Login:
                                      f"(while {self.phase})") from None
             if self.trying is not None:
                 self.tried.add(*self.trying, "timed out")
-            raise TimeoutFailure(self.tried.failure(f"no connection within {timeout:g} s").message) from None
+            failure = self.tried.failure(f"no connection within {timeout:g} s")
+            raise TimeoutFailure(failure.message, details=failure.details) from None
         self.session = Session(_client=self.client, account=self.account, jid=str(self.client.boundjid),
                                features=set(self.features), closed=self.closed, target=self.target)
         self.keeper.session_jid = self.session.jid

@@ -51,12 +51,15 @@ def _problems(results: dict[str, dict]) -> list[str]:
         want = {"server": server, "found": found, "tls_mode": tls, "address": address}
         return [] if got == want else [f"{case}: exit {r['code']}, {got} != {want}; {r['stderr'][-500:]}"]
 
-    def failed(case: str, *needles: str) -> list[str]:
+    def failed(case: str, *needles: str, tried: list[str] | None = None) -> list[str]:
         r = results[case]
-        message = json.loads(r["stderr"].strip().splitlines()[-1])["message"] if r["stderr"].strip() else ""
-        if r["code"] == 4 and all(n in message for n in needles):
-            return []
-        return [f"{case}: exit {r['code']}, message {message!r} lacks one of {needles}"]
+        error = json.loads(r["stderr"].strip().splitlines()[-1]) if r["stderr"].strip() else {}
+        message = error.get("message", "")
+        if r["code"] != 4 or not all(n in message for n in needles):
+            return [f"{case}: exit {r['code']}, message {message!r} lacks one of {needles}"]
+        if tried is not None and (error.get("details") or {}).get("tried") != tried:
+            return [f"{case}: details {error.get('details')!r}, expected tried={tried}"]
+        return []
 
     def order(case: str, *attempts: str) -> list[str]:
         lines = [line for line in results[case]["stderr"].splitlines() if "xmppctl.session: connecting to " in line]
@@ -81,7 +84,8 @@ def _problems(results: dict[str, dict]) -> list[str]:
         *logged_in("aaaa-refused-a-works", f"dual.{d}:5222", "SRV", "starttls"),
         *order("aaaa-refused-a-works", f"dual.{d}:5222 [::1]", f"dual.{d}:5222 127.0.0.1"),
         *logged_in("no-srv-fallback", f"{d}:5222", "fallback", "starttls"),
-        *failed("all-down", f"{d}: tried down.{d}:5222 127.0.0.3 (refused), down.{d}:5223 127.0.0.3 (refused)"),
+        *failed("all-down", f"{d}: tried down.{d}:5222 127.0.0.3 (refused), down.{d}:5223 127.0.0.3 (refused)",
+                tried=[f"down.{d}:5222 127.0.0.3 (refused)", f"down.{d}:5223 127.0.0.3 (refused)"]),
         *failed("srv-dot", "not available"),
         *failed("srv-servfail", f"{d}: SRV lookup of _xmpp-client._tcp.{d} failed (DNS server failure); "
                                 f"SRV lookup of _xmpps-client._tcp.{d} failed (DNS server failure); tried {d}:5222 (no address"),
