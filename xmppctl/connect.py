@@ -105,7 +105,7 @@ def prefers_direct_tls(account: Account) -> bool:
 
 def fallback_target(domain: str, account: Account) -> Target:
     """RFC 6120 §3.2.2 (no SRV record): the domain itself, on 5222 (5223 with --tls direct)."""
-    direct = account.tls == "direct" and account.tls_chosen
+    direct = account.tls == "direct"
     return Target(domain, DIRECT_TLS_PORT if direct else STARTTLS_PORT, direct, FOUND_FALLBACK)
 
 
@@ -113,7 +113,7 @@ def order_srv(records: Sequence[SrvRecord], *, prefer_direct: bool, rng: random.
     """SRV records of both kinds as targets in the order to try them.
 
     Lowest priority first; within a priority the preferred TLS mode first, and within each mode
-    RFC 2782's weighted random order (weight 0 records last but still possible). Records whose
+    RFC 2782's weighted random order (a weight-0 record seldom comes first, but is tried). Records whose
     target is "." are left out (that service is not available).
     """
     rng = rng or random.Random()
