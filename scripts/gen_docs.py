@@ -86,6 +86,8 @@ FILES = [
 
 #: README sections the man page repeats (one source for what is guaranteed)
 README_GUARANTEES = ("Security", "Your messages are never lost")
+#: other README sections the man page repeats, each as its own man section: (man title, README title)
+README_MAN_SECTIONS = (("FINDING THE SERVER", "Finding the server"),)
 
 #: (description, command line); an example whose command or options do not exist is an error
 EXAMPLES = [
@@ -349,6 +351,8 @@ def man_page(nodes: list[Node]) -> str:
                 out += [".PP", "Commands: " + ", ".join(f"\\fB{roff(n.path[-1])}\\fR" for n in subs) + "."]
         else:
             out += roff_params(node)
+    for man_title, title in README_MAN_SECTIONS:
+        out += [f".SH {man_title}", *roff_markdown(readme_section(title))]
     out.append(".SH SECURITY AND DATA SAFETY")
     for title in README_GUARANTEES:
         out += [".SS " + roff(title), *roff_markdown(readme_section(title))]

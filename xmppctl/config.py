@@ -75,6 +75,9 @@ class Account:
     server: str | None = None
     port: int | None = None
     tls: str = "starttls"
+    #: True when tls was set (option, XMPPCTL_TLS or the file), not defaulted: an explicit
+    #: "starttls" puts STARTTLS SRV targets before direct TLS ones of the same priority
+    tls_chosen: bool = False
     ca_file: str | None = None
     password_command: list[str] | None = None
     password: str | None = field(default=None, repr=False)
@@ -289,7 +292,8 @@ def resolve_account(
     merged_port = port or _env_number(env, "XMPPCTL_PORT", int) or table.get("port")
     if merged_port is not None and not 1 <= merged_port <= 65535:
         raise UsageError(f"port must be 1..65535, got {merged_port}")
-    merged_tls = tls or env.get("XMPPCTL_TLS") or table.get("tls") or "starttls"
+    chosen_tls = tls or env.get("XMPPCTL_TLS") or table.get("tls")
+    merged_tls = chosen_tls or "starttls"
     if merged_tls not in TLS_MODES:
         raise UsageError(f"tls must be one of {', '.join(TLS_MODES)}, got {merged_tls!r}")
     command = table.get("password_command")
@@ -301,6 +305,7 @@ def resolve_account(
         server=server or env.get("XMPPCTL_SERVER") or table.get("server"),
         port=merged_port,
         tls=merged_tls,
+        tls_chosen=chosen_tls is not None,
         ca_file=ca_file or env.get("XMPPCTL_CA_FILE") or table.get("ca_file"),
         password_command=command,
         password=table.get("password"),

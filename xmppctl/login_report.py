@@ -10,15 +10,16 @@ if TYPE_CHECKING:
 
 
 async def login_report(session: SessionAPI) -> dict[str, Any]:
-    """The login's facts: bound_jid, server (host:port connected to), address (peer IP),
-    tls_version, tls_cipher, sasl_mechanism, server_software (see :func:`server_software`)."""
-    from .xmpp.session import connect_host
-
+    """The login's facts: bound_jid, server (the host:port connected to), found (how that target
+    was found: SRV, XEP-0368, fallback, --server or --port), tls_mode (starttls or direct),
+    address (peer IP), tls_version, tls_cipher, sasl_mechanism, server_software (see
+    :func:`server_software`)."""
     facts = session.login_facts()
-    host, port = connect_host(session.account)
     return {
         "bound_jid": session.jid,
-        "server": f"{host or session.account.jid.partition('@')[2]}:{facts['port'] or port}",
+        "server": facts["target"],
+        "found": facts["found"],
+        "tls_mode": facts["tls_mode"],
         "address": facts["address"],
         "tls_version": facts["tls_version"],
         "tls_cipher": facts["tls_cipher"],

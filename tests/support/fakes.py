@@ -81,7 +81,8 @@ class FakeSession:
 
     def login_facts(self) -> dict[str, Any]:
         """What the real session reads from its transport: nothing is known about this one."""
-        return {"address": None, "port": None, "tls_version": None, "tls_cipher": None, "sasl_mechanism": None}
+        return {"target": None, "found": None, "tls_mode": None, "address": None, "port": None,
+                "tls_version": None, "tls_cipher": None, "sasl_mechanism": None}
 
     def has_feature(self, namespace: str, name: str) -> bool:
         return (namespace, name) in self.features

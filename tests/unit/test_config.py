@@ -66,6 +66,14 @@ def test_env_account_selects_account(tmp_path):
     assert acc.timeout == DEFAULT_TIMEOUT and acc.tls == "starttls"
 
 
+@pytest.mark.parametrize("tls, env, chosen", [(None, {}, False), ("starttls", {}, True),
+                                              (None, {"XMPPCTL_TLS": "starttls"}, True), ("direct", {}, True)])
+def test_a_tls_mode_set_anywhere_is_chosen_the_default_is_not(tmp_path, tls, env, chosen):
+    # an explicit starttls puts STARTTLS SRV targets first at equal priority (xmppctl.xmpp.connect)
+    acc = resolve_account(load_config(write(tmp_path, CONFIG)), jid="a@b.example", tls=tls, env=env)
+    assert acc.tls_chosen is chosen and acc.tls == (tls or env.get("XMPPCTL_TLS") or "starttls")
+
+
 def test_jid_without_account_is_ad_hoc_and_ignores_default(tmp_path):
     acc = resolve_account(load_config(write(tmp_path, CONFIG)), jid="Other@Example.COM", env={})
     assert acc.name is None and acc.jid == "other@example.com" and acc.server is None

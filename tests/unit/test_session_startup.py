@@ -66,12 +66,14 @@ def test_system_store_is_loaded_once_per_process(store_loads):
     assert store_loads == ["system"]
 
 
-def test_ca_file_is_loaded_on_top_of_the_system_store_once(store_loads, tmp_path):
+def test_ca_file_replaces_the_system_store_and_is_loaded_once(store_loads, tmp_path):
+    # --ca-file pins (as curl --cacert does): the system store is not loaded at all
     cafile = ssl.get_default_verify_paths().cafile
     if not cafile:
         pytest.skip("no system CA bundle file to use as --ca-file")
     _try_login(_account(ca_file=cafile))
-    assert store_loads == ["system", "file"]
+    _try_login(_account(ca_file=cafile))
+    assert store_loads == ["file"]
 
 
 def test_insecure_loads_no_store(store_loads):

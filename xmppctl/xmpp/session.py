@@ -5,8 +5,9 @@ yields a :class:`Session`, and always closes the stream.  Each network phase (lo
 request, the close) has a deadline of ``account.timeout`` seconds.  slixmpp is imported here,
 lazily, so ``--help`` never pays for it.
 
-slixmpp traps handled here (see docs/protocol-notes.md): ``connect()`` retries forever (we stop
-it at the first definite failure or at the deadline); a missing STARTTLS must not become
+slixmpp traps handled here (see docs/protocol-notes.md): ``connect()`` retries forever and its
+resolver neither merges SRV kinds nor honours "." (we find the targets ourselves, see
+:mod:`xmppctl.xmpp.connect`, hand slixmpp one address at a time and stop its retries); a missing STARTTLS must not become
 plaintext, and slixmpp starts a session even when the server skipped TLS and SASL, so the
 session is trusted only once the transport really is TLS (or an allowed loopback peer) and
 SASL really succeeded (SCRAM: with the server's signature checked); subscription requests
@@ -33,6 +34,7 @@ from ..config import Account
 from ..errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
 from .stanza import stanza_error, stanza_text
 from .ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
+from .connect import ADDRESS_TIMEOUT, Resolver, Target, Tried, attempt_label, connect_outcome, fixed_targets, srv_targets
 
 log = logging.getLogger("xmppctl.xmpp.session")
 
@@ -192,6 +194,8 @@ class Session:
     #: (namespace, element name) of every stream feature the server offered after login
     features: set[tuple[str, str]] = field(default_factory=set)
     closed: asyncio.Future = field(default=None)  # type: ignore[assignment]
+    #: the host and port connected to, its TLS mode and how it was found (SRV, XEP-0368, ...)
+    target: Target | None = None
     _pending: set = field(default_factory=set, repr=False)
     #: who has seen us available and not unavailable since: the broadcast audience, and the
     #: targets of directed presence (RFC 6121 §4.5.1: they get unavailable before we close)
@@ -207,8 +211,9 @@ class Session:
         return self.account.jid
 
     def login_facts(self) -> dict[str, Any]:
-        """What the transport and the SASL layer say about this login: peer address, TLS version
-        and cipher, SASL mechanism (each None where the stream does not tell)."""
+        """What the transport and the SASL layer say about this login: the target (host:port), how
+        it was found and its TLS mode, peer address, TLS version and cipher, SASL mechanism
+        (each None where the stream does not tell)."""
         transport = getattr(self._client, "transport", None)
         tls = transport.get_extra_info("ssl_object") if transport is not None else None
         peer = transport.get_extra_info("peername") if transport is not None else None
@@ -216,7 +221,11 @@ class Session:
             mechanism = self._client.plugin["feature_mechanisms"].mech.name
         except (AttributeError, KeyError):
             mechanism = None
+        target = self.target
         return {
+            "target": attempt_label(target, None) if target is not None else None,
+            "found": target.found if target is not None else None,
+            "tls_mode": target.tls if target is not None else None,
             "address": str(peer[0]) if peer else None,
             "port": peer[1] if peer else None,
             "tls_version": tls.version() if tls is not None else None,
@@ -396,15 +405,16 @@ def _new_tls_context(account: Account) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    ctx = ssl.create_default_context()  # hostname check, CERT_REQUIRED, the system store
-    if account.ca_file:
-        try:
-            ctx.load_verify_locations(cafile=account.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            from ..errors import UsageError
+    if not account.ca_file:
+        return ssl.create_default_context()  # hostname check, CERT_REQUIRED, the system store
+    # --ca-file pins: its CAs *replace* the system store, as curl --cacert and openssl -CAfile
+    # do (create_default_context loads no default certificates when given a cafile)
+    try:
+        return ssl.create_default_context(cafile=account.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        from ..errors import UsageError
 
-            raise UsageError(f"--ca-file {account.ca_file}: cannot load: {getattr(exc, 'strerror', None) or exc}") from None
-    return ctx
+        raise UsageError(f"--ca-file {account.ca_file}: cannot load: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def connect_host(account: Account) -> tuple[str | None, int]:
@@ -639,11 +649,16 @@ class _Login:
         self.account, self.stanza_hook = account, stanza_hook
         self.keeper = keeper
         self.client = _make_client(account, password)
-        self.host, self.port = connect_host(account)
-        domain = account.jid.partition("@")[2]
-        self.where = f"{self.host or domain}:{self.port}" if self.host else domain
+        self.domain = account.jid.partition("@")[2]
+        #: what errors name: the domain while looking for the server, then host:port and address
+        self.where = self.domain
         self.loop = asyncio.get_running_loop()
         self.login: asyncio.Future = self.loop.create_future()
+        #: the connection attempt in progress: resolved with None (connected) or the error
+        self.attempt: asyncio.Future | None = None
+        self.tried = Tried(self.domain)
+        self.target: Target | None = None  # once connected
+        self.trying: tuple[Target, str] | None = None
         self.closed: asyncio.Future = self.loop.create_future()
         self.features: set[tuple[str, str]] = set()
         self.phase, self.auth_failed, self.sasl = "connecting", None, False
@@ -688,15 +703,15 @@ class _Login:
 
     def _add_handlers(self) -> None:
         on = self.client.add_event_handler
-        on("connected", self._phase("waiting for the stream header"))
+        on("connected", self.on_connected)
         on("tls_success", self._phase("TLS negotiated"))
         on("auth_success", self.on_auth_success)
         on("session_bind", self._phase("starting the session"))
         on("session_start", self.on_session_start)
         on("failed_auth", self.on_failed_auth)
         on("failed_all_auth", self.on_failed_all_auth)
-        on("connection_failed", lambda err: self.fail(_connection_error(err, self.where)))
-        on("ssl_invalid_chain", lambda err: self.fail(_connection_error(err, self.where)))
+        on("connection_failed", self.on_connection_failed)
+        on("ssl_invalid_chain", lambda err: self.fail(self.tls_failure(err)))
         on("stream_error", self.on_stream_error)
         on("disconnected", self.on_disconnected)
 
@@ -705,6 +720,21 @@ class _Login:
             self.phase = name
 
         return handler
+
+    def tls_failure(self, err: Any) -> XmppctlError:
+        """A certificate that does not verify: names the domain, the host and address, and what
+        was tried before (never a reason to try the next target)."""
+        earlier = f" (before that tried {', '.join(self.tried.attempts)})" if self.tried.attempts else ""
+        return ConnectionFailure(f"{self.domain}: {_connection_error(err, self.where).message}{earlier}")
+
+    def on_connected(self, _: Any) -> None:
+        self.phase = "waiting for the stream header"
+        if self.attempt is not None and not self.attempt.done():
+            self.attempt.set_result(None)
+
+    def on_connection_failed(self, err: Any) -> None:
+        if self.attempt is not None and not self.attempt.done():
+            self.attempt.set_result(err)
 
     def on_auth_success(self, _: Any) -> None:
         self.phase = "binding a resource"
@@ -749,18 +779,81 @@ class _Login:
         self.loop.call_later(0.05, self.fail, lost)
 
     async def start(self) -> Session:
-        """Connect and wait for a trusted, bound session (or the first definite failure)."""
-        log.debug("connecting to %s as %s (tls=%s)", self.where, self.account.jid, self.account.tls)
-        self.client.connect(self.host, self.port) if self.host else self.client.connect()
+        """Find the server, connect, and wait for a trusted, bound session (or the first definite
+        failure), all within the account's timeout."""
+        timeout = self.account.timeout
+        deadline = self.loop.time() + timeout
         try:
-            await asyncio.wait_for(asyncio.shield(self.login), self.account.timeout)
+            await asyncio.wait_for(self._connect(), timeout)
+            await asyncio.wait_for(asyncio.shield(self.login), max(deadline - self.loop.time(), 0))
         except asyncio.TimeoutError:
-            raise TimeoutFailure(f"{self.where} did not complete login within {self.account.timeout:g} s "
-                                 f"(while {self.phase})") from None
+            if self.target is not None:
+                raise TimeoutFailure(f"{self.where} did not complete login within {timeout:g} s "
+                                     f"(while {self.phase})") from None
+            if self.trying is not None:
+                self.tried.add(*self.trying, "timed out")
+            failure = self.tried.failure(f"no connection within {timeout:g} s")
+            raise TimeoutFailure(failure.message, details=failure.details) from None
         self.session = Session(_client=self.client, account=self.account, jid=str(self.client.boundjid),
-                               features=set(self.features), closed=self.closed)
+                               features=set(self.features), closed=self.closed, target=self.target)
         self.keeper.session_jid = self.session.jid
         return self.session
+
+    async def _connect(self) -> None:
+        """Try the targets (see :mod:`xmppctl.xmpp.connect`) address by address until one connects.
+
+        slixmpp is handed one address and port at a time: its own resolver would ask only one
+        kind of SRV record and fall back to the domain even when the records say "."; and a
+        refused address must lead to the next one, not end the login.  A certificate that does
+        not verify ends the login at once (trying elsewhere would hide an attack or a mistake).
+        """
+        targets = fixed_targets(self.account)
+        resolver = Resolver()
+        try:
+            if targets is None:
+                self.phase = "looking up SRV records"
+                records, problems = await resolver.srv(self.domain)
+                self.tried.notes += problems
+                targets = srv_targets(self.domain, records, self.account)
+            for t_index, target in enumerate(targets):
+                self.phase = f"looking up {target.host}"
+                try:
+                    addresses = await resolver.addresses(target)
+                except OSError as exc:
+                    self.tried.add(target, None, str(exc))
+                    continue
+                for a_index, address in enumerate(addresses):
+                    last = t_index == len(targets) - 1 and a_index == len(addresses) - 1
+                    outcome = await self._attempt(target, address, None if last else ADDRESS_TIMEOUT)
+                    if outcome is None:
+                        return
+                    self.tried.add(target, address, outcome)
+                    log.debug("no connection: %s", self.tried.attempts[-1])
+        finally:
+            await resolver.close()
+        raise self.tried.failure()
+
+    async def _attempt(self, target: Target, address: str, timeout: float | None) -> str | None:
+        """Connect to one address: None when connected, else the outcome to report."""
+        log.debug("connecting to %s (%s, found by %s) as %s", attempt_label(target, address), target.tls,
+                  target.found, self.account.jid)
+        self.where, self.phase = attempt_label(target, address), "connecting"
+        self.client.enable_direct_tls = target.direct_tls
+        self.client.enable_starttls = not target.direct_tls
+        self.attempt, self.trying = self.loop.create_future(), (target, address)
+        self.client.connect(address, target.port)
+        try:
+            err = await asyncio.wait_for(asyncio.shield(self.attempt), timeout)
+        except asyncio.TimeoutError:
+            err = TimeoutError()
+        self.trying = None
+        if err is None:
+            self.target = target
+            return None
+        self.client.cancel_connection_attempt()  # slixmpp would retry this address forever
+        if isinstance(err, ssl.SSLCertVerificationError):
+            raise self.tls_failure(err)
+        return connect_outcome(err)
 
     async def close(self) -> None:
         """End any presence we sent, close the stream (best effort, bounded), or drop it."""

@@ -45,7 +45,8 @@ class SessionAPI(Protocol):
         """Resolves when the stream goes away; every later send raises ConnectionFailure."""
 
     def login_facts(self) -> dict[str, Any]:
-        """address, port, tls_version, tls_cipher, sasl_mechanism of this login (None where unknown)."""
+        """target (host:port), found (SRV, XEP-0368, fallback, --server, --port), tls_mode, address,
+        port, tls_version, tls_cipher, sasl_mechanism of this login (None where unknown)."""
 
     def has_feature(self, namespace: str, name: str) -> bool:
         """Whether the server offered the stream feature (*namespace*, *name*) after login."""

@@ -234,7 +234,9 @@ def test(ctx: typer.Context, name: SelectedNameArg = None, output: OutputOpt = N
     """Log in as an account, report how, and log out; exit codes as for any command (3 wrong
     password, 4 connection/TLS, 5 timeout...).  Sends no presence and changes nothing.
 
-    Keys: name, jid, bound_jid, server (host:port connected to), address (peer IP), tls_version,
+    Keys: name, jid, bound_jid, server (host:port connected to), found (how that server was
+    found: SRV, XEP-0368, fallback, --server or --port), tls_mode (starttls or direct), address
+    (peer IP), tls_version,
     tls_cipher, sasl_mechanism, server_software (XEP-0092 name and version, or null when the
     server does not say), password_source.
     """
