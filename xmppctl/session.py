@@ -144,6 +144,16 @@ def stanza_text(el: ET.Element) -> str:
         return ET.tostring(el, encoding="unicode")
 
 
+def peer_certificate_expiry(tls: Any) -> float | None:
+    """The notAfter of the certificate the server presented, as a Unix time; None without TLS
+    or when it was not verified (``--insecure``: the ssl module then decodes no certificate)."""
+    try:
+        cert = tls.getpeercert() if tls is not None else None
+        return float(ssl.cert_time_to_seconds(cert["notAfter"])) if cert else None
+    except (KeyError, ValueError, ssl.SSLError):
+        return None
+
+
 class _ConnectionLost(Exception):
     """Set on pending IQ futures when the stream goes away."""
 
@@ -193,6 +203,7 @@ class Session:
             "tls_version": tls.version() if tls is not None else None,
             "tls_cipher": (tls.cipher() or (None,))[0] if tls is not None else None,
             "sasl_mechanism": mechanism,
+            "tls_not_after": peer_certificate_expiry(tls),
         }
 
     def has_feature(self, namespace: str, name: str) -> bool:
