@@ -10,6 +10,7 @@ import typer
 from .. import __version__
 from . import account as account_cli
 from . import block as block_cli
+from . import check as check_cli
 from . import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app)
 from . import groups as groups_cli
 from . import presence as presence_cli
@@ -51,6 +52,7 @@ app.add_typer(block_cli.app, name="block")
 app.add_typer(presence_cli.app, name="presence")
 app.add_typer(account_cli.app, name="account")
 app.add_typer(team_cli.app, name="team")
+app.add_typer(check_cli.app, name="check")
 
 
 #: the State of the running invocation, kept for the error edge after click's context is gone
@@ -178,6 +180,16 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return head + moved + kept
 
 
+def _command_of(args: list[str]) -> str | None:
+    """The command named in *args* (global options first, as after hoisting), or None."""
+    globals_ = _options_of(root_command())
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        param = globals_.get(_option_name(args[i]))
+        i += 2 if param is not None and _takes_value(param, args[i]) else 1
+    return args[i] if i < len(args) else None
+
+
 def _output_hint(argv: list[str]) -> str | None:
     """The -o value from argv, so errors raised before a command runs can still be JSON."""
     for i, arg in enumerate(argv):
@@ -248,7 +260,9 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
         code = _report(Interrupted("interrupted"), hint)
     except typer.TyperException as exc:  # parsing/usage errors (exit_code 2) and the like
         message = exc.format_message()
-        if message.startswith("Usage:"):  # a group called without a command: its help, as is
+        if _command_of(args) == "check":  # a monitoring plugin: UNKNOWN (3), never 2 (CRITICAL)
+            code = check_cli.usage_failure(args, our_wording(message))
+        elif message.startswith("Usage:"):  # a group called without a command: its help, as is
             sys.stderr.write(message.rstrip("\n") + "\n")
             code = int(ExitCode.USAGE)
         else:

@@ -24,7 +24,8 @@ FLEET_COMMANDS = ("roster list", "roster show", "roster add", "roster remove", "
                   "roster export", "roster diff", "roster import",
                   "group list", "group members", "group add", "group remove", "group rename", "group delete",
                   "sub request", "sub cancel", "sub revoke", "sub preapprove",
-                  "sub pending", "sub approve", "sub deny", "presence set", "presence probe", "presence watch")
+                  "sub pending", "sub approve", "sub deny", "presence set", "presence probe", "presence watch",
+                  "check login", "check presence")
 
 #: why the other commands refuse fleet mode (the default reason is REFUSE_DEFAULT)
 REFUSE_REASONS = {

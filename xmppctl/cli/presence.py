@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import OutputOpt, render, run, session, state, warn_if_messages_may_arrive
+from .metrics_out import MetricsOutputOpt, TextfileOpt, metrics_format
 
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
 
@@ -179,7 +180,8 @@ def probe(
     invisible: InvisibleOpt = False,
     details: Annotated[bool, typer.Option("--details", help="Online rows: the client software (XEP-0115 caps, else XEP-0092) and idle stamp (XEP-0319), as keys client and idle_since; asked concurrently, within --timeout.")] = False,
     expect_online: Annotated[bool, typer.Option("--expect-online", help="Exit 10 when any reported contact (the named JIDs, --group members, or the roster) has no online resource; rows are printed as usual.")] = False,
-    output: OutputOpt = None,
+    output: MetricsOutputOpt = None,
+    textfile: TextfileOpt = None,
 ) -> None:
     """Snapshot of the contacts' presence: one row per online resource, one per other contact.
 
@@ -225,11 +227,16 @@ def probe(
     from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
 
     st = state(ctx)
-    fmt = st.output_format(output)
+    fmt = metrics_format(st, output, textfile)
     if all_ and (jids or group):
         from ..errors import UsageError
 
         raise UsageError("--all selects the whole roster; do not combine it with JIDs or --group")
+    if expect_online and fmt == "prometheus":
+        from ..errors import UsageError
+
+        raise UsageError("--expect-online judges the probe by its exit code; with metrics use xmppctl_contact_up, "
+                         "or `xmppctl check presence` for a monitoring check")
     prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
     select_targets([], jids or (), ())  # validates the JIDs before connecting
     st.resolve_account()
@@ -242,6 +249,9 @@ def probe(
             return await do_probe(s, inbox, jids=jids or (), groups=group or (), priority=prio, last=last,
                                   details=details, invisible=invisible)
 
+    if fmt == "prometheus":
+        _probe_metrics(st, textfile, dict(jids=jids or (), groups=group or (), priority=prio, last=last,
+                                          details=details, invisible=invisible))
     if st.fleet_accounts is not None:
         _probe_fleet(st, fmt, columns, snapshot_of, details, expect_online)
     snapshot = run(lambda _stop: snapshot_of(st))
@@ -256,6 +266,22 @@ per account: exit 10 when some account's expectation failed and no account faile
 such account's message on stderr), 7 when some account failed."""
 
 probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC + "\n\n" + INVISIBLE_DOC
+
+
+def _probe_metrics(st, textfile: str | None, options: dict) -> None:
+    """-o prometheus: each account's contacts as xmppctl_contact_up/_show, with its login metrics."""
+    from ..metrics import add_contacts
+    from ..presence import PresenceInbox, probe as do_probe
+    from .metrics_out import measured_session, run_metrics
+
+    async def gather(sub, login):
+        inbox = PresenceInbox()
+        async with measured_session(sub, login, stanza_hook=inbox.hook) as s:
+            snapshot = await do_probe(s, inbox, **options)
+
+        return lambda doc, account: add_contacts(doc, account, snapshot.rows)
+
+    run_metrics(st, textfile, gather)
 
 
 def _probe_fleet(st, fmt: str, columns, snapshot_of, details: bool, expect_online: bool) -> None:
