@@ -172,9 +172,11 @@ def _run_check(st: State, service: str, seconds: float, measure: Any) -> dict[st
         name = account_label(st)
         run(lambda _stop: one(st, name))
     else:
-        for outcome in run_jobs(st, lambda sub: one(sub, sub.account or "")):
+        outcomes = run_jobs(st, lambda sub: one(sub, sub.account or ""))
+        for outcome in outcomes:
             if outcome.error is not None:  # not an XmppctlError: a bug, reported as UNKNOWN
                 results[outcome.account] = failure_result(service, outcome.error)
+        return {o.account: results[o.account] for o in outcomes}  # config order, not finishing order
     return results
 
 
