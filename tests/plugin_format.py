@@ -129,11 +129,15 @@ def parse_exposition(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
         m = _SAMPLE.match(line)
         assert m, f"not a sample line (a timestamp?): {line!r}"
         name, body, value = m.groups()
-        assert name in typed and name in helped, f"{name}: sample before its HELP/TYPE"
-        assert name not in finished, f"{name}: samples not together"
-        if current is not None and current != name:
+        family = name
+        for suffix in ("_sum", "_count", "_bucket"):  # the series of a summary or histogram
+            if name not in typed and name.endswith(suffix) and typed.get(name[:-len(suffix)]) in ("summary", "histogram"):
+                family = name[:-len(suffix)]
+        assert family in typed and family in helped, f"{name}: sample before its HELP/TYPE"
+        assert family not in finished, f"{name}: samples not together"
+        if current is not None and current != family:
             finished.add(current)
-        current = name
+        current = family
         labels = []
         pos = 0
         while body and pos < len(body):
