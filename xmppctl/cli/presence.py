@@ -218,11 +218,6 @@ def probe(
     answer before the probe's --timeout) and idle_since (the XEP-0319 idle stamp in its
     presence, or null).  The queries run concurrently; the probe never waits for them past
     --timeout (counted from our initial presence).
-
-    Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
-    expected one") when any reported contact has no online resource (offline, timeout,
-    no-subscription, not-in-roster, error), else 0; e.g. in cron:
-    `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
     from ..presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, PresenceInbox, check_priority, probe as do_probe, select_targets
 
@@ -232,11 +227,6 @@ def probe(
         from ..errors import UsageError
 
         raise UsageError("--all selects the whole roster; do not combine it with JIDs or --group")
-    if expect_online and fmt == "prometheus":
-        from ..errors import UsageError
-
-        raise UsageError("--expect-online judges the probe by its exit code; with metrics use xmppctl_contact_up, "
-                         "or `xmppctl check presence` for a monitoring check")
     prio = check_priority(priority if priority is not None else READ_ONLY_PRIORITY)
     select_targets([], jids or (), ())  # validates the JIDs before connecting
     st.resolve_account()
@@ -250,8 +240,8 @@ def probe(
                                   details=details, invisible=invisible)
 
     if fmt == "prometheus":
-        _probe_metrics(st, textfile, dict(jids=jids or (), groups=group or (), priority=prio, last=last,
-                                          details=details, invisible=invisible))
+        _probe_metrics(st, textfile, expect_online, dict(jids=jids or (), groups=group or (), priority=prio,
+                                                         last=last, details=details, invisible=invisible))
     if st.fleet_accounts is not None:
         _probe_fleet(st, fmt, columns, snapshot_of, details, expect_online)
     snapshot = run(lambda _stop: snapshot_of(st))
@@ -265,11 +255,31 @@ same JIDs, --group or whole roster); rows gain a leading account.  --expect-onli
 per account: exit 10 when some account's expectation failed and no account failed (each
 such account's message on stderr), 7 when some account failed."""
 
-probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC + "\n\n" + INVISIBLE_DOC
+PROBE_MONITORING_DOC = """Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
+expected one") when any reported contact has no online resource (offline, timeout,
+no-subscription, not-in-roster, error), else 0; e.g. in cron:
+`xmppctl presence probe --expect-online bot@example.org || alert`.  For Nagios/Icinga see
+`xmppctl check presence`.
+
+Metrics: -o prometheus (or --textfile PATH) prints the snapshot as Prometheus metrics instead
+of rows: xmppctl_contact_up{account,jid} (1 online, else 0) and
+xmppctl_contact_show{account,jid,show} (1 for the best resource's show) per reported contact, xmppctl_login_success,
+xmppctl_login_duration_seconds and xmppctl_tls_certificate_expiry_timestamp_seconds per
+account; one series per contact, so select the contacts (JIDs, --group) on big rosters.  A
+failed account is xmppctl_login_success 0 and the exit code stays non-zero.  Not with
+--expect-online."""
+
+probe.__doc__ = (inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_MONITORING_DOC + "\n\n" + PROBE_FLEET_DOC
+                 + "\n\n" + INVISIBLE_DOC)
 
 
-def _probe_metrics(st, textfile: str | None, options: dict) -> None:
+def _probe_metrics(st, textfile: str | None, expect_online: bool, options: dict) -> None:
     """-o prometheus: each account's contacts as xmppctl_contact_up/_show, with its login metrics."""
+    if expect_online:
+        from ..errors import UsageError
+
+        raise UsageError("--expect-online judges the probe by its exit code; with metrics use xmppctl_contact_up, "
+                         "or `xmppctl check presence` for a monitoring check")
     from ..metrics import add_contacts
     from ..presence import PresenceInbox, probe as do_probe
     from .metrics_out import measured_session, run_metrics
