@@ -126,6 +126,17 @@ class ProbeCollector:
     def done(self) -> bool:
         return self.answered >= self.expected
 
+    def wanted(self, sender: str | None) -> bool:
+        """Whether a presence from *sender* can concern the probe, without parsing it: our
+        initial presence brings the answers of the whole roster, however few contacts are
+        asked about.  Exact for ASCII JIDs (their normal form is the lower case, the domain
+        without a trailing dot, as in jid.parse_jid); any other is parsed (True)."""
+        bare = (sender or "").partition("/")[0]
+        if not bare.isascii():
+            return True
+        local, at, domain = bare.rpartition("@")
+        return f"{local.lower()}{at}{domain.rstrip('.').lower()}" in self.expected
+
     def feed(self, info: PresenceInfo | None) -> None:
         if info is None or info.jid == self.own or info.jid not in self.expected:
             return
@@ -206,7 +217,8 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
             while not collector.done:
                 el = await inbox.get(session, deadline - time.monotonic(), settled)
                 if el is not None:
-                    collector.feed(parse_presence(el))
+                    if collector.wanted(el.get("from")):
+                        collector.feed(parse_presence(el))
                 elif settled.is_set() and time.monotonic() < deadline:
                     settled.clear()
                 else:
@@ -217,7 +229,8 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
             # The first answer of a contact may be followed by its other resources' answers.
             await barrier(session, timeout=max(0.5, deadline - time.monotonic()))
             while (el := inbox.get_nowait()) is not None:
-                collector.feed(parse_presence(el))
+                if collector.wanted(el.get("from")):
+                    collector.feed(parse_presence(el))
     rows = collector.rows()
     if details:
         rows = await add_client_software(session, rows, collector.resources, deadline)
