@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -239,13 +239,20 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
     return PresenceSnapshot(rows=rows)
 
 
+#: XEP-0012 queries of a probe in flight at once: each pending IQ is matched against every
+#: incoming stanza by slixmpp, and contacts that answer meanwhile need no query at all
+LAST_ACTIVITY_WINDOW = 8
+
+
 async def _offline_evidence(session: Session, collector: ProbeCollector, settled: asyncio.Event) -> None:
     """Ask XEP-0012 about the contacts still silent once the server has handled our presence.
 
     Prosody answers a probe of an offline contact with ``unavailable``; ejabberd sends nothing,
     which would leave every offline contact waiting for the deadline.  After a ping round trip
-    the server has processed our initial presence (on Prosody everyone local has answered by
-    then, so nothing is asked); the silent ones get one ``jabber:iq:last`` each, in parallel.
+    the server has processed our initial presence, but its probe answers may still be on the
+    way (Prosody answers the ping first with a big roster): so the silent ones are asked a few
+    at a time (LAST_ACTIVITY_WINDOW), each only if it is still silent when its turn comes,
+    and each answer that says offline settles its contact at once (*settled* wakes the probe).
 
     A contact that went offline less than a second ago reads ``seconds=0`` without a status,
     like an available one (XEP-0012 counts whole seconds): those are asked again a second
@@ -253,21 +260,30 @@ async def _offline_evidence(session: Session, collector: ProbeCollector, settled
     """
     from ..errors import XmppctlError
 
+    async def ask(queue: Iterator[str], again: list[str]) -> None:
+        for jid in queue:
+            if jid not in collector.unanswered:
+                continue
+            answer = await last_activity(session, jid)
+            if answer is None:
+                continue
+            if collector.settle_offline(jid, answer[0], answer[1], datetime.now(timezone.utc)):
+                settled.set()
+            else:
+                again.append(jid)
+
     try:
         await barrier(session)
         silent = sorted(collector.unanswered)
         while silent:
-            answers = await asyncio.gather(*(last_activity(session, jid) for jid in silent))
-            now = datetime.now(timezone.utc)
-            silent = [jid for jid, answer in zip(silent, answers)
-                      if answer is not None and not collector.settle_offline(jid, answer[0], answer[1], now)]
+            queue, again = iter(silent), []
+            await asyncio.gather(*(ask(queue, again) for _ in range(min(LAST_ACTIVITY_WINDOW, len(silent)))))
             settled.set()
-            if silent:
+            if again:
                 await asyncio.sleep(1.0)
-                silent = [jid for jid in silent if jid in collector.unanswered]
+            silent = sorted(jid for jid in again if jid in collector.unanswered)
     except XmppctlError:  # the main loop's deadline decides what becomes of the silent ones
         return
-
 
 
 #: the earliest "last seen" a XEP-0012 answer may claim; an older one (a huge ``seconds``, e.g.
