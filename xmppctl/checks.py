@@ -309,7 +309,7 @@ def combine(service: str, results: Mapping[str, CheckResult]) -> CheckResult:
     for st in sorted(counts, key=SEVERITY.__getitem__, reverse=True):
         names = counts[st]
         parts.append(f"{len(names)} {st.name}" + (f" ({_listing(names)})" if st is not Status.OK else ""))
-    summary = f"{len(results)} accounts: " + ", ".join(parts)
+    summary = f"{len(results)} account{'s' if len(results) != 1 else ''}: " + ", ".join(parts)
     perf = [PerfDatum(f"{name}/{p.label}", p.value, p.uom, p.warn, p.crit, p.min, p.max)
             for name, result in results.items() for p in result.perfdata]
     long = [f"{name}: {r.status.name} - {r.summary}" for name, r in results.items()]

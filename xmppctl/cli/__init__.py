@@ -28,6 +28,7 @@ Every command opens one short client session (connect, TLS, SASL, bind, do one j
 and exits with a documented code: 0 ok, 1 other failure, 2 usage/bad input,
 3 authentication, 4 connection/TLS, 5 timeout, 6 server refused the request,
 7 partial failure in a bulk operation, 10 drift found, 130 interrupted.
+The `check` commands are monitoring plugins instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 
 The password is never taken from the command line: use --password-stdin,
 XMPPCTL_PASSWORD_<NAME> (the account's own variable), XMPPCTL_PASSWORD, password_command in
