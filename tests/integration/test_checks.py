@@ -108,3 +108,18 @@ def test_check_login_fleet_is_the_worst_with_a_line_per_account(make_user, run_c
     assert out.text == "2 accounts: 1 CRITICAL (broken), 1 OK"
     assert [line.split(":")[0] for line in out.long] == ["ok1", "broken"]
     assert out.long[0].startswith("ok1: OK - ") and "ok1/time" in out.perf
+
+
+def test_check_timeout_is_unknown(run_cli):
+    """A server that accepts the connection and never speaks: -t ends the check as UNKNOWN."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # the kernel completes the handshake; nobody ever answers
+        r = run_cli(None, "--jid", "mon@localhost", "--server", "127.0.0.1", "--port", str(silent.getsockname()[1]),
+                    "check", "login", "-t", "0.5", env={"XMPPCTL_PASSWORD": "x"})
+    out = plugin(r)
+    assert (r.code, out.service_state) == (3, "XMPP LOGIN UNKNOWN"), r.stdout
+    assert "0.5 s" in out.text
+    assert r.elapsed < 10  # the deadline, not an endless wait
