@@ -144,3 +144,18 @@ def _take_terminal() -> None:
 
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def process_gone(pid: int, deadline_s: float = 10) -> bool:
+    """Whether process *pid* has ended (or is a zombie nobody reaped yet) within *deadline_s*."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)

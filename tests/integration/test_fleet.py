@@ -235,7 +235,7 @@ def test_fleet_presence_set_hold_is_seen_by_a_fleet_probe_and_ends_with_unavaila
     config = _config(tmp_path, users)
     for name, user in users.items():  # the held process reads each account's own variable
         monkeypatch.setenv(f"XMPPCTL_PASSWORD_{name.upper()}", user.password)
-    h = held(SimpleNamespace(args=["--config", config], password="unused"), "-a", "b*", "presence", "set",
+    h = held(SimpleNamespace(args=["--config", config], password=None), "-a", "b*", "presence", "set",
              "--show", "away", "--hold", "forever", "-o", "ndjson", ready=False)
     assert sorted(h.line()["account"] for _ in range(2)) == ["b0", "b1"], "a row per account once all are up"
     r = run_cli(None, "--config", config, "-a", "w*", "presence", "probe", "--expect-online", "-o", "json")

@@ -30,7 +30,8 @@ class Held:
     """A background ``xmppctl presence set --hold forever`` (or a ``presence watch``) process."""
 
     def __init__(self, user: User, *args: str):
-        env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
+        # password None: the accounts' own sources (a fleet run refuses the shared variable)
+        env = dict(os.environ, **({} if user.password is None else {"XMPPCTL_PASSWORD": user.password}))
         self.proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         # a reader thread, so that a line that never comes fails the test instead of hanging it

@@ -70,8 +70,11 @@ def sync(
         raise UsageError("team sync: --password-stdin reads one password; use each account's password source")
     if prune and not dry_run and not yes and not sys.stdin.isatty():
         raise UsageError("--prune may remove contacts: pass --yes to confirm (standard input is not a terminal)")
+    from ..config import check_several_accounts_env
+
     config = st.config()
     team = load_team_file(file, config.accounts.keys())
+    check_several_accounts_env(f"team sync logs in as {len(team.accounts)} accounts")
     members = {name: st.for_account(name) for name in team.accounts}
     accounts = {name: sub.resolve_account() for name, sub in members.items()}
     jids = check_member_jids(team, {name: account.jid for name, account in accounts.items()})
