@@ -27,9 +27,11 @@ UNKNOWN_EXIT = 3
 
 
 def _unknown(service: str | None, message: str) -> None:
+    """The status line of a check that could not run (the message may quote remote text)."""
+    from ..output import safe_text
+
     label = f"XMPP {service} UNKNOWN" if service else "XMPP UNKNOWN"
-    text = " ".join(message.split()).replace("|", "/")
-    sys.stdout.write(f"{label} - {text}\n")
+    sys.stdout.write(f"{label} - {safe_text(' '.join(message.split())).replace('|', '/')}\n")
 
 
 class CheckGroup(TyperGroup):
