@@ -181,9 +181,12 @@ def login_result(jid: str, seconds: float, facts: Mapping[str, Any], now: float,
         if not_after <= now:
             cert_status = Status.CRITICAL
             problems.append("certificate expired")
-        elif days < crit_days or days < warn_days:
-            cert_status = Status.CRITICAL if days < crit_days else Status.WARNING
-            problems.append(f"certificate valid {days} days (below {crit_days if days < crit_days else warn_days})")
+        elif days < crit_days:
+            cert_status = Status.CRITICAL
+            problems.append(f"certificate valid {days} days (below {crit_days})")
+        elif days < warn_days:
+            cert_status = Status.WARNING
+            problems.append(f"certificate valid {days} days (below {warn_days})")
         parts.append(f"certificate valid {days} days")
         perf.append(PerfDatum("cert_days", days, "", f"{warn_days}:", f"{crit_days}:", 0))
     status = worst((time_status, cert_status))
