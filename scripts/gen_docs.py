@@ -349,6 +349,7 @@ def man_page(nodes: list[Node]) -> str:
             subs = [n for n in commands if n.path[:-1] == node.path]
             if subs:
                 out += [".PP", "Commands: " + ", ".join(f"\\fB{roff(n.path[-1])}\\fR" for n in subs) + "."]
+            out += roff_params(node)  # a group's own options (check -V), if it has any
         else:
             out += roff_params(node)
     for man_title, title in README_MAN_SECTIONS:

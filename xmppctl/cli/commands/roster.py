@@ -10,6 +10,7 @@ from ...roster.items import SUBSCRIPTIONS
 from ..roster_edit import ROWS_HELP
 from ..context import DryRunOpt, OutputOpt, note, session, state
 from ..selection import across_accounts
+from ..metrics_out import MetricsOutputOpt, TextfileOpt, metrics_format
 from ..complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
@@ -27,29 +28,48 @@ def list_(
     subscription: Annotated[Optional[Subscription], typer.Option("--subscription", "-s", help="Only contacts with this subscription state.", show_default=False)] = None,
     pending: Annotated[bool, typer.Option("--pending", help="Only contacts we asked to subscribe to and who have not answered (ask=subscribe).")] = False,
     ungrouped: Annotated[bool, typer.Option("--ungrouped", help="Only contacts in no group.")] = False,
-    output: OutputOpt = None,
+    output: MetricsOutputOpt = None,
+    textfile: TextfileOpt = None,
 ) -> None:
     """List the roster: jid, name, subscription, ask (our request pending), groups; sorted by JID.
 
     JSON/NDJSON keys: jid (string), name (string or null), subscription
     (none|to|from|both), ask (boolean), groups (list of strings).
+
+    -o prometheus (or --textfile PATH): counts instead of rows, for the selected contacts:
+    xmppctl_roster_contacts{account,subscription} (every state, 0 included),
+    xmppctl_subscription_requests_pending{account,direction="out"} (our requests not answered
+    yet), and the login metrics (xmppctl_login_success, _duration_seconds,
+    xmppctl_tls_certificate_expiry_timestamp_seconds).
     """
     st = state(ctx)
-    fmt = st.output_format(output)
+    fmt = metrics_format(st, output, textfile)
     st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
 
     from ...roster.items import ITEM_COLUMNS, fetch_roster, filter_items
     from ..run import run_fleet
+
+    def selected(roster):
+        return filter_items(roster, groups=group or (), subscription=subscription.value if subscription else None,
+                            pending=pending, ungrouped=ungrouped)
 
     async def rows(sub):
         async with session(sub) as s:
             roster = await fetch_roster(s)
         # what TAB offers for --group and JIDs (completions never go to the network)
         save_roster_cache(sub.resolve_account().jid, roster)
-        return [item.to_dict() for item in filter_items(
-            roster, groups=group or (), subscription=subscription.value if subscription else None,
-            pending=pending, ungrouped=ungrouped)]
+        return [item.to_dict() for item in selected(roster)]
 
+    if fmt == "prometheus":
+        from ...metrics import add_roster
+        from ..metrics_out import measured_session, run_metrics
+
+        async def gather(sub, login):
+            async with measured_session(sub, login) as s:
+                items = selected(await fetch_roster(s))
+            return lambda doc, account: add_roster(doc, account, items)
+
+        run_metrics(st, textfile, gather)
     run_fleet(st, fmt, ITEM_COLUMNS, rows, empty="no contacts")
 
 
