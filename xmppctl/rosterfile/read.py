@@ -8,6 +8,7 @@ import io
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,7 +17,9 @@ from ..jid import bare_jid
 from ..roster import RosterItem
 from ..text import validate_group, validate_name
 
-FORMATS = ("toml", "json", "csv")
+FORMATS = ("toml", "json", "csv", "xep0227")
+#: file extensions that name a format other than their own
+EXTENSIONS = {"xml": "xep0227"}
 STDIN = "-"
 #: keys a contact may have; the read-only ones are ignored on import
 WRITABLE_KEYS = ("jid", "name", "groups")
@@ -40,6 +43,7 @@ def format_for(path: str | None, explicit: str | None = None, text_head: str | N
         return fmt
     if path and path != STDIN:
         ext = Path(path).suffix.lower().lstrip(".")
+        ext = EXTENSIONS.get(ext, ext)
         if ext in FORMATS:
             return ext
     if text_head is not None:
@@ -47,7 +51,7 @@ def format_for(path: str | None, explicit: str | None = None, text_head: str | N
         if sniffed:
             return sniffed
     shown = "standard input" if path in (None, STDIN) else path
-    raise UsageError(f"{shown}: cannot tell the roster file format; use -f toml|json|csv")
+    raise UsageError(f"{shown}: cannot tell the roster file format; use -f toml|json|csv|xep0227")
 
 
 def sniff_format(head: str) -> str | None:
@@ -55,6 +59,10 @@ def sniff_format(head: str) -> str | None:
     text = head.lstrip("\ufeff \t\r\n")
     if not text:
         return None
+    if text.startswith("<"):
+        from .xep0227 import is_xep0227
+
+        return "xep0227" if is_xep0227(text) else None
     if text.startswith("["):
         after = text[1:].lstrip()
         if after[:1] in ("{", "]"):
@@ -80,6 +88,34 @@ def read_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None 
 
 def load_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None = None) -> tuple[list[RosterItem], str]:
     """Like :func:`read_roster_file`, also returning the format that was read."""
+    source = load_roster_source(path, fmt, stdin=stdin)
+    return source.items, source.format
+
+
+@dataclass
+class RosterSource:
+    """A validated roster file: its items, its format, and what only XEP-0227 files carry."""
+
+    items: list[RosterItem]
+    format: str
+    #: XEP-0227: the user picked from the file, and the JIDs with a pending request to it
+    user: str | None = None
+    pending_in: tuple[str, ...] = ()
+
+    @property
+    def orphan_requests(self) -> list[str]:
+        """Pending requesters the file has no item for (ejabberd's export drops those items)."""
+        have = {item.jid for item in self.items}
+        return [jid for jid in self.pending_in if jid not in have]
+
+
+def load_roster_source(path: str, fmt: str | None = None, *, stdin: TextIO | None = None, user: str | None = None,
+                       account_jid: str | None = None) -> RosterSource:
+    """Read and validate a roster file of any format.
+
+    A XEP-0227 file may hold many users: *user* (``--user``) picks one, else the only one,
+    else *account_jid* (:meth:`xmppctl.rosterfile.xep0227.PieFile.select`).
+    """
     name = "<stdin>" if path == STDIN else path
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin
@@ -88,16 +124,36 @@ def load_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None 
         except UnicodeDecodeError as exc:
             raise UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
         chosen = format_for(path, fmt, text[:4096])
-        return parse_roster_text(text, chosen, name), chosen
+        if chosen == "xep0227":
+            from .xep0227 import parse_pie
+
+            return _pie_source(parse_pie(text.lstrip("\ufeff"), name), user, account_jid)
+        _no_user(user)
+        return RosterSource(parse_roster_text(text, chosen, name), chosen)
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             chosen = format_for(path, fmt, fh.read(4096))
+            if chosen == "xep0227":
+                from .xep0227 import read_pie_file
+
+                return _pie_source(read_pie_file(path), user, account_jid)
+            _no_user(user)
             fh.seek(0)
             if chosen == "csv":  # CSV is read row by row: no copy of the whole text
-                return parse_csv(fh, name), chosen
-            return parse_roster_text(fh.read(), chosen, name), chosen
+                return RosterSource(parse_csv(fh, name), chosen)
+            return RosterSource(parse_roster_text(fh.read(), chosen, name), chosen)
     except (UnicodeDecodeError, OSError) as exc:
         raise read_error(name, exc) from None
+
+
+def _no_user(user: str | None) -> None:
+    if user is not None:
+        raise UsageError("--user picks a user of a XEP-0227 file; this file is not one")
+
+
+def _pie_source(pie, user: str | None, account_jid: str | None) -> RosterSource:
+    chosen = pie.select(user, account_jid)
+    return RosterSource(list(chosen.items), "xep0227", chosen.jid, chosen.pending_in)
 
 
 def read_error(name: str, exc: UnicodeDecodeError | OSError) -> UsageError:
@@ -117,6 +173,10 @@ def parse_roster_text(text: str, fmt: str, name: str = "<input>") -> list[Roster
         return parse_json(text, name)
     if fmt == "csv":
         return parse_csv(io.StringIO(text.lstrip("\ufeff"), newline=""), name)
+    if fmt == "xep0227":
+        from .xep0227 import parse_pie
+
+        return list(parse_pie(text.lstrip("\ufeff"), name).select().items)
     raise UsageError(f"unknown roster file format {fmt!r}")
 
 
