@@ -237,9 +237,11 @@ class FileFormat(str, Enum):
     toml = "toml"
     json = "json"
     csv = "csv"
+    xep0227 = "xep0227"
 
 
-FileArg = Annotated[str, typer.Argument(metavar="FILE", help="Roster file (TOML, JSON or CSV); - reads standard input.", show_default=False)]
+FileArg = Annotated[str, typer.Argument(metavar="FILE", help="Roster file (TOML, JSON, CSV or XEP-0227); - reads standard input.", show_default=False)]
+UserOpt = Annotated[Optional[str], typer.Option("--user", metavar="JID", help="The user to take from a multi-user XEP-0227 file [default: the only user, else the account's JID].", show_default=False)]
 FileFormatOpt = Annotated[Optional[FileFormat], typer.Option("--format", "-f", help="File format [default: from the file extension, else guessed from the content].", show_default=False, case_sensitive=False)]
 PruneOpt = Annotated[bool, typer.Option("--prune", help="Also remove contacts that are not in the file.")]
 GroupsOnlyOpt = Annotated[bool, typer.Option("--groups-only", help="Synchronise groups only; leave names as they are.")]
@@ -248,7 +250,11 @@ NamesOnlyOpt = Annotated[bool, typer.Option("--names-only", help="Synchronise na
 FILE_HELP = """
     File formats: TOML ([[contact]] tables with jid, name, groups), JSON (a list of objects with
     the keys of `roster list -o json`), CSV (header jid,name,groups; groups separated by ';').
-    subscription and ask are read-only: exported for information, ignored on import.  The whole
+    subscription and ask are read-only: exported for information, ignored on import.  XEP-0227
+    (portable export, e.g. `ejabberdctl export_piefxis`, Prosody's mod_storage_xep0227, `roster
+    export -o xep0227`; .xml or detected from the content): both namespaces, XInclude'd host
+    files next to the file, multi-user dumps (--user JID); credentials in it are skipped.  Its
+    subscription states and pending requests are shown by `roster diff`, never sent.  The whole
     file is validated before anything is sent: a bad JID, a duplicate JID, an empty group, an
     unknown key or a wrong type exits 2 naming the file, the line (TOML, CSV) or the item index
     (JSON) and the field.
@@ -260,14 +266,21 @@ def _with_file_help(fn):
     return fn
 
 
-def _read_desired(st, path: str, file_format: FileFormat | None):
-    """(items, format) of the whole file, validated before any login."""
+def _read_desired(st, path: str, file_format: FileFormat | None, user: str | None = None):
+    """The whole file (a rosterfile.RosterSource), validated before any login."""
     from ..errors import UsageError
-    from ..rosterfile import load_roster_file
+    from ..rosterfile import load_roster_source
 
     if path == "-" and st.password_stdin:
         raise UsageError("FILE '-' and --password-stdin both need standard input; use a file or another password source")
-    return load_roster_file(path, file_format.value if file_format else None)
+    account_jid = st.resolve_account().jid if st.fleet_accounts is None else None
+    source = load_roster_source(path, file_format.value if file_format else None, user=user, account_jid=account_jid)
+    orphans = source.orphan_requests
+    if orphans:
+        listing = ", ".join(orphans[:5]) + (" …" if len(orphans) > 5 else "")
+        note(st, f"xmppctl: {path}: {len(orphans)} pending subscription request(s) without a roster item "
+                 f"(ejabberd's export drops their names and groups): {listing}; they must ask again")
+    return source
 
 
 def _sync_fields(groups_only: bool, names_only: bool) -> dict[str, bool]:
@@ -286,7 +299,7 @@ def _plan_summary(counts: dict[str, int], verb: str) -> str:
 @app.command("export")
 def export(
     ctx: typer.Context,
-    output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json or csv [default: from the extension of --file, else toml].", show_default=False, case_sensitive=False)] = None,
+    output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json, csv or xep0227 [default: from the extension of --file (.xml: xep0227), else toml].", show_default=False, case_sensitive=False)] = None,
     output_file: Annotated[Optional[str], typer.Option("--file", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
     old_format: Annotated[Optional[FileFormat], typer.Option("--format", "-f", hidden=True, case_sensitive=False)] = None,
     old_file: Annotated[Optional[str], typer.Option("--output-file", "-O", hidden=True)] = None,
@@ -297,6 +310,10 @@ def export(
     -o/--output is the format, as for every command; --file names the file (long only: a short
     -O would differ from -o only by case).  The format is -o, else the extension of --file,
     else TOML.  Importing the export into an empty account gives the same names and groups.
+    -o xep0227 writes a single-user XEP-0227 file (server-data/host/user) that `ejabberdctl
+    import_piefxis` loads too: items with jid, name, subscription, ask, groups, and the pending
+    inbound requests as <presence type='subscribe'/> (collected as `sub pending` does); never
+    credentials.
 
     Fleet mode (several accounts): --file must contain {account}, replaced by each account's
     name (--file 'rosters/{account}.toml'); without it, or when two accounts would write the
@@ -308,8 +325,8 @@ def export(
     import sys
 
     from ..errors import UsageError
-    from ..roster import fetch_roster
     from ..rosterfile import FORMATS, check_exportable, write_roster, write_roster_path
+    from ..rosterfile.read import EXTENSIONS
 
     st = state(ctx)
     if (output and old_format) or (output_file and old_file):
@@ -320,24 +337,36 @@ def export(
         fmt = file_format.value
     else:
         ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
+        ext = EXTENSIONS.get(ext, ext)
         fmt = ext if ext in FORMATS else "toml"
     if st.fleet_accounts is not None:
         from .roster_fleet import export_fleet
 
         export_fleet(st, fmt, output_file)
-    st.resolve_account()
-
-    async def job(_stop):
-        async with session(st) as s:
-            return await fetch_roster(s)
-
-    items = run(job)
+    account_jid = st.resolve_account().jid
+    items, pending = run(lambda _stop: export_snapshot(st, fmt))
     if to_stdout:
         check_exportable(items, fmt)
-        write_roster(items, fmt, sys.stdout)
+        write_roster(items, fmt, sys.stdout, account_jid=account_jid, pending_in=pending)
     else:
-        path = write_roster_path(items, fmt, output_file)
+        path = write_roster_path(items, fmt, output_file, account_jid=account_jid, pending_in=pending)
         note(st, f"xmppctl: exported {len(items)} contact(s) to {path}")
+
+
+async def export_snapshot(st, fmt: str):
+    """(roster, pending inbound requests) for an export; the requests only for XEP-0227, which
+    carries them (collected the way `sub pending` does: offline messages stay stored)."""
+    from ..roster import fetch_roster
+
+    if fmt != "xep0227":
+        async with session(st) as s:
+            return await fetch_roster(s), ()
+    from ..subscriptions import PresenceWatcher, collect_pending
+
+    watcher = PresenceWatcher()
+    async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
+        inbound, roster = await collect_pending(s, watcher)
+    return roster, tuple(sorted(inbound))
 
 
 class _ProgressBar:
@@ -439,6 +468,7 @@ def import_(
     backup_dir: Annotated[Optional[str], typer.Option("--backup-dir", metavar="DIR", help="Write the --prune backup into DIR [default: the directory of FILE; the current directory for -].", show_default=False)] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow --prune with a file that has no contacts (it removes every contact); else exit 2.")] = False,
     window: Annotated[int, typer.Option("--window", metavar="N", min=1, max=256, help="Roster sets in flight at once.")] = 32,
+    user: UserOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Make the roster match FILE: add and update contacts; remove others only with --prune.
@@ -485,7 +515,8 @@ def import_(
         raise UsageError("--prune removes contacts: pass --yes to confirm (standard input is not a terminal)")
     if backup_dir is not None and not Path(backup_dir).is_dir():
         raise UsageError(f"--backup-dir {backup_dir}: not a directory")
-    desired, backup_fmt = _read_desired(st, file, file_format)
+    source = _read_desired(st, file, file_format, user)
+    desired, backup_fmt = source.items, source.format
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
@@ -599,6 +630,7 @@ def diff(
     prune: Annotated[bool, typer.Option("--prune", help="Also list contacts not in the file as removals (what `import --prune` would do).")] = False,
     groups_only: GroupsOnlyOpt = False,
     names_only: NamesOnlyOpt = False,
+    user: UserOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Show what `roster import FILE` would change, field by field; send nothing.
@@ -607,8 +639,11 @@ def diff(
     (add|update|remove|extra), jid, changes (list of {field, old, new}; a table shows them as
     `field: old -> new`), note (null, or for extra: "kept; --prune would remove").  Contacts
     only in the roster are listed as removals with --prune; without it as action extra (import
-    keeps them, so they are not drift).  With --exit-code: exit 10 when there is drift, 0 when
-    there is none.
+    keeps them, so they are not drift).  A XEP-0227 file also gives rows with action
+    subscription (the file's subscription/ask differ from the roster's) and pending (a request
+    to the file's user that was waiting): information, never sent and not drift (`roster
+    migrate` re-establishes subscriptions).  With --exit-code: exit 10 when there is drift, 0
+    when there is none.
 
     Fleet mode (several accounts): FILE is read once and compared with every selected
     account's roster; rows gain a leading account column, a table's summary line is printed
@@ -622,7 +657,8 @@ def diff(
     st = state(ctx)
     fmt = st.output_format(output)
     sync = _sync_fields(groups_only, names_only)
-    desired, _fmt = _read_desired(st, file, file_format)
+    source = _read_desired(st, file, file_format, user)
+    desired = source.items
     if st.fleet_accounts is not None:
         from .roster_fleet import diff_fleet
 
@@ -631,10 +667,16 @@ def diff(
 
     async def job(_stop):
         async with session(st) as s:
-            return diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
+            current = await fetch_roster(s)
+            return diff_plan(current, desired, prune=prune, sync=sync), current
 
-    plan, extra = run(job)
-    render(st, diff_rows(plan, extra, fmt), PLAN_COLUMNS, fmt, empty=None)
+    (plan, extra), current = run(job)
+    rows = diff_rows(plan, extra, fmt)
+    if source.format == "xep0227":
+        from ..migrate import subscription_rows
+
+        rows += subscription_rows(current, source.items, source.pending_in)
+    render(st, rows, PLAN_COLUMNS, fmt, empty=None)
     if fmt == "table":
         note(st, diff_summary(plan, extra))
     if exit_code and plan.drift:
@@ -665,3 +707,9 @@ def diff_summary(plan, extra: list[str]) -> str:
     """The table's summary line on stderr."""
     kept = f"; {len(extra)} extra (kept; --prune would remove)" if extra else ""
     return _plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + kept
+
+
+# ---- migrate: its own module (xmppctl/cli/migrate.py) ------------------------------------------
+from .migrate import register as _register_migrate  # noqa: E402
+
+_register_migrate(app)

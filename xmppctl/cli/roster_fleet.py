@@ -47,16 +47,17 @@ def _finish(st: State, outcomes: list[AccountOutcome], fmt: str, columns: Any, s
 def export_fleet(st: State, fmt: str, template: str | None) -> NoReturn:
     """Each account's roster to its own file (``{account}`` in --file); one stderr line each."""
     from ..fleet import AccountOutcome, error_line, export_paths, fleet_exit_code
-    from ..roster import fetch_roster
     from ..rosterfile import write_roster_path
     from .fleet import run_jobs
 
     paths = export_paths(template, st.fleet_accounts or [])
 
     async def job(sub: State) -> AccountOutcome:
-        async with session(sub) as s:
-            items = await fetch_roster(s)
-        path = write_roster_path(items, fmt, paths[sub.account or ""])
+        from .roster import export_snapshot
+
+        items, pending = await export_snapshot(sub, fmt)
+        path = write_roster_path(items, fmt, paths[sub.account or ""], account_jid=sub.resolve_account().jid,
+                                 pending_in=pending)
         return AccountOutcome(sub.account or "", rows=[{"file": str(path), "contacts": len(items)}])
 
     outcomes = run_jobs(st, job)

@@ -67,14 +67,16 @@ class PieFile:
         single-user file; else the account's own JID.  Absent: UsageError naming who is there."""
         if wanted is None and len(self.users) == 1:
             return next(iter(self.users.values()))
-        target = bare_jid(wanted) if wanted is not None else account_jid
-        if target is not None and target in self.users:
-            return self.users[target]
         present = ", ".join(list(self.users)[:10]) + (" …" if len(self.users) > 10 else "")
         if not self.users:
             raise UsageError(f"{self.name}: the XEP-0227 file holds no user")
-        how = "--user" if wanted is not None else "the account's JID (use --user JID)"
-        raise UsageError(f"{self.name}: {target or '(no account)'} ({how}) is not in the file; users in it: {present}")
+        if wanted is None and account_jid is None:
+            raise UsageError(f"{self.name}: the file holds {len(self.users)} users ({present}): pick one with --user JID")
+        target = bare_jid(wanted) if wanted is not None else account_jid
+        if target in self.users:
+            return self.users[target]
+        how = "--user" if wanted is not None else "the account's JID; pick another with --user JID"
+        raise UsageError(f"{self.name}: {target} ({how}) is not in the file; users in it: {present}")
 
 
 def is_xep0227(head: str) -> bool:
