@@ -118,3 +118,16 @@ def send_subscribe(sender: User, to: str, *, timeout: float = 10) -> None:
             await _ping(client, timeout)
 
     asyncio.run(main())
+
+
+def send_presences(sender: User, stanzas: list[tuple[str, str]], *, timeout: float = 10) -> None:
+    """*sender* sends each (to, type) presence, e.g. (new_jid, "subscribed"), as a contact's client
+    would (no initial presence); returns once the server has processed them."""
+
+    async def main() -> None:
+        async with _client(sender, resource="sender", timeout=timeout) as client:
+            for to, kind in stanzas:
+                client.send_presence(pto=to, ptype=kind)
+            await _ping(client, timeout)
+
+    asyncio.run(main())

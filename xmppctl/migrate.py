@@ -121,6 +121,18 @@ def merged(old: RosterItem, new: RosterItem | None) -> RosterItem:
     return replace(new, name=new.name or old.name, groups=tuple(sorted(set(new.groups) | set(old.groups))))
 
 
+def copy_change(jid: str, old: RosterItem | None, new: RosterItem | None) -> Change | None:
+    """The roster set that gives NEW's item OLD's name and groups (merged), or None."""
+    if old is None:
+        return None
+    want = merged(old, new)
+    if new is None:
+        return Change("add", jid, None, want)
+    if (want.name, want.groups) != (new.name, new.groups):
+        return Change("update", jid, new, want)
+    return None
+
+
 def plan_migration(old_roster: Iterable[RosterItem], new_roster: Iterable[RosterItem], *, old_jid: str, new_jid: str,
                    new_pending_in: Iterable[str] = (), old_pending_in: Iterable[str] = (), preapproval: bool = False,
                    preapproved: Iterable[str] = ()) -> MigrationPlan:
@@ -137,14 +149,7 @@ def plan_migration(old_roster: Iterable[RosterItem], new_roster: Iterable[Roster
     out = []
     for jid in sorted(set(olds) | (waiting_old - own)):
         old, new = olds.get(jid), news.get(jid)
-        change = None
-        if old is not None:
-            want = merged(old, new)
-            if new is None:
-                change = Change("add", jid, None, want)
-            elif (want.name, want.groups) != (new.name, new.groups):
-                change = Change("update", jid, new, want)
-        plan = ContactPlan(jid, old, new, change, pending_on_old=jid in waiting_old)
+        plan = ContactPlan(jid, old, new, copy_change(jid, old, new), pending_on_old=jid in waiting_old)
         has_from = new is not None and new.subscription in SEES_US
         has_to = new is not None and new.subscription in WE_SEE
         if plan.wants_from and not has_from:
@@ -261,25 +266,37 @@ class MigrationOutcome:
 
 async def carry_out(new: Session, watcher: PresenceWatcher, plan: MigrationPlan, *, rate: float,
                     preapproved: Iterable[str] = (), window: int = 32) -> MigrationOutcome:
-    """Send *plan* from NEW's session: roster sets (pipelined), approvals and pre-approvals,
-    then the requests at *rate* per second; then one roster get (in-order processing makes it
-    reflect every presence sent) gives the rows."""
+    """Send *plan* from NEW's session: approvals of waiting requests, roster sets (pipelined),
+    pre-approvals, then the requests at *rate* per second; then one roster get (in-order
+    processing makes it reflect every presence sent) gives the rows.
+
+    Approvals go first because ejabberd hides the item of a contact whose request is pending
+    from roster gets: once approved, a fresh roster shows whether its copy is still needed.
+    """
     import asyncio
 
     from .roster import apply_changes, fetch_roster
 
+    sent = 0
+    approving = [p for p in plan.contacts if p.approve]
+    for p in approving:
+        new.send_subscription(p.jid, "subscribed")
+        sent += 1
+    if approving:
+        fresh = {item.jid: item for item in await fetch_roster(new)}
+        plan.contacts = [replace(p, new=fresh.get(p.jid), change=copy_change(p.jid, p.old, fresh.get(p.jid)))
+                         if p.approve else p for p in plan.contacts]
     changes = [p.change for p in plan.contacts if p.change is not None]
     results: list[ChangeResult] = []
     await apply_changes(new, changes, results, window=window)
     by_jid = {r.change.jid: r for r in results}
     done = set(preapproved)
-    sent = len(changes)
+    sent += len(changes)
     for p in plan.contacts:
-        if p.preapprove or p.approve:
+        if p.preapprove:
             new.send_subscription(p.jid, "subscribed")
             sent += 1
-            if p.preapprove:
-                done.add(p.jid)
+            done.add(p.jid)
     first = True
     for p in plan.contacts:
         if not p.request or (p.jid in by_jid and not by_jid[p.jid].ok):

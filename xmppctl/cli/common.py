@@ -67,6 +67,9 @@ class State:
     _account: Any = None
     #: where the password of the running command came from (config.PasswordSource), once read
     password_source: Any = None
+    #: the environment passwords are looked up in (None: os.environ); a second account of the
+    #: same command (roster migrate's NEW) gets one without the shared XMPPCTL_PASSWORD
+    password_env: Any = None
     #: output format of the running command, so the error edge can print JSON errors
     output: str | None = None
     #: where every command gets its session: ``factory(state, **kwargs)`` returns an async
@@ -264,7 +267,8 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
 async def _password(st: State, account: Account) -> str:
     from ..config import read_password_and_source
 
-    password, st.password_source = read_password_and_source(account, password_stdin=st.password_stdin)
+    password, st.password_source = read_password_and_source(account, password_stdin=st.password_stdin,
+                                                            env=st.password_env)
     return password
 
 

@@ -66,7 +66,10 @@ def migrate(
 
 
 def _target_state(st: State, name: str) -> State:
-    """NEW's state: its own configured account (none of OLD's connection overrides or password)."""
+    """NEW's state: its own configured account, none of OLD's connection overrides, and none of
+    the passwords given for OLD (--password-stdin, XMPPCTL_PASSWORD): NEW's password comes from
+    XMPPCTL_PASSWORD_<NEW>, its password_command, its stored password or the keyring."""
+    import os
     from dataclasses import replace
 
     from ..errors import UsageError
@@ -74,8 +77,9 @@ def _target_state(st: State, name: str) -> State:
     if name not in st.config().accounts:
         known = ", ".join(sorted(st.config().accounts)) or "none"
         raise UsageError(f"--to {name}: no such account in the config file (accounts: {known})")
+    env = {k: v for k, v in os.environ.items() if k != "XMPPCTL_PASSWORD"}
     return replace(st.for_account(name), jid=None, server=None, port=None, tls=None, ca_file=None,
-                   password_stdin=False)
+                   password_stdin=False, password_env=env)
 
 
 async def _migrate(st: State, new_st: State, *, dry_run: bool, rate: float, announce_move: bool,
