@@ -1,0 +1,86 @@
+"""XEP-0227 files between the servers: ejabberdctl's own export into Prosody, our export into
+ejabberdctl's import (both servers in one test; skipped when ejabberd is not selected)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+
+from tests.helpers import User, roster_by_jid
+from tests.support import Contact
+
+
+def _user(server, prefix: str) -> User:
+    name, password = f"{prefix}{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+    server.register_many([(name, password)])
+    return User(server, name, password)
+
+
+def _ejabberd_dir(ejabberd, what: str):
+    """A directory the ejabberd node (running as the 'ejabberd' user) may write and read."""
+    path = ejabberd.directory / f"{what}-{secrets.token_hex(3)}"
+    path.mkdir()
+    subprocess.run(["chown", "ejabberd:ejabberd", str(path)], check=False)
+    return path
+
+
+def _ctl(ejabberd, *args: str) -> None:
+    r = subprocess.run([*ejabberd._ctl(), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       cwd=ejabberd.directory, timeout=120)
+    assert r.returncode == 0, f"ejabberdctl {args[0]}: {r.stdout}{r.stderr}"
+
+
+def test_ejabberd_export_piefxis_imports_into_prosody(prosody, ejabberd, run_cli):
+    source = _user(ejabberd, "pie")
+    _user(ejabberd, "other")  # a server dump holds every user: the account's one is picked
+    ejabberd.seed_roster(source.name, [Contact("bob@localhost", "Bob B", ("Friends", "Work"), "both"),
+                                       Contact("carol@ext.example", None, (), "to", True),
+                                       Contact("erin@ext.example", "Erin", ("Ö",), "from")],
+                         pending_in=["dave@ext.example"])
+    out = _ejabberd_dir(ejabberd, "export")
+    _ctl(ejabberd, "export_piefxis", str(out))
+    index = next(p for p in out.iterdir() if "_" not in p.name)  # <stamp>.xml includes <stamp>_<host>.xml
+    assert "xi:include" in index.read_text()
+    target = _user(prosody, "pie")
+
+    r = run_cli(target, "roster", "import", str(index), "-o", "json")
+    assert r.code == 2 and source.jid in r.stderr and "--user" in r.stderr  # not the account's JID: who is there
+
+    r = run_cli(target, "roster", "diff", str(index), "--user", source.jid, "-o", "json")
+    assert r.code == 0, r.stderr
+    actions = {(row["action"], row["jid"]) for row in r.json()}
+    assert ("pending", "dave@ext.example") in actions and ("subscription", "bob@localhost") in actions
+
+    r = run_cli(target, "roster", "import", str(index), "--user", source.jid, "-o", "json")
+    assert r.code == 0, r.stderr
+    # ejabberd's export keeps only the request of a contact with a pending request: said on import
+    assert "dave@ext.example" in r.stderr and "ejabberd" in r.stderr
+    got = roster_by_jid(run_cli, target)
+    assert {j: (i["name"], i["groups"]) for j, i in got.items()} == {
+        "bob@localhost": ("Bob B", ["Friends", "Work"]), "carol@ext.example": (None, []),
+        "erin@ext.example": ("Erin", ["Ö"])}
+    assert "scram" not in r.stdout + r.stderr and "stored-key" not in r.stdout + r.stderr
+
+
+def test_our_export_of_prosody_loads_with_ejabberdctl_import_piefxis(prosody, ejabberd, run_cli):
+    source = _user(prosody, "pie")
+    prosody.seed_roster(source.name, [Contact("bob@localhost", "Bob B", ("Friends", "Work"), "both"),
+                                      Contact("carol@ext.example", None, (), "to", True),
+                                      Contact("erin@ext.example", "Érin <&>", ("G'1",), "from")],
+                        pending_in=["dave@ext.example"])
+    out = _ejabberd_dir(ejabberd, "import")
+    path = out / "roster.xml"
+    r = run_cli(source, "roster", "export", "--file", str(path))  # .xml: XEP-0227
+    assert r.code == 0, r.stderr
+    text = path.read_text()
+    assert "<server-data xmlns='urn:xmpp:pie:0'>" in text and 'from="dave@ext.example"' in text
+    assert "password" not in text and "scram" not in text
+    # the same local name on ejabberd's host of the same name (the file's host and user)
+    target = User(ejabberd, source.name, secrets.token_urlsafe(12))
+    ejabberd.register_many([(target.name, target.password)])
+    subprocess.run(["chown", "ejabberd:ejabberd", str(path)], check=False)
+    _ctl(ejabberd, "import_piefxis", str(path))
+
+    want = roster_by_jid(run_cli, source)
+    got = roster_by_jid(run_cli, target)
+    assert {j: (i["name"], i["groups"]) for j, i in got.items()} == {j: (i["name"], i["groups"]) for j, i in want.items()}
