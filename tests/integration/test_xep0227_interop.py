@@ -84,3 +84,31 @@ def test_our_export_of_prosody_loads_with_ejabberdctl_import_piefxis(prosody, ej
     want = roster_by_jid(run_cli, source)
     got = roster_by_jid(run_cli, target)
     assert {j: (i["name"], i["groups"]) for j, i in got.items()} == {j: (i["name"], i["groups"]) for j, i in want.items()}
+
+
+def test_prosody_xep0227_storage_file_reads(tmp_path, run_cli):
+    """A file Prosody's own mod_storage_xep0227 wrote: one <user>@<host>.xml per user."""
+    from tests.peer import send_subscribe
+    from tests.support import ProsodyServer
+
+    with ProsodyServer(tmp_path / "pie-prosody", storage="xep0227") as server:
+        alice, bob, carol, dave = (User(server, n, secrets.token_urlsafe(12)) for n in ("alice", "bob", "carol", "dave"))
+        for user in (alice, bob, carol, dave):
+            server.prosodyctl_register(user.name, user.password)
+        r = run_cli(alice, "roster", "add", bob.jid, "--name", "Bob B", "--group", "Friends", "--group", "Work",
+                    "--subscribe")
+        assert r.code == 0, r.stderr
+        send_subscribe(carol, alice.jid)  # pending inbound: kept in the file as <presence type='subscribe'/>
+        stored = server.data_dir / f"{alice.jid}.xml"
+        assert "urn:xmpp:pie:0" in stored.read_text()
+        r = run_cli(dave, "roster", "import", str(stored), "-o", "json")  # a single-user file: its user
+        assert r.code == 0, r.stderr
+        got = roster_by_jid(run_cli, dave)
+        assert {j: (i["name"], i["groups"]) for j, i in got.items()} == {bob.jid: ("Bob B", ["Friends", "Work"])}
+    from xmppctl.rosterfile import load_roster_source
+
+    source = load_roster_source(str(stored))
+    assert source.user == alice.jid
+    assert [(i.jid, i.name, i.groups, i.subscription, i.ask) for i in source.items] == [
+        (bob.jid, "Bob B", ("Friends", "Work"), "none", True)]
+    assert source.pending_in == (carol.jid,)

@@ -50,6 +50,10 @@ class ProsodyServer:
     tls: str = "required"  # required | optional | off
     proc: subprocess.Popen | None = None
     ca_file: Path | None = None
+    #: Prosody's storage for accounts and rosters; "xep0227" keeps them in DATA/<user>@<host>.xml
+    #: (other stores stay internal: 0.12's module has no blocklist store).  register and
+    #: seed_roster write "internal" files: with another storage use prosodyctl_register
+    storage: str = "internal"
 
     @property
     def config_file(self) -> Path:
@@ -103,7 +107,8 @@ http_ports = {{ }}
 https_ports = {{ }}
 network_settings = {{ nagle = false }}
 authentication = "internal_hashed"
-storage = "internal"
+default_storage = "internal"
+storage = {{ accounts = "{self.storage}"; roster = "{self.storage}" }}
 c2s_require_encryption = {"true" if self.tls == "required" else "false"}
 allow_registration = false
 modules_enabled = {{ {mods} }}
@@ -130,6 +135,12 @@ VirtualHost "{self.domain}"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(record, encoding="utf-8")
         os.replace(tmp, path)
+        return f"{user}@{self.domain}"
+
+    def prosodyctl_register(self, user: str, password: str) -> str:
+        """Create an account through Prosody itself (its configured storage)."""
+        subprocess.run(["prosodyctl", "--config", str(self.config_file), "register", user, self.domain, password],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
         return f"{user}@{self.domain}"
 
     def register_many(self, accounts: list[tuple[str, str]]) -> list[str]:
