@@ -5,6 +5,8 @@ Contacts on another server (s2s) are not covered: the test servers have s2s disa
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from tests.helpers import roster_by_jid
@@ -105,3 +107,16 @@ def test_unsubscribe_old_cancels_only_what_new_has(make_user, run_cli, run_count
     assert sent == [("unsubscribe", bob.jid)]  # erin has not answered NEW: OLD keeps her
     left = roster_by_jid(run_cli, old)
     assert left[bob.jid]["subscription"] == "none" and left[erin.jid]["subscription"] == "to"
+
+
+def test_announce_publishes_the_moved_statement_readable_by_contacts(make_user, run_cli, run_counting, tmp_path):  # noqa: F811
+    from tests.peer import pep_item
+
+    old, new, bob = make_user("mold"), make_user("mnew"), make_user("mc")
+    old.seed([Contact(bob.jid, "Bob", (), "both")])
+    config = _config(tmp_path, {"old": old, "new": new})
+    r, sent = _migrate(run_counting, config, "--announce")
+    assert r.code == 0, r.stderr
+    assert "published the XEP-0283 moved statement" in r.stderr
+    items = ET.fromstring(pep_item(bob, old.jid, "urn:xmpp:moved:1"))  # open access: any contact reads it
+    assert [e.text for e in items.iter("{urn:xmpp:moved:1}new-jid")] == [new.jid]

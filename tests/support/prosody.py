@@ -25,7 +25,7 @@ SCRAM_ITERATIONS = 4096
 
 PROSODY_MODULES = (
     "roster", "saslauth", "tls", "disco", "ping", "version", "time", "register",
-    "posix", "admin_shell", "lastactivity", "blocklist",
+    "posix", "admin_shell", "lastactivity", "blocklist", "pep",
 )
 
 
