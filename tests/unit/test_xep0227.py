@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -43,8 +44,8 @@ def _ejabberd_dump(tmp_path):
 
 def test_ejabberd_export_with_xinclude_reads_every_user(tmp_path):
     pie = read_pie_file(_ejabberd_dump(tmp_path))
-    assert list(pie.users) == ["alice@localhost", "bob@localhost"]
-    alice = pie.users["alice@localhost"]
+    assert pie.users == ["alice@localhost", "bob@localhost"]
+    alice = pie.user("alice@localhost")
     assert alice.items == (RosterItem("bob@localhost", "Bob B", "both", False, ("Friends", "Work")),
                            RosterItem("carol@ext.example", None, "to", True, ()))
     assert alice.pending_in == ("dave@ext.example",)
@@ -58,17 +59,24 @@ def test_multi_user_file_needs_the_account_or_user(tmp_path):
     with pytest.raises(UsageError) as err:
         load_roster_source(path, account_jid="zed@localhost")
     assert "zed@localhost" in err.value.message and "alice@localhost, bob@localhost" in err.value.message
+    # only the picked user's roster is validated: a bad item of another account does not matter
+    (tmp_path / "20261204-161417_localhost.xml").write_text(EJABBERD_HOST.replace("<password>", "<query xmlns='jabber:iq:roster'><item jid='@bad'/></query><password>"))
+    assert load_roster_source(path, account_jid="alice@localhost").user == "alice@localhost"
+    with pytest.raises(UsageError, match="item.1.: jid"):
+        load_roster_source(path, user="bob@localhost")
 
 
 def test_credentials_are_never_kept_nor_echoed(tmp_path):
     path = _ejabberd_dump(tmp_path)
     pie = read_pie_file(path)
     assert "hunter2" not in repr(pie) and "c2VjcmV0" not in repr(pie)
+    assert all("hunter2" not in ET.tostring(el, encoding="unicode") and "c2VjcmV0" not in ET.tostring(el, encoding="unicode")
+               for _tree, el, _place in pie._users.values())
     bad = tmp_path / "bad.xml"
     bad.write_text(EJABBERD_HOST.replace("<host ", "<server-data xmlns='urn:xmpp:pie:0'><host ", 1)
                    .replace("</host>", "</host></server-data>").replace("jid='bob@localhost'", "jid='b@d@x'"))
     with pytest.raises(UsageError) as err:
-        read_pie_file(bad)
+        read_pie_file(bad).select(account_jid="alice@localhost")
     assert "hunter2" not in err.value.message and "c2VjcmV0" not in err.value.message
     assert err.value.message.startswith(f"{bad}:1: user[@name='alice']/query/item[1]: jid: ")
 
@@ -118,7 +126,7 @@ def test_bad_item_attributes_name_the_field(change, field):
         text = text.replace("<group>Family</group>", "<group></group>")
         field = "groups"
     with pytest.raises(UsageError) as err:
-        parse_pie(text, "f.xml")
+        parse_pie(text, "f.xml").select()
     assert err.value.message.startswith("f.xml:1: user[@name='erin']/query/item[1]: " + field)
 
 

@@ -57,26 +57,40 @@ class PieUser:
 
 @dataclass
 class PieFile:
-    """A read XEP-0227 file: every user in it, by bare JID, in file order."""
+    """A read XEP-0227 file: its users by bare JID, in file order.
+
+    Only the structure (hosts, user names) of every user is checked when the file is read; a
+    user's roster is validated when it is picked (:meth:`user`, :meth:`select`), so a bad item
+    of another account in a server dump does not stop the import of this one.
+    """
 
     name: str
-    users: dict[str, PieUser] = field(default_factory=dict)
+    _users: dict[str, tuple[_Tree, ET.Element, str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def users(self) -> list[str]:
+        return list(self._users)
+
+    def user(self, jid: str) -> PieUser:
+        tree, el, place = self._users[jid]
+        return _read_user(tree, el, place, jid)
 
     def select(self, wanted: str | None = None, account_jid: str | None = None) -> PieUser:
         """The user a command works on: *wanted* (``--user``); else the only user of a
         single-user file; else the account's own JID.  Absent: UsageError naming who is there."""
-        if wanted is None and len(self.users) == 1:
-            return next(iter(self.users.values()))
-        present = ", ".join(list(self.users)[:10]) + (" …" if len(self.users) > 10 else "")
-        if not self.users:
+        if wanted is None and len(self._users) == 1:
+            return self.user(next(iter(self._users)))
+        present = f"({len(self._users)}) " + ", ".join(list(self._users)[:10]) + (" …" if len(self._users) > 10 else "")
+        if not self._users:
             raise UsageError(f"{self.name}: the XEP-0227 file holds no user")
         if wanted is None and account_jid is None:
-            raise UsageError(f"{self.name}: the file holds {len(self.users)} users ({present}): pick one with --user JID")
+            raise UsageError(f"{self.name}: the file holds {len(self._users)} users: pick one with --user JID; "
+                             f"users in it {present}")
         target = bare_jid(wanted) if wanted is not None else account_jid
-        if target in self.users:
-            return self.users[target]
+        if target in self._users:
+            return self.user(target)
         how = "--user" if wanted is not None else "the account's JID; pick another with --user JID"
-        raise UsageError(f"{self.name}: {target} ({how}) is not in the file; users in it: {present}")
+        raise UsageError(f"{self.name}: {target} ({how}) is not in the file; users in it {present}")
 
 
 def is_xep0227(head: str) -> bool:
@@ -248,9 +262,12 @@ def _read_one(tree: _Tree, el: ET.Element, place: str, out: PieFile, depth: int,
         user_jid = parse_jid(f"{local}@{host}", allow_resource=False, require_local=True).bare
     except UsageError as exc:
         raise UsageError(tree.where(el, place, "name") + f": {exc.message}") from None
-    if user_jid in out.users:
+    if user_jid in out._users:
         raise UsageError(tree.where(el, place, "name") + f": user {user_jid} appears twice")
-    out.users[user_jid] = _read_user(tree, el, f"user[@name='{local}']", user_jid)
+    for child in el:  # credentials and other data of the account: never kept
+        if _local(child)[1] not in ("query", "presence"):
+            child.clear()
+    out._users[user_jid] = (tree, el, f"user[@name='{local}']")
 
 
 def _read_user(tree: _Tree, el: ET.Element, place: str, user_jid: str) -> PieUser:
@@ -276,8 +293,6 @@ def _read_user(tree: _Tree, el: ET.Element, place: str, user_jid: str) -> PieUse
                 pending.setdefault(parse_jid(sender).bare, None)
             except UsageError as exc:
                 raise UsageError(f"{where}: {exc.message}") from None
-        else:
-            child.clear()  # credentials, vCards, archives...: not ours to keep
     items = tuple(item for item in collector.result() if item.jid != user_jid)
     return PieUser(user_jid, items, tuple(j for j in pending if j != user_jid))
 
