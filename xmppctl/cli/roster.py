@@ -251,7 +251,7 @@ FILE_HELP = """
     File formats: TOML ([[contact]] tables with jid, name, groups), JSON (a list of objects with
     the keys of `roster list -o json`), CSV (header jid,name,groups; groups separated by ';').
     subscription and ask are read-only: exported for information, ignored on import.  XEP-0227
-    (portable export, e.g. `ejabberdctl export_piefxis`, Prosody's mod_storage_xep0227, `roster
+    (portable export, e.g. ejabberd's export_piefxis, Prosody's mod_storage_xep0227, `roster
     export -o xep0227`; .xml or detected from the content): both namespaces, XInclude'd host
     files next to the file, multi-user dumps (--user JID); credentials in it are skipped.  Its
     subscription states and pending requests are shown by `roster diff`, never sent.  The whole
@@ -310,8 +310,8 @@ def export(
     -o/--output is the format, as for every command; --file names the file (long only: a short
     -O would differ from -o only by case).  The format is -o, else the extension of --file,
     else TOML.  Importing the export into an empty account gives the same names and groups.
-    -o xep0227 writes a single-user XEP-0227 file (server-data/host/user) that `ejabberdctl
-    import_piefxis` loads too: items with jid, name, subscription, ask, groups, and the pending
+    -o xep0227 writes a single-user XEP-0227 file (server-data/host/user) that ejabberd's
+    import_piefxis loads too: items with jid, name, subscription, ask, groups, and the pending
     inbound requests as <presence type='subscribe'/> (collected as `sub pending` does); never
     credentials.
 

@@ -5,7 +5,7 @@ What is read: ``<server-data>`` in either namespace (``urn:xmpp:pie:0`` and the 
 elements, each user's ``<query xmlns='jabber:iq:roster'>`` items (jid, name, subscription, ask,
 groups) and pending inbound requests ``<presence type='subscribe' from=…/>`` (namespace
 ``jabber:client`` as ejabberd writes them, or none of its own as Prosody's mod_storage_xep0227
-writes them).  Host files pulled in with XInclude are read too (``ejabberdctl export_piefxis
+writes them).  Host files pulled in with XInclude are read too (ejabberd's ``export_piefxis
 DIR`` writes a ``server-data`` file including one file per host).
 
 Safety, as defusedxml does it: a document type declaration (and so any entity) is refused,
