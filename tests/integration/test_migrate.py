@@ -120,3 +120,25 @@ def test_announce_publishes_the_moved_statement_readable_by_contacts(make_user, 
     assert "published the XEP-0283 moved statement" in r.stderr
     items = ET.fromstring(pep_item(bob, old.jid, "urn:xmpp:moved:1"))  # open access: any contact reads it
     assert [e.text for e in items.iter("{urn:xmpp:moved:1}new-jid")] == [new.jid]
+
+
+def test_migrate_leaves_both_accounts_stored_messages_stored(make_user, run_cli, run_counting, tmp_path):  # noqa: F811
+    from tests.peer import receive_stored, send_messages
+
+    old, new, bob = make_user("mold"), make_user("mnew"), make_user("mc")
+    old.seed([Contact(bob.jid, "Bob", (), "both")])
+    send_messages(bob, old.jid, ["for old"])
+    send_messages(bob, new.jid, ["for new"])
+    r, _ = _migrate(run_counting, _config(tmp_path, {"old": old, "new": new}))
+    assert r.code == 0, r.stderr
+    assert [m["body"] for m in receive_stored(old, 1)] == ["for old"]
+    assert [m["body"] for m in receive_stored(new, 1)] == ["for new"]
+
+
+@pytest.mark.server_only("prosody", reason="login failures are the same on both servers")
+def test_a_failed_login_of_new_sends_nothing(make_user, run_counting, tmp_path):  # noqa: F811
+    old, new, bob = make_user("mold"), make_user("mnew"), make_user("mc")
+    old.seed([Contact(bob.jid, "Bob", (), "both")])
+    r, sent = _migrate(run_counting, _config(tmp_path, {"old": old, "new": new}, wrong=("new",)))
+    assert r.code == 3 and new.jid in r.stderr and old.jid not in r.stderr
+    assert sent == [] and r.stdout == ""

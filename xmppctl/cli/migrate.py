@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from typing import Annotated, Optional
 
 import typer
@@ -82,6 +83,18 @@ def _target_state(st: State, name: str) -> State:
                    password_stdin=False, password_env=env)
 
 
+async def _both(first, second):
+    """Run two coroutines together; the first failure cancels the other and is raised as is."""
+    import asyncio
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            a, b = group.create_task(first), group.create_task(second)
+    except BaseExceptionGroup as eg:
+        raise eg.exceptions[0] from None
+    return a.result(), b.result()
+
+
 async def _migrate(st: State, new_st: State, *, dry_run: bool, rate: float, announce_move: bool,
                    unsubscribe_old: bool, settle: float):
     from .. import migrate as mig
@@ -89,22 +102,28 @@ async def _migrate(st: State, new_st: State, *, dry_run: bool, rate: float, anno
     from ..subscriptions import PREAPPROVAL_FEATURE, PresenceWatcher, collect_pending, send_and_report
 
     old_watch, new_watch = PresenceWatcher(), PresenceWatcher()
-    async with session(st, stanza_hook=old_watch, subscriptions_expected=True) as old:
-        old_pending, old_roster = await collect_pending(old, old_watch, settle=settle)
-        async with session(new_st, stanza_hook=new_watch, subscriptions_expected=True) as new:
-            new_pending, new_roster = await collect_pending(new, new_watch, settle=settle)
-            state_file = mig.state_path(old.bare_jid, new.bare_jid)
-            preapproved = mig.load_preapproved(state_file)
-            plan = mig.plan_migration(old_roster, new_roster, old_jid=old.bare_jid, new_jid=new.bare_jid,
-                                      new_pending_in=new_pending, old_pending_in=old_pending,
-                                      preapproval=new.has_feature(*PREAPPROVAL_FEATURE), preapproved=preapproved)
-            note(st, _plan_line(plan, dry_run))
-            if dry_run:
-                rows = mig.report(plan, {i.jid: i for i in new_roster}, preapproved=preapproved)
-                return mig.MigrationOutcome(plan, rows)
-            outcome = await mig.carry_out(new, new_watch, plan, rate=rate, preapproved=preapproved)
-            if outcome.preapproved != preapproved:
-                mig.save_preapproved(state_file, old.bare_jid, new.bare_jid, outcome.preapproved)
+    async with AsyncExitStack() as stack:
+
+        async def login_and_read(sub: State, watch: PresenceWatcher):
+            s = await stack.enter_async_context(session(sub, stanza_hook=watch, subscriptions_expected=True))
+            pending, roster = await collect_pending(s, watch, settle=settle)
+            return s, pending, roster
+
+        # both accounts at once: the logins and the quiet periods overlap
+        (old, old_pending, old_roster), (new, new_pending, new_roster) = await _both(
+            login_and_read(st, old_watch), login_and_read(new_st, new_watch))
+        state_file = mig.state_path(old.bare_jid, new.bare_jid)
+        preapproved = mig.load_preapproved(state_file)
+        plan = mig.plan_migration(old_roster, new_roster, old_jid=old.bare_jid, new_jid=new.bare_jid,
+                                  new_pending_in=new_pending, old_pending_in=old_pending,
+                                  preapproval=new.has_feature(*PREAPPROVAL_FEATURE), preapproved=preapproved)
+        note(st, _plan_line(plan, dry_run))
+        if dry_run:
+            rows = mig.report(plan, {i.jid: i for i in new_roster}, preapproved=preapproved)
+            return mig.MigrationOutcome(plan, rows)
+        outcome = await mig.carry_out(new, new_watch, plan, rate=rate, preapproved=preapproved)
+        if outcome.preapproved != preapproved:
+            mig.save_preapproved(state_file, old.bare_jid, new.bare_jid, outcome.preapproved)
         if unsubscribe_old:
             cancels = mig.unsubscribe_old_plan(outcome.rows, old_roster)
             if cancels:
