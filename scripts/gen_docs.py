@@ -81,7 +81,7 @@ FILES = [
 ]
 
 #: README sections the man page repeats (one source for what is guaranteed)
-README_GUARANTEES = ("Security", "Your messages are never lost")
+README_GUARANTEES = ("Security", "Your messages are never lost", "Moving an account")
 
 #: (description, command line); an example whose command or options do not exist is an error
 EXAMPLES = [
