@@ -142,3 +142,17 @@ def test_a_failed_login_of_new_sends_nothing(make_user, run_counting, tmp_path):
     r, sent = _migrate(run_counting, _config(tmp_path, {"old": old, "new": new}, wrong=("new",)))
     assert r.code == 3 and new.jid in r.stderr and old.jid not in r.stderr
     assert sent == [] and r.stdout == ""
+
+
+@pytest.mark.server_only("prosody", reason="option handling, the same on both servers")
+def test_old_given_on_the_command_line_lends_nothing_to_new(make_user, run_cli, tmp_path):
+    """--jid/--server/--port, XMPPCTL_PORT and XMPPCTL_PASSWORD (OLD's) must not reach NEW's login."""
+    from tests.support import free_port
+
+    old, new, bob = make_user("mold"), make_user("mnew"), make_user("mc")
+    old.seed([Contact(bob.jid, "Bob", (), "both")])
+    config = _config(tmp_path, {"new": new})
+    r = run_cli(old, "--config", config, "roster", "migrate", "--to", "new", "--dry-run", "-o", "json",
+                env={"XMPPCTL_PORT": str(free_port())})  # a closed port: OLD has --port, NEW its config
+    assert r.code == 0, r.stderr
+    assert [row["jid"] for row in r.json()] == [bob.jid]

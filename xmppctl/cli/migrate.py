@@ -67,20 +67,24 @@ def migrate(
 
 
 def _target_state(st: State, name: str) -> State:
-    """NEW's state: its own configured account, none of OLD's connection overrides, and none of
-    the passwords given for OLD (--password-stdin, XMPPCTL_PASSWORD): NEW's password comes from
-    XMPPCTL_PASSWORD_<NEW>, its password_command, its stored password or the keyring."""
+    """NEW's state: its account from the config file alone (none of OLD's command-line or
+    XMPPCTL_* overrides apply to it), and none of the passwords given for OLD (--password-stdin,
+    XMPPCTL_PASSWORD): NEW's password comes from XMPPCTL_PASSWORD_<NEW>, its password_command,
+    its stored password or the keyring."""
     import os
     from dataclasses import replace
 
+    from ..config import resolve_account
     from ..errors import UsageError
 
-    if name not in st.config().accounts:
-        known = ", ".join(sorted(st.config().accounts)) or "none"
-        raise UsageError(f"--to {name}: no such account in the config file (accounts: {known})")
+    config = st.config()
+    if name not in config.accounts:
+        known = ", ".join(sorted(config.accounts)) or "none"
+        raise UsageError(f"--to {name}: no such account in {config.path} (accounts: {known})")
+    account = resolve_account(config, account=name, timeout=st.timeout, env={})
     env = {k: v for k, v in os.environ.items() if k != "XMPPCTL_PASSWORD"}
-    return replace(st.for_account(name), jid=None, server=None, port=None, tls=None, ca_file=None,
-                   password_stdin=False, password_env=env)
+    return replace(st.for_account(name), jid=None, server=None, port=None, tls=None, ca_file=None, insecure=False,
+                   allow_plaintext=False, password_stdin=False, password_env=env, _account=account)
 
 
 async def _both(first, second):
