@@ -19,7 +19,7 @@ def migrate(
     ctx: typer.Context,
     to: Annotated[str, typer.Option("--to", metavar="NAME", help="The configured account (a name in the config file) to move to.", show_default=False)],
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Read both accounts and print the plan; send nothing.")] = False,
-    rate: Annotated[str, typer.Option("--rate", metavar="N/s", help="Pace of the subscription requests NEW sends.")] = "5/s",
+    rate: Annotated[str, typer.Option("--rate", metavar="N/s", help="Pace of the subscription requests NEW sends.")] = "10/s",
     announce: Annotated[bool, typer.Option("--announce", help="OLD publishes the XEP-0283 moved statement (PEP node urn:xmpp:moved:1, open access) naming NEW.")] = False,
     unsubscribe_old: Annotated[bool, typer.Option("--unsubscribe-old", help="Afterwards OLD cancels its subscriptions with every contact NEW has the same ones with (needs --yes).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --unsubscribe-old.")] = False,
