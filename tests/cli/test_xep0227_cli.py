@@ -45,3 +45,20 @@ def test_migrate_refuses_fleet_mode_and_a_missing_yes(fleet):  # noqa: F811
     r = fleet("-a", "bot-a", "roster", "migrate", "--to", "home", "--unsubscribe-old")
     assert r.code == 2 and "--yes" in r.stderr
     assert fleet.seen == []
+
+
+def test_migrate_exits_7_when_a_step_failed_and_reports_the_row(fleet):  # noqa: F811
+    from xmppctl.roster import RosterItem
+
+    old, new = fleet.fakes["bot-a"], fleet.fakes["bot-b"]
+    old.roster["bad@example.net"] = RosterItem("bad@example.net", "Bad", "to")
+    new.refuse["bad@example.net"] = "not-acceptable"
+    r = fleet("-a", "bot-a", "roster", "migrate", "--to", "bot-b", "-o", "json")
+    assert r.code == 7, r.stderr
+    rows = {row["jid"]: row for row in r.json()}
+    assert (rows["bad@example.net"]["status"], rows["bad@example.net"]["copied"]) == ("failed", "failed")
+    assert rows["bad@example.net"]["error"] == "not-acceptable"
+    assert rows["friend-of-bot-a@example.org"]["copied"] == "add"
+    # no request to a contact whose copy failed
+    assert ("subscription", "bad@example.net", "subscribe") not in new.sent
+    assert ("subscription", "friend-of-bot-a@example.org", "subscribe") in new.sent
