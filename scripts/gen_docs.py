@@ -52,14 +52,18 @@ CLI_DOC = "docs/cli.md"
 ENVIRONMENT = [
     ("XMPPCTL_CONFIG", "Config file to use instead of $XDG_CONFIG_HOME/xmppctl/config.toml (same as --config)."),
     ("XMPPCTL_ACCOUNT", "Account name from the config file (same as --account)."),
-    ("XMPPCTL_JID", "Log in as this bare JID (same as --jid); without an account it describes an ad-hoc account."),
+    ("XMPPCTL_JID", "Log in as this bare JID (same as --jid); without an account it describes an ad-hoc account. "
+                    "A run over several accounts (-a repeated or a glob, --all-accounts, team sync) is refused "
+                    "while it is set (exit 2)."),
     ("XMPPCTL_PASSWORD_<NAME>", "The password of account NAME (upper-cased, '-' as '_': account my-lab reads "
                                 "XMPPCTL_PASSWORD_MY_LAB); it beats XMPPCTL_PASSWORD, so one environment can hold "
                                 "the passwords of several accounts."),
     ("XMPPCTL_PASSWORD", "The password. There is no password option; other sources are --password-stdin, "
                          "XMPPCTL_PASSWORD_<NAME>, password_command in the config file and the system keyring. "
                          "It takes precedence over the account's password_command or stored password; "
-                         "an authentication failure says so."),
+                         "an authentication failure says so. It describes one account: a run over several "
+                         "accounts (-a repeated or a glob, --all-accounts, team sync) is refused while it is "
+                         "set (exit 2), so one account's password never reaches another's server."),
     ("XMPPCTL_SERVER", "Host to connect to instead of the JID's domain (same as --server)."),
     ("XMPPCTL_PORT", "TCP port (same as --port)."),
     ("XMPPCTL_TLS", "starttls or direct (same as --tls)."),

@@ -10,20 +10,17 @@ test that depends on one server's behaviour says so with
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Result, User
+from tests.support.helpers import InProcessCLI, Result, User
 from tests.support import EjabberdServer, ProsodyServer, have
 
 _counter = itertools.count(1)
@@ -171,25 +168,19 @@ def make_user(xmpp_server, account_pools):
 
 
 @pytest.fixture
-def run_cli(monkeypatch, capsys):
-    """Run xmppctl in-process: run_cli(user, 'roster', 'list', '-o', 'json') -> Result."""
-    from xmppctl.cli import main
+def cli(monkeypatch, capsys) -> InProcessCLI:
+    """xmppctl in-process: cli(argv, session_factory=..., stdin=..., tty=..., env=...) -> Result."""
+    return InProcessCLI(monkeypatch, capsys)
+
+
+@pytest.fixture
+def run_cli(cli):
+    """Run xmppctl in-process as a test server's user: run_cli(user, 'roster', 'list', '-o', 'json') -> Result."""
 
     def run(user: User | None, *args: str, stdin: str | None = None, env: dict | None = None) -> Result:
+        env = dict(env or {})
         if user is not None:
-            monkeypatch.setenv("XMPPCTL_PASSWORD", user.password)
-        for key, value in (env or {}).items():
-            if value is None:
-                monkeypatch.delenv(key, raising=False)
-            else:
-                monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        argv = (user.args if user is not None else []) + list(args)
-        capsys.readouterr()
-        t0 = time.monotonic()
-        code = main(argv)
-        elapsed = time.monotonic() - t0
-        out, err = capsys.readouterr()
-        return Result(code, out, err, elapsed)
+            env = {"XMPPCTL_PASSWORD": user.password, **env}
+        return cli((user.args if user is not None else []) + list(args), stdin=stdin or "", env=env)
 
     return run

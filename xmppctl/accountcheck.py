@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session_api import SessionAPI
 
 
-async def login_report(session: Session) -> dict[str, Any]:
+async def login_report(session: SessionAPI) -> dict[str, Any]:
     """The login's facts: bound_jid, server (host:port connected to), address (peer IP),
     tls_version, tls_cipher, sasl_mechanism, server_software (see :func:`server_software`)."""
     from .session import connect_host
@@ -27,7 +27,7 @@ async def login_report(session: Session) -> dict[str, Any]:
     }
 
 
-async def server_software(session: Session) -> str | None:
+async def server_software(session: SessionAPI) -> str | None:
     """The server's XEP-0092 name and version, or None when it does not answer them."""
     from .errors import ServerRefused, TimeoutFailure
     from .presence.probe import VERSION_NS, describe_software

@@ -30,7 +30,7 @@ EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
     ExitCode.USAGE: ("usage", "usage error or bad input (options, JIDs, files, config); nothing was sent"),
     ExitCode.AUTH: ("auth", "authentication failed"),
     ExitCode.CONNECTION: ("connection", "connection or TLS failure (refused, DNS, certificate, no TLS offered)"),
-    ExitCode.TIMEOUT: ("timeout", "a network phase did not finish within --timeout"),
+    ExitCode.TIMEOUT: ("timeout", "a network phase, or the account's password_command or keyring, did not finish within --timeout"),
     ExitCode.REFUSED: ("refused", "the server returned an error for the request"),
     ExitCode.PARTIAL: ("partial", "partial failure in a bulk operation: some items failed, the rest applied"),
     ExitCode.DRIFT: ("drift", "observed state differs from the expected one (diff/plan with --exit-code; presence probe --expect-online: a contact is not online)"),

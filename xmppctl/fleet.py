@@ -215,9 +215,12 @@ def error_row(account: str, exc: BaseException) -> dict[str, Any]:
 
 
 def error_line(account: str, exc: BaseException) -> str:
-    """The stderr line for a failed account in table/csv output (no trailing newline)."""
+    """The stderr line for a failed account in table/csv output (no trailing newline); the
+    message may quote the server, so it is escaped as in tables."""
+    from .output import safe_text
+
     row = error_row(account, exc)
-    return f"xmppctl: {account}: {row['message']} (exit {row['exit']}: {row['error']})"
+    return f"xmppctl: {safe_text(account)}: {safe_text(row['message'])} (exit {row['exit']}: {row['error']})"
 
 
 # ---- running --------------------------------------------------------------------------------

@@ -35,6 +35,18 @@ def safe_text(value: Any) -> str:
     return _UNSAFE.sub(_escape, text)
 
 
+def safe_lines(text: str) -> str:
+    """Several lines (a traceback) for a terminal: each escaped as :func:`safe_text`, the line
+    breaks between them kept."""
+    return "\n".join(safe_text(line) for line in text.split("\n"))
+
+
+def stderr_json(obj: Any) -> str:
+    """One JSON line for stderr (an error, a received-message report): ASCII only, so remote
+    text in it (C1 controls such as U+009B, bidi overrides) reaches a terminal as escapes."""
+    return json.dumps(obj, ensure_ascii=True)
+
+
 def table_cell(value: Any) -> Any:
     """A table cell: empty for null, yes/blank for booleans, lists joined by ", ", numbers as
     they are (tabulate aligns them), text escaped."""

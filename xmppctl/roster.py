@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .text import MAX_TEXT_BYTES, validate_group, validate_groups, validate_name  # noqa: F401
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session_api import SessionAPI
 
 ROSTER_NS = "jabber:iq:roster"
 #: roster subscription states (RFC 6121 §2.1.2.5); the CLI's --subscription choices
@@ -89,7 +89,7 @@ def parse_roster(query: ET.Element | None) -> list[RosterItem]:
     return items
 
 
-async def fetch_roster(session: Session) -> list[RosterItem]:
+async def fetch_roster(session: SessionAPI) -> list[RosterItem]:
     """The account's whole roster as the server has it now (jabber:iq:roster get)."""
     return await session.roster_get()
 
@@ -238,7 +238,7 @@ class ChangeResult:
                 "error": self.error, "message": self.message}
 
 
-async def apply_change(session: Session, change: Change) -> ChangeResult:
+async def apply_change(session: SessionAPI, change: Change) -> ChangeResult:
     """Send one roster set (RFC 6121: exactly one item per set) and report how it went."""
     from .errors import ConnectionFailure, ServerRefused, TimeoutFailure
 
@@ -258,7 +258,7 @@ async def apply_change(session: Session, change: Change) -> ChangeResult:
 
 
 async def apply_changes(
-    session: Session,
+    session: SessionAPI,
     changes: list[Change],
     results: list[ChangeResult],
     *,

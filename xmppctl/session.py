@@ -59,28 +59,82 @@ _SASL_ELEMENTS = re.compile(r"(<(auth|response|challenge|success)\b[^>]*>)[^<]+(
 
 
 class RedactingFilter(logging.Filter):
-    """Removes SASL payloads and the password from every log record (for ``--debug``)."""
+    """Removes SASL payloads and passwords from every log record (for ``--debug``), its
+    traceback and stack included.  One filter serves a whole run: each login adds its password
+    (:meth:`add`), so a run over several accounts redacts all of them."""
 
     def __init__(self, secrets_: list[str]):
         super().__init__()
-        self.secrets = [s for s in secrets_ if s]
+        self.secrets: list[str] = []
+        for secret in secrets_:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        if secret and secret not in self.secrets:
+            # longest first: a password that contains another is replaced whole
+            self.secrets = sorted([*self.secrets, secret], key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        text = _SASL_ELEMENTS.sub(r"\1[redacted]\3", text)
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             text = record.getMessage()
         except Exception:  # a malformed record must not break the trace
             text = str(record.msg)
-        text = _SASL_ELEMENTS.sub(r"\1[redacted]\3", text)
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        record.msg, record.args = text, None
-        if record.exc_info:
-            record.exc_text = None
+        record.msg, record.args = self.redact(text), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:  # the formatter prints exc_text as it is, instead of formatting exc_info again
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
+#: the one redacting filter of this process: every password a login used is in it
+_REDACTION = RedactingFilter([])
+
+
+class TraceFormatter(logging.Formatter):
+    """The --debug trace for a terminal: the server's text in a record cannot move the cursor
+    or forge a line (escaped as in tables); a traceback keeps its lines, each escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from .output import safe_text
+
+        return safe_text(super().formatMessage(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        from .output import safe_lines
+
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # printed as it is by the base class (escaping twice changes nothing)
+            record.exc_text = safe_lines(record.exc_text)
+        return super().format(record)
+
+    def formatStack(self, stack_info: str) -> str:
+        from .output import safe_lines
+
+        return safe_lines(stack_info)
+
+
+def redact_trace(text: str) -> str:
+    """*text* (a traceback the CLI prints with --debug) without any password a login used."""
+    return _REDACTION.redact(text)
+
+
 def configure_logging(debug: bool, password: str | None) -> None:
-    """Route slixmpp's logging: a redacted XML trace on stderr with --debug, silence otherwise."""
+    """Route slixmpp's logging: a redacted XML trace on stderr with --debug, silence otherwise.
+
+    Called once per login; *password* joins the passwords of the logins before it, which stay
+    redacted (a fleet's sessions share the loggers).
+    """
+    _REDACTION.add(password)
     root = logging.getLogger("slixmpp")
     ours = logging.getLogger("xmppctl")
     # asyncio warns on stderr (via logging's last-resort handler) when a transport dies under
@@ -88,14 +142,20 @@ def configure_logging(debug: bool, password: str | None) -> None:
     aio = logging.getLogger("asyncio")
     aio.handlers.clear()
     aio.propagate = False
-    aio.addHandler(logging.StreamHandler(sys.stderr) if debug else logging.NullHandler())
+    if debug:
+        trace = logging.StreamHandler(sys.stderr)
+        trace.setFormatter(TraceFormatter())
+        trace.addFilter(_REDACTION)
+        aio.addHandler(trace)
+    else:
+        aio.addHandler(logging.NullHandler())
     for logger in (root, ours):
         logger.handlers.clear()
         logger.propagate = False
     if debug:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)-5s %(name)s: %(message)s"))
-        handler.addFilter(RedactingFilter([password or ""]))
+        handler.setFormatter(TraceFormatter("%(levelname)-5s %(name)s: %(message)s"))
+        handler.addFilter(_REDACTION)
         for logger in (root, ours):
             logger.addHandler(handler)
             logger.setLevel(logging.DEBUG)

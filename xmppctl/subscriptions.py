@@ -27,7 +27,7 @@ from .roster import RosterItem, fetch_roster
 
 if TYPE_CHECKING:
     from .blocking import BlockResult
-    from .session import Session
+    from .session_api import SessionAPI
 
 CLIENT_NS = "jabber:client"
 NICK_NS = "http://jabber.org/protocol/nick"
@@ -215,7 +215,7 @@ def check_not_self(own_bare: str, jids: Iterable[str]) -> None:
 # --- network ------------------------------------------------------------------------------
 
 
-async def collect_pending(session: Session, watcher: PresenceWatcher, *, priority: int | None = None,
+async def collect_pending(session: SessionAPI, watcher: PresenceWatcher, *, priority: int | None = None,
                           settle: float = 0.3) -> tuple[dict[str, tuple[str | None, str | None]], list[RosterItem]]:
     """Send initial presence and gather redelivered inbound requests; also return the roster.
 
@@ -242,7 +242,7 @@ async def collect_pending(session: Session, watcher: PresenceWatcher, *, priorit
     return dict(watcher.requests), roster
 
 
-async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequence[tuple[str, tuple[str, ...]]],
+async def send_and_report(session: SessionAPI, watcher: PresenceWatcher, plan: Sequence[tuple[str, tuple[str, ...]]],
                           *, nick: str | None = None, message: str | None = None) -> list[SubscriptionResult]:
     """Send each JID's presences, then read the roster once to report the resulting states."""
     for jid, kinds in plan:
@@ -261,7 +261,7 @@ async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequ
     return results
 
 
-async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str], *, name: str | None = None,
+async def request(session: SessionAPI, watcher: PresenceWatcher, jids: Sequence[str], *, name: str | None = None,
                   groups: Sequence[str] | None = None, add_groups: Sequence[str] = (), nick: str | None = None,
                   message: str | None = None) -> list[SubscriptionResult]:
     """Ask to see each JID's presence; with --name/--group/--add-group first put the contact on the roster."""
@@ -274,7 +274,7 @@ async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
 
 
-async def cancel(session: Session, watcher: PresenceWatcher, jids: Sequence[str]) -> list[SubscriptionResult]:
+async def cancel(session: SessionAPI, watcher: PresenceWatcher, jids: Sequence[str]) -> list[SubscriptionResult]:
     """Send ``unsubscribe`` to each JID whose presence we see or asked for; the others (subscription
     none/from, no pending request: nothing to cancel) get nothing and status ``nothing-to-do``."""
     roster = {item.jid: item for item in await fetch_roster(session)}
@@ -301,7 +301,7 @@ class AnswerOutcome:
     others: list[str]
 
 
-async def answer_pending(session: Session, watcher: PresenceWatcher, kind: str, *, jids: Sequence[str] = (),
+async def answer_pending(session: SessionAPI, watcher: PresenceWatcher, kind: str, *, jids: Sequence[str] = (),
                          all_: bool = False, patterns: Sequence[str] = (), priority: int | None = None,
                          settle: float = 0.3, dry_run: bool = False, block: bool = False) -> AnswerOutcome:
     """approve / deny (*kind*, a key of :data:`SENDS`): collect the pending requests, select
@@ -327,7 +327,7 @@ async def answer_pending(session: Session, watcher: PresenceWatcher, kind: str, 
     return AnswerOutcome(answered + skipped, blocks, sorted(set(inbound) - set(chosen)))
 
 
-async def block_senders(session: Session, answered: Sequence[SubscriptionResult], *,
+async def block_senders(session: SessionAPI, answered: Sequence[SubscriptionResult], *,
                         dry_run: bool = False) -> dict[str, BlockResult]:
     """deny --block: block every JID whose request was just denied (after the deny: a blocked
     JID could not be sent the ``unsubscribed``); one block IQ each, see xmppctl.blocking."""
@@ -337,7 +337,7 @@ async def block_senders(session: Session, answered: Sequence[SubscriptionResult]
     return {b.jid: b for b in await change(session, "block", denied, dry_run=dry_run)} if denied else {}
 
 
-def require_preapproval(session: Session) -> None:
+def require_preapproval(session: SessionAPI) -> None:
     if not session.has_feature(*PREAPPROVAL_FEATURE):
         raise ServerRefused("server does not support pre-approval (no urn:xmpp:features:pre-approval stream feature)",
                             condition="feature-not-implemented")

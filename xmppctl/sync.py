@@ -20,7 +20,7 @@ from .errors import UsageError, XmppctlError
 from .roster import DEFAULT_WINDOW, ChangeResult, RosterItem, RosterPlan, apply_changes, fetch_roster, plan_roster
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session_api import SessionAPI
 
 #: asked before an edit or import removes contacts; False aborts (exit 1, nothing sent)
 Confirm = Callable[[Any], Awaitable[bool]]
@@ -51,12 +51,12 @@ class EditOutcome:
 
 
 async def edit_roster(
-    session: Session,
+    session: SessionAPI,
     build: Callable[[list[RosterItem]], EditPlan],
     *,
     dry_run: bool,
     confirm: Callable[[EditPlan], Awaitable[bool]] | None = None,
-    after_apply: Callable[[Session, EditOutcome], Awaitable[None]] | None = None,
+    after_apply: Callable[[SessionAPI, EditOutcome], Awaitable[None]] | None = None,
     progress: Progress | None = None,
     window: int = DEFAULT_WINDOW,
 ) -> EditOutcome:
@@ -178,7 +178,7 @@ def removals_confirmed(allowed: Collection[str]) -> Callable[[RosterPlan], Await
 
 
 async def import_roster(
-    session: Session,
+    session: SessionAPI,
     desired: Sequence[RosterItem],
     options: ImportOptions,
     *,
@@ -214,7 +214,7 @@ async def import_roster(
     return report
 
 
-async def _apply_import(session: Session, report: ImportReport, options: ImportOptions,
+async def _apply_import(session: SessionAPI, report: ImportReport, options: ImportOptions,
                         progress: Callable[[ImportReport], None] | None) -> None:
     report.results = []
 

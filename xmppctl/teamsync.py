@@ -21,7 +21,7 @@ from .errors import XmppctlError
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session_api import SessionAPI
 
 #: ``open_session(account_name)``: an async context manager yielding that member's Session
 OpenSession = Callable[[str], AbstractAsyncContextManager[Any]]
@@ -179,7 +179,7 @@ async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | 
     removals = plan.removals()
     paths = []
     for account in dict.fromkeys(a for a, _ in removals):
-        session: Session = ctx.members[account].session
+        session: SessionAPI = ctx.members[account].session
         path = backup_to(backup_dir, "toml", ctx.jids[account])(await session.roster_get())
         if note is not None:
             note(f"{account}: backup of the current roster written to {path}")

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.roster import RosterItem
 
 ME = ["--jid", "me@example.org"]
@@ -19,15 +19,9 @@ BOB = RosterItem("bob@example.org", None, "to", True, ("Work", "Friends"))
 
 
 @pytest.fixture
-def run_fake(monkeypatch, capsys):
-    from xmppctl.cli import main
-
+def run_fake(cli):
     def run(fake: FakeSession, *args: str, stdin: str = "", prefix: list[str] | None = None) -> Result:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        code = main((ME if prefix is None else prefix) + list(args), session_factory=fake.factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return cli((ME if prefix is None else prefix) + list(args), session_factory=fake.factory, stdin=stdin)
 
     return run
 

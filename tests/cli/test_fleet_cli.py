@@ -10,24 +10,17 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.errors import AuthError, ConnectionFailure
 from xmppctl.roster import RosterItem
 
 NAMES = ("bot-a", "bot-b", "home")
 
 
-class TerminalInput(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 @pytest.fixture
-def fleet(tmp_path, monkeypatch, capsys):
+def fleet(tmp_path, cli):
     """run(*args, failing={name: exc}) with accounts bot-a, bot-b, home, each its own fake session."""
-    from xmppctl.cli import main
-
     config = tmp_path / "config.toml"
     config.write_text("".join(f'[accounts.{n}]\njid = "{n}@example.org"\npassword = "pw-{n}"\n' for n in NAMES))
     config.chmod(0o600)
@@ -42,11 +35,7 @@ def fleet(tmp_path, monkeypatch, capsys):
                 raise failing[st.account]
             return fakes[st.account].factory(st, **kwargs)
 
-        monkeypatch.setattr(sys, "stdin", (TerminalInput if tty else io.StringIO)(""))
-        capsys.readouterr()
-        code = main(["--config", str(config), *args], session_factory=factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return cli(["--config", str(config), *args], session_factory=factory, tty=tty)
 
     run.fakes, run.seen = fakes, seen
     return run

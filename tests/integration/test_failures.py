@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.helpers import run_subprocess
+from tests.support.helpers import run_subprocess
 from tests.support import free_port
 
 

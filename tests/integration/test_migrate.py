@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.helpers import roster_by_jid
+from tests.support.helpers import roster_by_jid
 from tests.integration.test_fleet import _config, run_counting  # noqa: F401  (run_counting is a fixture)
-from tests.peer import send_presences
+from tests.support.peer import send_presences
 from tests.support import Contact
 
 SENDS = ("subscribe", "subscribed", "unsubscribe", "unsubscribed", "roster-set", "roster-remove")
@@ -110,7 +110,7 @@ def test_unsubscribe_old_cancels_only_what_new_has(make_user, run_cli, run_count
 
 
 def test_announce_publishes_the_moved_statement_readable_by_contacts(make_user, run_cli, run_counting, tmp_path):  # noqa: F811
-    from tests.peer import pep_item
+    from tests.support.peer import pep_item
 
     old, new, bob = make_user("mold"), make_user("mnew"), make_user("mc")
     old.seed([Contact(bob.jid, "Bob", (), "both")])
@@ -123,7 +123,7 @@ def test_announce_publishes_the_moved_statement_readable_by_contacts(make_user, 
 
 
 def test_migrate_leaves_both_accounts_stored_messages_stored(make_user, run_cli, run_counting, tmp_path):  # noqa: F811
-    from tests.peer import receive_stored, send_messages
+    from tests.support.peer import receive_stored, send_messages
 
     old, new, bob = make_user("mold"), make_user("mnew"), make_user("mc")
     old.seed([Contact(bob.jid, "Bob", (), "both")])

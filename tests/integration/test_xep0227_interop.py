@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 
-from tests.helpers import User, roster_by_jid
+from tests.support.helpers import User, roster_by_jid
 from tests.support import Contact
 
 
@@ -88,7 +88,7 @@ def test_our_export_of_prosody_loads_with_ejabberdctl_import_piefxis(prosody, ej
 
 def test_prosody_xep0227_storage_file_reads(tmp_path, run_cli):
     """A file Prosody's own mod_storage_xep0227 wrote: one <user>@<host>.xml per user."""
-    from tests.peer import send_subscribe
+    from tests.support.peer import send_subscribe
     from tests.support import ProsodyServer
 
     with ProsodyServer(tmp_path / "pie-prosody", storage="xep0227") as server:

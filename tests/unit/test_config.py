@@ -125,8 +125,8 @@ def test_failing_password_command_is_a_config_error_quoting_its_stderr(tmp_path)
     with pytest.raises(UsageError) as e:
         read_password(acc, env={})
     assert e.value.exit_code == 2
-    assert e.value.message == ("password_command of account 'home': sh -c 'echo '\"'\"'gpg: decryption failed'\"'\"' >&2; "
-                               "echo '\"'\"'No secret key'\"'\"' >&2; exit 2' exited with status 2: "
+    # the program is named, its arguments are not (they may hold a token)
+    assert e.value.message == ("password_command of account 'home': sh exited with status 2: "
                                "gpg: decryption failed | No secret key")
 
 

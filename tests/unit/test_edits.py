@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import FakeSession
+from tests.support.fakes import FakeSession
 from xmppctl.edits import plan_add, plan_group_delete, plan_group_members, plan_remove, plan_set
 from xmppctl.errors import ServerRefused, UsageError, XmppctlError
 from xmppctl.roster import RosterItem

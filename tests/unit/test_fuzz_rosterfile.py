@@ -20,7 +20,7 @@ import tomli_w
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support import free_port
+from tests.support.fakes import FakeSession
 from xmppctl.errors import UsageError
 from xmppctl.jid import bare_jid
 from xmppctl.rosterfile import (
@@ -212,8 +212,7 @@ def test_parser_limits_and_text_xml_cannot_carry_are_usage_errors(fmt, text, exp
 
 # ---- through the CLI ---------------------------------------------------------------------------
 
-CLOSED_PORT = str(free_port())
-ACCOUNT = ["--jid", "fuzz@localhost", "--server", "127.0.0.1", "--port", CLOSED_PORT, "--timeout", "5"]
+ACCOUNT = ["--jid", "fuzz@localhost"]
 CLI_FUZZ = settings(max_examples=30 * SCALE, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -225,8 +224,8 @@ def file_bytes(text: str) -> bytes:
 @pytest.mark.parametrize("fmt", FORMATS)
 @CLI_FUZZ
 @given(data=st.data())
-@example(data=None)  # a file that parses: proves the closed port really gives exit 4
-def test_cli_on_any_file_exits_2_or_4_never_with_a_traceback(run_cli, tmp_path, fmt, data):
+@example(data=None)  # a file that parses: proves that a valid file gets through to the session
+def test_cli_on_any_file_exits_0_or_2_never_with_a_traceback(cli, tmp_path, fmt, data):
     if data is None:
         text, command, suffix, via_stdin = '[{"jid": "a@x.org"}]', ["roster", "diff"], ".json", False
         fmt = "json"
@@ -239,16 +238,17 @@ def test_cli_on_any_file_exits_2_or_4_never_with_a_traceback(run_cli, tmp_path, 
     path = tmp_path / f"roster{suffix}"
     path.write_bytes(file_bytes(text))
     if via_stdin:
-        # run_cli's stdin is text: what a UTF-8 terminal would have decoded
+        # the runner's stdin is text: what a UTF-8 terminal would have decoded
         stdin = file_bytes(text).decode("utf-8", "replace")
         target, fmt_args = "-", (["-f", fmt] if suffix else [])
     else:
         stdin, target, fmt_args = None, str(path), []
-    r = run_cli(None, *ACCOUNT, *command, target, *fmt_args, stdin=stdin, env={"XMPPCTL_PASSWORD": "fuzz-pw"})
-    assert r.code in (2, 4), (r.code, r.stderr)
+    fake = FakeSession(bare_jid="fuzz@localhost")  # an empty roster: the file's contacts are all new
+    r = cli([*ACCOUNT, *command, target, *fmt_args], session_factory=fake.factory, stdin=stdin or "")
+    assert r.code in (0, 2), (r.code, r.stderr)
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
-    assert r.stdout == ""
-    if r.code == 4:
-        assert "refused" in r.stderr
+    assert fake.sent == [], "a dry run and a diff send nothing"
+    if r.code == 2:  # refused input: no session was opened, nothing printed
+        assert fake.opened == [] and r.stdout == "", r.stderr
     if data is None:
-        assert r.code == 4
+        assert r.code == 0 and len(fake.opened) == 1, r.stderr

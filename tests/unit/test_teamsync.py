@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.fakes import FakeSession
+from tests.support.fakes import FakeSession
 from xmppctl.errors import AuthError, XmppctlError
 from xmppctl.roster import RosterItem
 from xmppctl.team import Team, TeamMember

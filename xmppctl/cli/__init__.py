@@ -191,12 +191,14 @@ def _output_hint(argv: list[str]) -> str | None:
 
 
 def _report(exc, fmt: str | None) -> int:
-    import json
+    """The error on stderr: one line, remote text in it (a server's error text, JIDs) escaped as
+    in tables, or one ASCII JSON object with -o json/ndjson."""
+    from ..output import safe_text, stderr_json
 
     if fmt == "json" or fmt == "ndjson":
-        sys.stderr.write(json.dumps(exc.to_json(), ensure_ascii=False) + "\n")
+        sys.stderr.write(stderr_json(exc.to_json()) + "\n")
     else:
-        sys.stderr.write(f"xmppctl: {exc.message}\n")
+        sys.stderr.write(f"xmppctl: {safe_text(exc.message)}\n")
     return int(exc.exit_code)
 
 
@@ -237,9 +239,7 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             code = _report(Interrupted("interrupted"), hint)
     except XmppctlError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         st = _current_state()
         code = _report(exc, (st.output if st and st.output else hint))
     except typer.Exit as exc:
@@ -267,11 +267,23 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
         code = int(ExitCode.OK)
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
     return code
+
+
+def _print_traceback() -> None:
+    """--debug: the exception's traceback on stderr, with every password a login used redacted
+    and each line escaped (an exception message may quote a server)."""
+    import traceback
+
+    from ..output import safe_lines
+
+    text = traceback.format_exc()
+    session = sys.modules.get("xmppctl.session")  # only loaded, and so only holding passwords, after a login
+    if session is not None:
+        text = session.redact_trace(text)
+    sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
 
 
 _CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)

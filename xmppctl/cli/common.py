@@ -67,9 +67,6 @@ class State:
     _account: Any = None
     #: where the password of the running command came from (config.PasswordSource), once read
     password_source: Any = None
-    #: the environment passwords are looked up in (None: os.environ); a second account of the
-    #: same command (roster migrate's NEW) gets one without the shared XMPPCTL_PASSWORD
-    password_env: Any = None
     #: output format of the running command, so the error edge can print JSON errors
     output: str | None = None
     #: where every command gets its session: ``factory(state, **kwargs)`` returns an async
@@ -83,13 +80,16 @@ class State:
     #: the selected accounts when the command line asks for many; None: one account as before
     fleet_accounts: list[str] | None = None
     _fleet_checked: bool = False
+    #: this state is one account of several (fleet mode, team sync): XMPPCTL_PASSWORD and
+    #: XMPPCTL_JID, which describe one account, are never read for it
+    one_of_several: bool = False
 
     def for_account(self, name: str) -> State:
         """This state for one account of a fleet run: its own account, password and deadlines."""
         from dataclasses import replace
 
         return replace(self, account=name, patterns=(), all_accounts=False, fleet_accounts=None,
-                       _account=None, password_source=None, _fleet_checked=True)
+                       _account=None, password_source=None, _fleet_checked=True, one_of_several=True)
 
     def open_session(self, **kwargs: Any) -> Any:
         """The session of a command: ``async with st.open_session(...) as s``."""
@@ -127,6 +127,7 @@ class State:
                 ca_file=self.ca_file,
                 timeout=self.timeout,
                 insecure=self.insecure,
+                shared_env=not self.one_of_several,
             )
             self._account.allow_plaintext = self.allow_plaintext
         return self._account
@@ -159,14 +160,24 @@ def state(ctx: typer.Context) -> State:
     return obj
 
 
-def note(st: State, line: str) -> None:
-    """An informational line on stderr (a summary, "exported N", "backup written"), unless --quiet."""
+def note(st: State, line: str, *, erase_progress: bool = False) -> None:
+    """An informational line on stderr (a summary, "exported N", "backup written"), unless --quiet.
+
+    The line may hold remote text (JIDs, names): it is escaped as in tables.  *erase_progress*
+    first clears a progress bar drawn on the terminal's current line.
+    """
+    from ..output import safe_text
+
     if not st.quiet:
-        sys.stderr.write(line.rstrip("\n") + "\n")
+        erase = "\r\x1b[K" if erase_progress and sys.stderr.isatty() else ""
+        sys.stderr.write(erase + safe_text(line.rstrip("\n")) + "\n")
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"xmppctl: warning: {message}\n")
+    """A warning line on stderr, escaped as in tables (it may quote a server or a contact)."""
+    from ..output import safe_text
+
+    sys.stderr.write(f"xmppctl: warning: {safe_text(message)}\n")
 
 
 def warn_if_messages_may_arrive(priority: int | None) -> None:
@@ -265,10 +276,11 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
 
 
 async def _password(st: State, account: Account) -> str:
-    from ..config import read_password_and_source
+    """The account's password, read without blocking the loop (other accounts keep running)."""
+    from ..config import fetch_password
 
-    password, st.password_source = read_password_and_source(account, password_stdin=st.password_stdin,
-                                                            env=st.password_env)
+    password, st.password_source = await fetch_password(account, password_stdin=st.password_stdin,
+                                                        shared_env=not st.one_of_several)
     return password
 
 
@@ -300,7 +312,8 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
         check_plaintext_allowed(account)
         warn("--allow-plaintext-loopback: the stream may be unencrypted (loopback only)")
     report = json_stderr_report if st.output in ("json", "ndjson") else stderr_report
-    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected)
+    keeper = StrayKeeper(account.jid, report, subscriptions_expected=subscriptions_expected,
+                         label=account.name if st.one_of_several else None)
     logged_in = False
     try:
         async with open_session(account, password, keeper=keeper, **kwargs) as s:

@@ -72,6 +72,9 @@ def check_fleet(st: State, command_path: str) -> None:
         raise UsageError("--password-stdin reads one password: in fleet mode use each account's password source")
     if st.jid:
         raise UsageError("--jid selects one account: do not combine it with several -a or --all-accounts")
+    from ..config import check_several_accounts_env
+
+    check_several_accounts_env(f"{len(selected)} account(s) are selected with -a/--all-accounts")
     st.fleet_accounts = selected
 
 
@@ -135,11 +138,10 @@ def run_fleet(st: State, fmt: str, columns: Sequence[str], job: Callable[[State]
 
 def error_report(account: str, exc: BaseException, fmt: str) -> None:
     """A failed account on stderr, outside the document: a JSON error row (json/ndjson) or a line."""
-    import json
-
     from ..fleet import error_line, error_row
+    from ..output import stderr_json
 
-    line = json.dumps(error_row(account, exc), ensure_ascii=False) if fmt in ("json", "ndjson") else error_line(account, exc)
+    line = stderr_json(error_row(account, exc)) if fmt in ("json", "ndjson") else error_line(account, exc)
     sys.stderr.write(line + "\n")
 
 

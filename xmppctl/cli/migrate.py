@@ -71,7 +71,6 @@ def _target_state(st: State, name: str) -> State:
     XMPPCTL_* overrides apply to it), and none of the passwords given for OLD (--password-stdin,
     XMPPCTL_PASSWORD): NEW's password comes from XMPPCTL_PASSWORD_<NEW>, its password_command,
     its stored password or the keyring."""
-    import os
     from dataclasses import replace
 
     from ..config import resolve_account
@@ -82,9 +81,9 @@ def _target_state(st: State, name: str) -> State:
         known = ", ".join(sorted(config.accounts)) or "none"
         raise UsageError(f"--to {name}: no such account in {config.path} (accounts: {known})")
     account = resolve_account(config, account=name, timeout=st.timeout, env={})
-    env = {k: v for k, v in os.environ.items() if k != "XMPPCTL_PASSWORD"}
+    # for_account: one of several accounts of this run, so XMPPCTL_PASSWORD is not read for it
     return replace(st.for_account(name), jid=None, server=None, port=None, tls=None, ca_file=None, insecure=False,
-                   allow_plaintext=False, password_stdin=False, password_env=env, _account=account)
+                   allow_plaintext=False, password_stdin=False, _account=account)
 
 
 async def _both(first, second):

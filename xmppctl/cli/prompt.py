@@ -22,8 +22,10 @@ async def confirm(question: str) -> bool:
     Enter, "n" or end of input (Ctrl-D) mean no; "y" or "yes" mean yes; anything else asks
     again.  Callers ask only when stdin is a terminal (else they require --yes).
     """
+    from ..output import safe_text
+
     fd = sys.stdin.fileno()
-    prompt = f"{question} [y/N]: "
+    prompt = f"{safe_text(question)} [y/N]: "  # it may list JIDs from the server
     try:
         while True:
             sys.stderr.write(prompt)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def _announce(st: State, line: str) -> None:
     """A note while the accounts bar may be on screen: clear its line first."""
-    note(st, ("\r\x1b[K" if sys.stderr.isatty() else "") + line)
+    note(st, line, erase_progress=True)
 
 
 def _finish(st: State, outcomes: list[AccountOutcome], fmt: str, columns: Any, summaries: dict[str, str]) -> NoReturn:

@@ -16,6 +16,7 @@ from .common import DryRunOpt, OutputOpt, note, render, run, session, state
 
 if TYPE_CHECKING:
     from ..teamsync import TeamRun
+    from .common import State
 
 app = typer.Typer(help="Team rosters across your own accounts (see `team sync`).", no_args_is_help=True)
 
@@ -70,8 +71,11 @@ def sync(
         raise UsageError("team sync: --password-stdin reads one password; use each account's password source")
     if prune and not dry_run and not yes and not sys.stdin.isatty():
         raise UsageError("--prune may remove contacts: pass --yes to confirm (standard input is not a terminal)")
+    from ..config import check_several_accounts_env
+
     config = st.config()
     team = load_team_file(file, config.accounts.keys())
+    check_several_accounts_env(f"team sync logs in as {len(team.accounts)} accounts")
     members = {name: st.for_account(name) for name in team.accounts}
     accounts = {name: sub.resolve_account() for name, sub in members.items()}
     jids = check_member_jids(team, {name: account.jid for name, account in accounts.items()})
@@ -88,13 +92,13 @@ def sync(
         team, jids, open_session, timeouts={name: a.timeout for name, a in accounts.items()},
         parallel=st.parallel, dry_run=dry_run, configured=configured if prune else None,
         confirm=None if yes else confirm, backup_dir=Path(file).parent, note=lambda line: note(st, f"xmppctl: {line}")))
-    raise typer.Exit(_finish(outcome, jids, fmt, dry_run=dry_run, exit_code=exit_code))
+    raise typer.Exit(_finish(st, outcome, jids, fmt, dry_run=dry_run, exit_code=exit_code))
 
 
 # ---- the report ------------------------------------------------------------------------------
 
 
-def _finish(outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, exit_code: bool) -> int:
+def _finish(st: State, outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, exit_code: bool) -> int:
     from ..errors import PartialFailure
     from ..fleet import AccountOutcome, error_line, error_row, fleet_exit_code
     from ..team import ROW_COLUMNS
@@ -120,12 +124,12 @@ def _finish(outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, 
                      "presences": m.presences, "error": err.get("error"), "message": err.get("message")})
     if dry_run:
         plan_rows = first.rows() if first is not None else []
-        render(None, plan_rows + rows, ROW_COLUMNS, fmt)  # type: ignore[arg-type]
+        render(st, plan_rows + rows, ROW_COLUMNS, fmt, empty=None)  # the summary below says it
         if fmt == "table" and first is not None:
             counts = first.counts()
             sys.stderr.write("dry run: nothing was sent; " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + "\n"
                              if any(counts.values()) else "dry run: the team is converged; nothing to send\n")
     else:
-        render(None, rows, REPORT_COLUMNS, fmt)  # type: ignore[arg-type]
+        render(st, rows, REPORT_COLUMNS, fmt)
     return fleet_exit_code(results)
 

@@ -12,7 +12,7 @@ import ssl
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from tests.helpers import User
+from tests.support.helpers import User
 
 
 _TLS_CONTEXTS: dict[str, ssl.SSLContext] = {}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from tests.support import Contact
 
@@ -44,6 +46,41 @@ class Result:
 
     def error(self) -> dict:
         return json.loads(self.stderr.strip().splitlines()[-1])
+
+
+class TerminalInput(io.StringIO):
+    """Standard input that says it is a terminal (prompts read from it as from a user)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class InProcessCLI:
+    """The one in-process runner: ``xmppctl.cli.main(argv)`` in this process -> :class:`Result`.
+
+    Standard input, environment variables and the login (``session_factory``, e.g. a
+    FakeSession's ``factory``) are replaced for the call; output is what capsys caught.
+    """
+
+    def __init__(self, monkeypatch, capsys):
+        self.monkeypatch, self.capsys = monkeypatch, capsys
+
+    def __call__(self, argv: list[str], *, session_factory: Callable[..., Any] | None = None, stdin: str = "",
+                 tty: bool = False, env: dict[str, str | None] | None = None) -> Result:
+        from xmppctl.cli import main
+
+        for key, value in (env or {}).items():
+            if value is None:
+                self.monkeypatch.delenv(key, raising=False)
+            else:
+                self.monkeypatch.setenv(key, value)
+        self.monkeypatch.setattr(sys, "stdin", (TerminalInput if tty else io.StringIO)(stdin))
+        self.capsys.readouterr()
+        t0 = time.monotonic()
+        code = main(list(argv), session_factory=session_factory)
+        elapsed = time.monotonic() - t0
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err, elapsed)
 
 
 def run_subprocess(user: User | None, *args: str, env: dict | None = None, timeout: float = 60,
@@ -144,3 +181,18 @@ def _take_terminal() -> None:
 
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def process_gone(pid: int, deadline_s: float = 10) -> bool:
+    """Whether process *pid* has ended (or is a zombie nobody reaped yet) within *deadline_s*."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
