@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .roster import Change, ChangeResult, RosterItem
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session_api import SessionAPI
     from .subscriptions import PresenceWatcher
 
 MOVED_NS = "urn:xmpp:moved:1"
@@ -264,7 +264,7 @@ class MigrationOutcome:
     announce_error: Exception | None = None
 
 
-async def carry_out(new: Session, watcher: PresenceWatcher, plan: MigrationPlan, *, rate: float,
+async def carry_out(new: SessionAPI, watcher: PresenceWatcher, plan: MigrationPlan, *, rate: float,
                     preapproved: Iterable[str] = (), window: int = 32) -> MigrationOutcome:
     """Send *plan* from NEW's session: approvals of waiting requests, roster sets (pipelined),
     pre-approvals, then the requests at *rate* per second; then one roster get (in-order
@@ -346,7 +346,7 @@ def announce_element(new_jid: str) -> ET.Element:
     return pubsub
 
 
-async def announce(old: Session, new_jid: str) -> None:
+async def announce(old: SessionAPI, new_jid: str) -> None:
     """``--announce``: publish the statement on OLD's own PEP service (ServerRefused if it has none)."""
     await old.query("set", announce_element(new_jid), what="publish of the XEP-0283 moved statement")
 
