@@ -31,6 +31,7 @@ REFUSE_REASONS = {
     "account": "it manages the config file or one account's login",
     "team sync": "the team file names its accounts",
     "presence explain": "it diagnoses one contact from one account (and, with --peer, from the contact's side)",
+    "roster migrate": "it moves one account (-a OLD) to another (--to NEW)",
     "block": "not wired for many accounts yet; run it per account",
 }
 REFUSE_DEFAULT = "not supported across accounts yet"
