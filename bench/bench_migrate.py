@@ -32,10 +32,18 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 
+CPU: list[float] = []  # xmppctl's own CPU seconds (user + sys) per run
+
+
 def run(argv: list[str], env: dict) -> tuple[float, str]:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, cwd=ROOT)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
     return elapsed, proc.stdout
@@ -83,8 +91,9 @@ def main() -> int:
             t, out = run(argv, env)
             assert all(r["step"] == "none" and r["copied"] == "unchanged" for r in json.loads(out))
             second.append(t)
-            print(f"rep {k + 1}: first run {first[-1]:.2f} s ({args.contacts} roster sets, {steps} contacts with "
-                  f"presences sent), second run {second[-1]:.2f} s (nothing sent)", flush=True)
+            print(f"rep {k + 1}: first run {first[-1]:.2f} s, xmppctl CPU {CPU[-2]:.2f} s ({args.contacts} roster "
+                  f"sets, {steps} contacts with presences sent); second run {second[-1]:.2f} s, CPU {CPU[-1]:.2f} s "
+                  "(nothing sent)", flush=True)
         print(f"\n{args.server}, {args.contacts} contacts: first run median {statistics.median(first):.2f} s, "
               f"second run median {statistics.median(second):.2f} s ({args.reps} reps)")
     finally:
