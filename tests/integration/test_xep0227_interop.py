@@ -112,3 +112,24 @@ def test_prosody_xep0227_storage_file_reads(tmp_path, run_cli):
     assert [(i.jid, i.name, i.groups, i.subscription, i.ask) for i in source.items] == [
         (bob.jid, "Bob B", ("Friends", "Work"), "none", True)]
     assert source.pending_in == (carol.jid,)
+
+
+def test_migrate_from_prosody_to_ejabberd_copies_names_and_groups(prosody, ejabberd, run_cli, tmp_path):
+    """Across servers only the items (s2s is off): names and groups arrive, nothing is requested
+    for contacts without a subscription, a contact who saw OLD waits for its own request."""
+    from tests.integration.test_fleet import _config
+
+    old, new = _user(prosody, "mold"), _user(ejabberd, "mnew")
+    prosody.seed_roster(old.name, [Contact("ann@ext.example", "Ann", ("Family", "Ö"), "none"),
+                                   Contact("ben@ext.example", None, ("Work",), "none"),
+                                   Contact("cat@ext.example", "Cat", (), "from")])
+    config = _config(tmp_path, {"old": old, "new": new})
+    r = run_cli(None, "--config", config, "-a", "old", "roster", "migrate", "--to", "new", "-o", "json")
+    assert r.code == 0, r.stderr
+    assert {row["jid"]: (row["copied"], row["step"], row["status"]) for row in r.json()} == {
+        "ann@ext.example": ("add", "none", "done"), "ben@ext.example": ("add", "none", "done"),
+        "cat@ext.example": ("add", "none", "waiting")}  # ejabberd: no pre-approval; approved when cat asks
+    got = roster_by_jid(run_cli, new)
+    assert {j: (i["name"], i["groups"]) for j, i in got.items()} == {
+        "ann@ext.example": ("Ann", ["Family", "Ö"]), "ben@ext.example": (None, ["Work"]),
+        "cat@ext.example": ("Cat", [])}
