@@ -85,7 +85,7 @@ FILES = [
 ]
 
 #: README sections the man page repeats (one source for what is guaranteed)
-README_GUARANTEES = ("Security", "Your messages are never lost")
+README_GUARANTEES = ("Security", "Your messages are never lost", "Moving an account")
 #: other README sections the man page repeats, each as its own man section: (man title, README title)
 README_MAN_SECTIONS = (("FINDING THE SERVER", "Finding the server"),)
 

@@ -50,6 +50,7 @@ ARGS: dict[str, list[str]] = {
     "roster export": [],
     "roster import": ["{roster}", "--yes"],
     "roster list": [],
+    "roster migrate": ["--to", "acc2", "--settle", "0"],
     "roster remove": ["alice@example.org"],
     "roster set": ["alice@example.org", "--add-group", "Close"],
     "roster show": ["alice@example.org"],

@@ -19,7 +19,7 @@ LAYERS = (
     ("wire", ("xmppctl.xmpp",)),
     ("roster", ("xmppctl.roster",)),
     ("features", ("xmppctl.subscriptions", "xmppctl.blocking", "xmppctl.presence", "xmppctl.explain",
-                  "xmppctl.login_report", "xmppctl.checks")),
+                  "xmppctl.login_report", "xmppctl.checks", "xmppctl.migrate")),
     ("fleet", ("xmppctl.fleet",)),
     ("output", ("xmppctl.output", "xmppctl.metrics")),
     ("cli", ("xmppctl.cli", "xmppctl.launch", "xmppctl.__main__")),
@@ -166,3 +166,12 @@ def test_every_relative_import_names_a_module_that_exists():
                 if importlib.util.find_spec(target) is None:
                     stale.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {target}")
     assert stale == []
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A leading underscore means "this module's own": another module that needs it gets a public name."""
+    private = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {alias.name}"
+               for name, (path, tree) in _modules().items() for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("xmppctl"))
+               for alias in node.names if alias.name.startswith("_") and alias.name != "__version__"]
+    assert private == []

@@ -152,7 +152,8 @@ def backup_to(directory: str | Path, fmt: str, account_jid: str) -> Callable[[li
     from .files import backup_path, write_roster_path
 
     def write(items: list[RosterItem]) -> Path:
-        return write_roster_path(items, fmt, backup_path(directory, account_jid, fmt))
+        ext = "xml" if fmt == "xep0227" else fmt
+        return write_roster_path(items, fmt, backup_path(directory, account_jid, ext), account_jid=account_jid)
 
     return write
 

@@ -311,10 +311,12 @@ class Session:
             p["priority"] = priority
         self._send(p)
 
-    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
+    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None,
+                          payload: ET.Element | None = None) -> None:
         """Send a subscription presence (RFC 6121 §3) of *kind* to the bare JID *to*.
 
-        *nick* (XEP-0172) and *message* (a status text) go only with ``subscribe``.
+        *nick* (XEP-0172) and *message* (a status text) go only with ``subscribe``; *payload*
+        (an extension element, e.g. XEP-0283's ``<moved/>``) with any kind.
         """
         if kind not in SUBSCRIPTION_KINDS:
             raise ValueError(f"send_subscription: kind {kind!r}, expected one of {', '.join(SUBSCRIPTION_KINDS)}")
@@ -325,6 +327,8 @@ class Session:
             el = ET.Element(f"{{{NICK_NS}}}nick")
             el.text = nick
             p.xml.append(el)
+        if payload is not None:
+            p.xml.append(payload)
         self._send(p)
 
     def _presence(self, to: str | None, kind: str | None) -> Any:
