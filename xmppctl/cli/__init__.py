@@ -11,7 +11,6 @@ from .. import __version__
 from .commands import account as account_cli
 from .commands import block as block_cli
 from .commands import check as check_cli
-from .commands import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app
 from .commands import group as groups_cli
 from .commands import presence as presence_cli
 from .commands import roster as roster_cli

@@ -26,7 +26,7 @@ from .context import State, session
 if TYPE_CHECKING:
     from ..roster.edits import EditPlan
     from ..fleet.run import AccountOutcome
-    from ..roster.items import ChangeResult, RosterItem
+    from ..roster.items import RosterItem
     from ..roster.workflows import EditOutcome
 
 PLAN_COLUMNS = ("action", "jid", "changes", "note")
