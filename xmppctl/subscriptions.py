@@ -342,3 +342,17 @@ def require_preapproval(session: SessionAPI) -> None:
     if not session.has_feature(*PREAPPROVAL_FEATURE):
         raise ServerRefused("server does not support pre-approval (no urn:xmpp:features:pre-approval stream feature)",
                             condition="feature-not-implemented")
+
+
+async def send_kind(session: SessionAPI, watcher: PresenceWatcher, kind: str, jids: Sequence[str],
+                    **request_options: Any) -> list[SubscriptionResult]:
+    """The one dispatch on the kinds of :data:`SENDS` that go to named JIDs: request (with
+    *request_options*: name, groups, add_groups, nick, message), cancel (nothing to JIDs we
+    neither see nor asked), preapprove (only where the server advertises it), revoke."""
+    if kind == "request":
+        return await request(session, watcher, jids, **request_options)
+    if kind == "cancel":
+        return await cancel(session, watcher, jids)
+    if kind == "preapprove":
+        require_preapproval(session)
+    return await send_and_report(session, watcher, [(jid, SENDS[kind]) for jid in jids])

@@ -128,21 +128,15 @@ def run_fleet(st: State, fmt: str, columns: Sequence[str] | None, job: Callable[
 
 def confirm_combined(st: State, removals_of: Callable[[State], Awaitable[list[Any]]],
                      ask: Callable[[dict[str, list[Any]]], Awaitable[bool]]) -> dict[str, Any]:
-    """Several accounts, one question: a read pass, then one confirmation of the combined plan.
-
-    *removals_of(account_state)* reads one account's planned removals (sends nothing); *ask*
-    gets them all (per account) and answers.  Declining exits 1, nothing sent.  Returns per
-    account the confirmed removals (a set of JIDs, for :func:`xmppctl.roster.workflows.removals_confirmed`
-    in the apply pass) or the error that kept its plan from being read (not logged in again).
-    """
-    from ..errors import aborted
+    """The library's combined confirmation (:func:`xmppctl.fleet.run.confirm_combined`) for the
+    accounts of this run: *removals_of(account_state)* reads one plan, *ask* asks once."""
+    from ..fleet.run import confirm_combined as confirm_all
     from .context import run
 
-    outcomes = run_jobs(st, removals_of)
-    planned = {o.account: o.rows for o in outcomes if o.ok}
-    if any(planned.values()) and not run(lambda _stop: ask(planned)):
-        raise aborted()
-    return {o.account: o.error if o.error is not None else {getattr(c, "jid", c) for c in o.rows} for o in outcomes}
+    states = account_states(st)
+    progress = _progress_bar(len(states)) if st.fleet_accounts is not None else None
+    return run(lambda _stop: confirm_all({n: (lambda s=s: removals_of(s)) for n, s in states.items()}, ask,
+                                         st.parallel, progress))
 
 
 def error_report(account: str, exc: BaseException, fmt: str) -> None:
@@ -156,19 +150,14 @@ def error_report(account: str, exc: BaseException, fmt: str) -> None:
 
 def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Callable[[dict[str, BaseException]], None],
                  failed_late: Callable[[str, BaseException], None]) -> list[AccountOutcome]:
-    """Run *job(account_state, stop, arrive)* for each account of the run at once, sessions held open together.
+    """Run *job(account_state, stop, arrive)* for each account of the run at once, sessions held
+    open together (:func:`xmppctl.fleet.run.hold_together`).
 
-    For commands whose sessions stay up until the time passes or SIGINT/SIGTERM (``presence set
-    --hold``, ``presence watch``): every account needs a slot, so more accounts than --parallel
-    is a usage error (exit 2, nothing sent).  A signal sets *stop* for all jobs (a second one
-    cancels them: exit 130).  A job awaits ``arrive()`` once its session is up: that returns
-    when every account is up or has failed, after *opened(failed_so_far)* was called once.  A
-    job that fails after that is passed to *failed_late*.
+    Every account needs a slot, so more accounts than --parallel is a usage error (exit 2,
+    nothing sent).  A signal sets *stop* for all jobs (a second one cancels them: exit 130).
     """
-    import asyncio
-
-    from ..errors import Interrupted, UsageError
-    from ..fleet.run import run_bounded
+    from ..errors import UsageError
+    from ..fleet.run import hold_together
     from .context import run
 
     if st.fleet_accounts is not None and len(st.fleet_accounts) > st.parallel:
@@ -176,42 +165,8 @@ def run_together(st: State, job: Callable[..., Awaitable[Any]], *, opened: Calla
         raise UsageError(f"{n} accounts selected, --parallel {st.parallel}: this command keeps every "
                          f"session open until it ends, so it needs --parallel {n} or more")
     states = account_states(st)
-    names = list(states)
-
-    async def main(stop: asyncio.Event) -> list[AccountOutcome]:
-        waiting, failed, gate = set(names), {}, asyncio.Event()
-
-        def passed(name: str, exc: BaseException | None = None) -> None:
-            if name not in waiting:
-                return
-            waiting.discard(name)
-            if exc is not None:
-                failed[name] = exc
-            if not waiting:
-                opened(failed)
-                gate.set()
-
-        async def one(name: str, sub: State) -> Any:
-            async def arrive() -> None:
-                passed(name)
-                await gate.wait()
-
-            try:
-                result = await job(sub, stop, arrive)
-            except Interrupted:
-                raise
-            except Exception as exc:
-                if name in waiting:
-                    passed(name, exc)
-                else:
-                    failed_late(name, exc)
-                raise
-            passed(name)
-            return result
-
-        return await run_bounded({n: (lambda n=n, s=s: one(n, s)) for n, s in states.items()}, len(names) or 1)
-
-    return run(main, graceful_signals=True)
+    return run(lambda stop: hold_together({n: (lambda arrive, s=s: job(s, stop, arrive)) for n, s in states.items()},
+                                          opened=opened, failed_late=failed_late), graceful_signals=True)
 
 
 def conclude(st: State, outcomes: Sequence[AccountOutcome]) -> NoReturn:

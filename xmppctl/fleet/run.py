@@ -273,3 +273,79 @@ async def run_bounded(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return [outcomes[account] for account, _ in jobs]
+
+
+# ---- orchestration: one question for many accounts, sessions held together ---------------------
+
+
+async def confirm_combined(read: Mapping[str, JobFactory], ask: Callable[[dict[str, list[Any]]], Awaitable[bool]],
+                           parallel: int = DEFAULT_PARALLEL,
+                           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Several accounts, one question: a read pass, then one confirmation of the combined plan.
+
+    *read* gives each account's planned removals (its factory sends nothing); *ask* gets them
+    all (per account) and answers.  Declining raises "aborted" (exit 1, nothing sent).  Returns
+    per account the confirmed removals (a set of JIDs, for
+    :func:`xmppctl.roster.workflows.removals_confirmed` in the apply pass, which removes nothing
+    else) or the error that kept its plan from being read (that account is not tried again).
+    The backup of each roster follows this confirmation and precedes its first removal.
+    """
+    from ..errors import aborted
+
+    outcomes = await run_bounded(read, parallel, progress)
+    planned = {o.account: o.rows for o in outcomes if o.ok}
+    if any(planned.values()) and not await ask(planned):
+        raise aborted()
+    return {o.account: o.error if o.error is not None else {getattr(c, "jid", c) for c in o.rows} for o in outcomes}
+
+
+HeldJob = Callable[[Callable[[], Awaitable[None]]], Awaitable[Any]]
+
+
+async def hold_together(jobs: Mapping[str, HeldJob], *, opened: Callable[[dict[str, BaseException]], None],
+                        failed_late: Callable[[str, BaseException], None]) -> list[AccountOutcome]:
+    """Run every account's *job(arrive)* at once, their sessions held open together.
+
+    For sessions that stay up until the time passes or a stop event (``presence set --hold``,
+    ``presence watch``): every account runs at the same time.  A job awaits ``arrive()`` once
+    its session is up: that returns when every account is up or has failed, after
+    *opened(failed_so_far)* was called once (the caller prints its header or its document).
+    A job that fails after that is passed to *failed_late*; each outcome is as in
+    :func:`run_bounded`.
+    """
+    import asyncio
+
+    names = list(jobs)
+    waiting: set[str] = set(names)
+    failed: dict[str, BaseException] = {}
+    gate = asyncio.Event()
+
+    def passed(name: str, exc: BaseException | None = None) -> None:
+        if name not in waiting:
+            return
+        waiting.discard(name)
+        if exc is not None:
+            failed[name] = exc
+        if not waiting:
+            opened(failed)
+            gate.set()
+
+    async def one(name: str, job: HeldJob) -> Any:
+        async def arrive() -> None:
+            passed(name)
+            await gate.wait()
+
+        try:
+            result = await job(arrive)
+        except Interrupted:
+            raise
+        except Exception as exc:
+            if name in waiting:
+                passed(name, exc)
+            else:
+                failed_late(name, exc)
+            raise
+        passed(name)
+        return result
+
+    return await run_bounded({n: (lambda n=n, j=j: one(n, j)) for n, j in jobs.items()}, len(names) or 1)

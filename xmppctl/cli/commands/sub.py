@@ -100,8 +100,7 @@ def _with_block(result: "SubscriptionResult", blocks: "dict[str, BlockResult] | 
 
 def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: bool, **kwargs) -> None:
     """cancel / revoke / preapprove / request: send one kind of presence to each named JID."""
-    from ...subscriptions import (RESULT_COLUMNS, SENDS, PresenceWatcher, SubscriptionResult, cancel, request,
-                                 require_preapproval, send_and_report)
+    from ...subscriptions import RESULT_COLUMNS, SENDS, PresenceWatcher, SubscriptionResult, send_kind
 
     st = state(ctx)
     fmt = st.output_format(output)
@@ -112,13 +111,7 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
             return [SubscriptionResult(j, SENDS[kind], "dry-run") for j in targets]
         watcher = PresenceWatcher()
         async with session(sub, stanza_hook=watcher) as s:
-            if kind == "request":
-                return await request(s, watcher, targets, **kwargs)
-            if kind == "cancel":
-                return await cancel(s, watcher, targets)
-            if kind == "preapprove":
-                require_preapproval(s)
-            return await send_and_report(s, watcher, [(j, SENDS[kind]) for j in targets])
+            return await send_kind(s, watcher, kind, targets, **kwargs)
 
     run_fleet(st, fmt, RESULT_COLUMNS, lambda sub: _results(sub, send(sub)))
 
