@@ -1,10 +1,11 @@
-"""Files replaced atomically: the config, the completion cache, roster exports and backups."""
+"""Files replaced atomically (the config, the completion cache, roster exports) or created
+exclusively (backups), and made durable before what they protect happens."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,7 +18,8 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[Any]], No
     one, and no temporary file.  *content* is text (UTF-8, newlines as given), bytes
     (*binary*), or a function that writes to the open file.  The file gets *mode*: 0600 by
     default, because what we write (passwords, rosters) is personal.  *fsync* makes the data
-    durable before the rename, for files worth a disk flush (exports, backups).
+    durable before the rename and the rename durable after it (the directory is flushed too),
+    for files worth a disk flush (the config, exports).
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
@@ -33,9 +35,55 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[Any]], No
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, target)
+        if fsync:
+            fsync_dir(directory)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Flush *directory* itself, so a file created or renamed in it survives a crash."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_new(candidates: Iterable[str | Path], content: Callable[[IO[Any]], None], *, mode: int = 0o600) -> Path:
+    """Write a new file under the first name of *candidates* that does not exist yet; never
+    replace one.
+
+    The content goes to a temporary file in the same directory, is flushed to disk, and is then
+    hard-linked to the name (``link`` fails when the name exists, unlike a rename): two runs
+    that pick the same name in the same second get two files, and a crash leaves either the
+    whole file or none.  The directory is flushed too.  Returns the name used.
+    """
+    names = iter(candidates)
+    first = Path(next(names))
+    directory = first.parent if str(first.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{first.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            content(f)
+            f.flush()
+            os.fsync(f.fileno())
+        name = first
+        while True:
+            try:
+                os.link(tmp, name)
+                break
+            except FileExistsError:
+                name = Path(next(names))
+        fsync_dir(directory)
+        return name
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass

@@ -124,7 +124,7 @@ def edit_roster(
             ticks[0](result)
 
     async def job(_stop: Any) -> EditOutcome:
-        async with session(st) as s:
+        async with session(st, changes=not dry_run) as s:
             return await sync.edit_roster(s, planned, dry_run=dry_run, confirm=confirm, progress=progress)
 
     report(st, run(job), fmt, what)
@@ -139,7 +139,7 @@ def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPla
     from .fleet import run_fleet
 
     async def job(sub: State) -> AccountOutcome:
-        async with session(sub) as s:
+        async with session(sub, changes=not dry_run) as s:
             outcome = await sync.edit_roster(s, build, dry_run=dry_run)
         plan, results = outcome.plan, outcome.results
         if results is None:

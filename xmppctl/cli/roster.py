@@ -509,7 +509,7 @@ async def _import_one(st, desired, options, *, dry_run: bool, backup, confirm):
     from ..sync import import_roster
 
     progress = _ImportProgress(quiet=st.quiet)
-    async with session(st) as s:
+    async with session(st, changes=not dry_run) as s:
         try:
             return await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
                                        confirm=confirm, backup=backup)

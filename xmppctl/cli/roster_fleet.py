@@ -131,7 +131,7 @@ def import_fleet(st: State, fmt: str, file: str, desired: list[RosterItem], opti
             return path
 
         confirm = removals_confirmed(confirmed.get(name, set())) if confirmed is not None else None
-        async with session(sub) as s:
+        async with session(sub, changes=not dry_run) as s:
             report = await import_roster(s, desired, options, dry_run=dry_run, confirm=confirm, backup=backup,
                                          progress=lambda live: reports.__setitem__(name, live))
         summaries[name] = import_summary(report)
