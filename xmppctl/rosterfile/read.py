@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from ..errors import UsageError
 from ..jid import bare_jid
 from ..roster import RosterItem
-from ..text import validate_group, validate_name
+from ..text import validate_stored_group, validate_stored_name
 
 FORMATS = ("toml", "json", "csv")
 STDIN = "-"
@@ -147,7 +147,7 @@ class _Collector:
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
             raise UsageError(f"{where('name')}: expected a string, got {_type_name(name)}")
-        name = validate_name(name, where("name"))
+        name = validate_stored_name(name, where("name"))
         groups_value = raw.get("groups")
         if groups_value is None:
             groups: tuple[str, ...] = ()
@@ -158,7 +158,7 @@ class _Collector:
                 if not isinstance(g, str):
                     raise UsageError(f"{where('groups')}: expected a list of strings, got a {_type_name(g)} in it")
                 if g not in self.good_groups:  # a roster has few distinct groups: check each once
-                    validate_group(g, where("groups"))
+                    validate_stored_group(g, where("groups"))
                     self.good_groups.add(g)
             groups = tuple(sorted(set(groups_value)))
         self.seen[jid] = place
