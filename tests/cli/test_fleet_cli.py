@@ -121,6 +121,25 @@ def test_group_delete_with_remove_contacts_asks_once_for_the_combined_plan(fleet
     assert all(fake.roster == {} for fake in fleet.fakes.values())
 
 
+def test_group_delete_second_pass_removes_only_what_was_confirmed(fleet, monkeypatch):
+    """A contact put into the group after the question (another client) is not removed unasked."""
+    import xmppctl.cli.prompt as prompt
+
+    async def confirm(question: str) -> bool:
+        # while the user reads the question, another client adds y@home.org to Old
+        fleet.fakes["home"].roster["y@home.org"] = RosterItem("y@home.org", None, "both", False, ("Old",))
+        return True
+
+    monkeypatch.setattr(prompt, "confirm", confirm)
+    for name in NAMES:
+        fleet.fakes[name].roster = {f"x@{name}.org": RosterItem(f"x@{name}.org", None, "none", False, ("Old",))}
+    r = fleet("--all-accounts", "group", "delete", "Old", "--remove-contacts", "-o", "json", tty=True)
+    assert r.code == 7, r.stderr
+    assert "roster changed since the confirmation" in r.stdout + r.stderr
+    assert fleet.fakes["home"].roster_writes() == [] and set(fleet.fakes["home"].roster) == {"x@home.org", "y@home.org"}
+    assert fleet.fakes["bot-a"].roster == fleet.fakes["bot-b"].roster == {}
+
+
 def test_sub_request_in_fleet_mode_sends_from_every_account(fleet):
     r = fleet("-a", "bot-a", "-a", "home", "sub", "request", "peer@example.org", "-o", "json")
     assert r.code == 0, r.stderr

@@ -109,9 +109,8 @@ def edit_roster(
     from .common import run, session
 
     if st.fleet_accounts is not None:
-        if confirm is not None and not dry_run:
-            _confirm_fleet(st, build, confirm)
-        _edit_fleet(st, fmt, build, dry_run=dry_run, what=what)
+        confirmed = _confirm_fleet(st, build, confirm) if confirm is not None and not dry_run else None
+        _edit_fleet(st, fmt, build, dry_run=dry_run, what=what, confirmed=confirmed)
     ticks: list[Any] = []
 
     def planned(current: list[RosterItem]) -> EditPlan:
@@ -130,8 +129,13 @@ def edit_roster(
     report(st, run(job), fmt, what)
 
 
-def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPlan], *, dry_run: bool, what: str) -> None:
-    """The same edit on every selected account: one document of plan or result rows, fleet exit code."""
+def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPlan], *, dry_run: bool, what: str,
+                confirmed: dict[str, set[str]] | None = None) -> None:
+    """The same edit on every selected account: one document of plan or result rows, fleet exit code.
+
+    *confirmed*: the removals the user confirmed per account (first pass); an account whose
+    roster changed since so that it would remove another contact fails with nothing sent.
+    """
     from .. import sync
     from ..fleet import AccountOutcome
     from ..roster import raise_for_results
@@ -139,8 +143,10 @@ def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPla
     from .fleet import run_fleet
 
     async def job(sub: State) -> AccountOutcome:
+        name = sub.account or ""
+        confirm = sync.removals_confirmed(confirmed.get(name, set())) if confirmed is not None else None
         async with session(sub, changes=not dry_run) as s:
-            outcome = await sync.edit_roster(s, build, dry_run=dry_run)
+            outcome = await sync.edit_roster(s, build, dry_run=dry_run, confirm=confirm)
         plan, results = outcome.plan, outcome.results
         if results is None:
             plan.extra_rows = subscription_rows(plan.subscribe, "would send a subscription request")
@@ -157,11 +163,11 @@ def _edit_fleet(st: State, fmt: str, build: Callable[[list[RosterItem]], EditPla
 
 
 def _confirm_fleet(st: State, build: Callable[[list[RosterItem]], EditPlan],
-                   confirm: Callable[[EditPlan], Awaitable[bool]]) -> None:
+                   confirm: Callable[[EditPlan], Awaitable[bool]]) -> dict[str, set[str]]:
     """Fleet mode asks once, for the combined plan of every account (read in a first pass).
 
     Declining exits 1 with nothing sent; an account that cannot be read is reported again
-    by the edit itself.
+    by the edit itself.  Returns the confirmed removals per account, for the second pass.
     """
     from .. import sync
     from ..edits import EditPlan
@@ -178,3 +184,4 @@ def _confirm_fleet(st: State, build: Callable[[list[RosterItem]], EditPlan],
     sys.stderr.write(f"xmppctl: the plan covers {len(st.fleet_accounts or [])} accounts\n")
     if not run(lambda _stop: confirm(combined)):
         raise XmppctlError("aborted: nothing was changed")
+    return {o.account: {c.jid for c in o.rows if c.action == "remove"} for o in outcomes if o.ok}
