@@ -253,10 +253,15 @@ def resolve_account(
     command = table.get("password_command")
     if command is not None:
         command = _command_argv(command)  # validated by load_config: one form, a list, from here on
+    merged_server = server or env.get("XMPPCTL_SERVER") or table.get("server")
+    if merged_server is not None:
+        where = ("--server" if server else "XMPPCTL_SERVER" if env.get("XMPPCTL_SERVER") else
+                 f"server of account {name!r}")
+        check_server(merged_server, where)
     return Account(
         jid=chosen_jid,
         name=name,
-        server=server or env.get("XMPPCTL_SERVER") or table.get("server"),
+        server=merged_server,
         port=merged_port,
         tls=merged_tls,
         ca_file=ca_file or env.get("XMPPCTL_CA_FILE") or table.get("ca_file"),
@@ -266,6 +271,33 @@ def resolve_account(
         output=table.get("output"),
         insecure=bool(insecure) or bool(table.get("insecure", False)),
     )
+
+
+def check_server(host: str, where: str = "--server") -> str:
+    """*host* if it can be looked up (a host name or an IP address); else UsageError (exit 2).
+
+    An undecodable byte in the argument (a lone surrogate), a space or a control character
+    used to reach the resolver, which never answered: the run waited for --timeout (exit 5).
+    """
+    import ipaddress
+    import unicodedata
+
+    if any(0xDC80 <= ord(c) <= 0xDCFF for c in host):
+        raise UsageError(f"{where}: not valid UTF-8 (an undecodable byte)")
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+        return host
+    except ValueError:
+        pass
+    bad = next((c for c in host if c.isspace() or unicodedata.category(c) in ("Cc", "Cs", "Cf", "Co", "Cn")), None)
+    if not host or bad is not None:
+        shown = f"contains U+{ord(bad):04X}" if bad is not None else "empty"
+        raise UsageError(f"{where} {host!r}: not a host name ({shown})")
+    try:
+        host.rstrip(".").encode("idna")
+    except UnicodeError as exc:
+        raise UsageError(f"{where} {host!r}: not a host name ({str(exc).rpartition('(')[2].rstrip(')').removeprefix('UnicodeError: ') or exc})") from None
+    return host
 
 
 @dataclass(frozen=True)
