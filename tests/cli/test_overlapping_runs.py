@@ -205,3 +205,32 @@ def test_backup_never_replaces_a_file_another_run_created(tmp_path, monkeypatch)
     assert path != first and "alice@example.org" in path.read_text()
     assert (path.stat().st_mode & 0o777) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, path.name])  # no temp file
+
+
+def test_the_prune_backup_and_its_directory_are_on_disk_before_the_first_removal(run_fake, tmp_path, monkeypatch):
+    events: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fake = FakeSession.with_roster(ALICE, RosterItem("old@example.org"))
+    remove = fake.roster_remove
+
+    async def roster_remove(jid, **kwargs):
+        events.append(f"remove {jid}")
+        await remove(jid, **kwargs)
+
+    fake.roster_remove = roster_remove
+    wanted = tmp_path / "wanted.toml"
+    wanted.write_text('[[contact]]\njid = "alice@example.org"\nname = "Alice"\ngroups = ["Friends"]\n')
+    r = run_fake(fake, "roster", "import", str(wanted), "--prune", "--yes")
+    assert r.code == 0, r.stderr
+    [backup] = tmp_path.glob("roster-backup-*.toml")
+    first_removal = events.index("remove old@example.org")
+    synced = [e.removeprefix("fsync ") for e in events[:first_removal] if e.startswith("fsync ")]
+    assert str(tmp_path) in synced, events  # the directory: the backup's name is durable
+    assert any(p.startswith(str(tmp_path / ".roster-backup-")) for p in synced), events  # its data (as the temp file)
+    assert "old@example.org" in backup.read_text()
