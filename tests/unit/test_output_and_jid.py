@@ -153,7 +153,7 @@ def test_jids_the_servers_take_for_one_contact_normalise_alike(given, same_as):
     assert bare_jid(given) == bare_jid(same_as) == same_as
 
 
-@pytest.mark.parametrize("value", ["\u200b@x.org", "a\u202eb@x.org", "a\u2028b@x.org", "\u05d0a@x.org"])
+@pytest.mark.parametrize("value", ["\u200b@x.org", "a\u202eb@x.org", "a\u2028b@x.org", "\u05d0a@x.org", "bad\ufffdx@x.org"])
 def test_jids_nodeprep_prohibits_are_refused(value):
     from xmppctl.errors import UsageError
     from xmppctl.jid import bare_jid
