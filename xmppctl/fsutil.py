@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,8 +15,8 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[Any]], No
                  mode: int = 0o600, fsync: bool = False) -> None:
     """Replace *path* with *content* through a temporary file in the same directory and a rename.
 
-    A crash, a full disk or an exception leaves the old file (or none), never half of a new
-    one, and no temporary file.  *content* is text (UTF-8, newlines as given), bytes
+    A crash, a full disk, an exception or a signal leaves the old file (or none), never half
+    of a new one, and no temporary file.  *content* is text (UTF-8, newlines as given), bytes
     (*binary*), or a function that writes to the open file.  The file gets *mode*: 0600 by
     default, because what we write (passwords, rosters) is personal.  *fsync* makes the data
     durable before the rename and the rename durable after it (the directory is flushed too),
@@ -23,8 +24,7 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[Any]], No
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
+    with _temp_file(target.name, directory) as (fd, tmp):
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             if callable(content):
@@ -35,23 +35,8 @@ def atomic_write(path: str | Path, content: str | bytes | Callable[[IO[Any]], No
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, target)
-        if fsync:
-            fsync_dir(directory)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def fsync_dir(directory: str | Path) -> None:
-    """Flush *directory* itself, so a file created or renamed in it survives a crash."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if fsync:
+        fsync_dir(directory)
 
 
 def create_new(candidates: Iterable[str | Path], content: Callable[[IO[Any]], None], *, mode: int = 0o600) -> Path:
@@ -66,8 +51,7 @@ def create_new(candidates: Iterable[str | Path], content: Callable[[IO[Any]], No
     names = iter(candidates)
     first = Path(next(names))
     directory = first.parent if str(first.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{first.name}.", suffix=".tmp", dir=directory)
-    try:
+    with _temp_file(first.name, directory) as (fd, tmp):
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             content(f)
@@ -80,8 +64,38 @@ def create_new(candidates: Iterable[str | Path], content: Callable[[IO[Any]], No
                 break
             except FileExistsError:
                 name = Path(next(names))
-        fsync_dir(directory)
-        return name
+    fsync_dir(directory)
+    return name
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Flush *directory* itself, so a file created or renamed in it survives a crash."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _temp_file(name: str, directory: Path) -> Iterator[tuple[int, str]]:
+    """A new temporary file (descriptor, path) beside *name*, removed when the block ends
+    (after a rename or a link there is nothing left to remove).
+
+    SIGINT and SIGTERM are held back from before the file is created until the cleanup is in
+    place: one arriving just after mkstemp created it would leave it behind, nameless to us.
+    """
+    import signal
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held signal raises here: cleaned up below
+        yield fd, tmp
     finally:
         try:
             os.unlink(tmp)
