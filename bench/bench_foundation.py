@@ -128,7 +128,7 @@ def bench_import_costs(reps: int) -> None:
         "+ typer + xmppctl.cli": "import slixmpp, json, ssl, typer, xmppctl.cli",
         "+ typer._adapters (pydantic, built per option)": "import slixmpp, json, ssl, typer, xmppctl.cli, typer._adapters",
         "+ xmppctl config/session/roster/output": "import slixmpp, json, ssl, typer, xmppctl.cli, typer._adapters, "
-                                                  "xmppctl.config, xmppctl.session, xmppctl.roster, xmppctl.output",
+                                                  "xmppctl.config, xmppctl.xmpp.session, xmppctl.roster.items, xmppctl.output",
     }
     times = side_by_side({name: ([py, "-c", code], None) for name, code in steps.items()}, reps)
     print("\n== import cost breakdown (median; each line includes the ones above)")

@@ -120,8 +120,8 @@ def peak_rss_mb(argv: list[str], env: dict) -> tuple[float, float]:
 
 
 def write_contacts(path: Path, n: int, domain: str, *, variant: int = 0) -> None:
-    from xmppctl.roster import RosterItem
-    from xmppctl.rosterfile import write_roster_path
+    from xmppctl.roster.items import RosterItem
+    from xmppctl.roster.files import write_roster_path
 
     items = [RosterItem(f"contact{i:05d}@{domain}", f"Contact {i:05d}" + (" (new)" if variant and i % 2 else ""),
                         groups=tuple(sorted({f"Group {i % 10 + 1}", f"Team {i % 3 + 1}"})))

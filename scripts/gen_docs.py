@@ -52,14 +52,18 @@ CLI_DOC = "docs/cli.md"
 ENVIRONMENT = [
     ("XMPPCTL_CONFIG", "Config file to use instead of $XDG_CONFIG_HOME/xmppctl/config.toml (same as --config)."),
     ("XMPPCTL_ACCOUNT", "Account name from the config file (same as --account)."),
-    ("XMPPCTL_JID", "Log in as this bare JID (same as --jid); without an account it describes an ad-hoc account."),
+    ("XMPPCTL_JID", "Log in as this bare JID (same as --jid); without an account it describes an ad-hoc account. "
+                    "A run over several accounts (-a repeated or a glob, --all-accounts, team sync) is refused "
+                    "while it is set (exit 2)."),
     ("XMPPCTL_PASSWORD_<NAME>", "The password of account NAME (upper-cased, '-' as '_': account my-lab reads "
                                 "XMPPCTL_PASSWORD_MY_LAB); it beats XMPPCTL_PASSWORD, so one environment can hold "
                                 "the passwords of several accounts."),
     ("XMPPCTL_PASSWORD", "The password. There is no password option; other sources are --password-stdin, "
                          "XMPPCTL_PASSWORD_<NAME>, password_command in the config file and the system keyring. "
                          "It takes precedence over the account's password_command or stored password; "
-                         "an authentication failure says so."),
+                         "an authentication failure says so. It describes one account: a run over several "
+                         "accounts (-a repeated or a glob, --all-accounts, team sync) is refused while it is "
+                         "set (exit 2), so one account's password never reaches another's server."),
     ("XMPPCTL_SERVER", "Host to connect to instead of the JID's domain (same as --server)."),
     ("XMPPCTL_PORT", "TCP port (same as --port)."),
     ("XMPPCTL_TLS", "starttls or direct (same as --tls)."),
@@ -73,7 +77,7 @@ FILES = [
     ("$XDG_CONFIG_HOME/xmppctl/config.toml",
      "Accounts (TOML, [accounts.NAME] tables and default_account); written by xmppctl account add/set/remove "
      "with mode 0600. Every command warns when it stores a password and others may read it."),
-    ("$XDG_CACHE_HOME/xmppctl/roster/JID.json",
+    ("$XDG_CACHE_HOME/xmppctl/roster/items/JID.json",
      "Roster JIDs and groups saved by roster list, offered by shell completion (which never uses the network)."),
     ("$XDG_DATA_HOME/xmppctl/received-messages.ndjson",
      "Messages that reached an xmppctl session (default ~/.local/share/xmppctl): one JSON object per line, "
@@ -87,6 +91,8 @@ FILES = [
 
 #: README sections the man page repeats (one source for what is guaranteed)
 README_GUARANTEES = ("Security", "Your messages are never lost")
+#: other README sections the man page repeats, each as its own man section: (man title, README title)
+README_MAN_SECTIONS = (("FINDING THE SERVER", "Finding the server"),)
 
 #: (description, command line); an example whose command or options do not exist is an error
 EXAMPLES = [
@@ -350,6 +356,8 @@ def man_page(nodes: list[Node]) -> str:
                 out += [".PP", "Commands: " + ", ".join(f"\\fB{roff(n.path[-1])}\\fR" for n in subs) + "."]
         else:
             out += roff_params(node)
+    for man_title, title in README_MAN_SECTIONS:
+        out += [f".SH {man_title}", *roff_markdown(readme_section(title))]
     out.append(".SH SECURITY AND DATA SAFETY")
     for title in README_GUARANTEES:
         out += [".SS " + roff(title), *roff_markdown(readme_section(title))]

@@ -10,20 +10,17 @@ test that depends on one server's behaviour says so with
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import secrets
 import shutil
 import signal
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Result, User
+from tests.support.helpers import InProcessCLI, Result, User
 from tests.support import EjabberdServer, ProsodyServer, have
 
 _counter = itertools.count(1)
@@ -34,7 +31,7 @@ def _isolated_config(tmp_path, monkeypatch):
     """No test reads the developer's own config, cache, keyring or environment."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # roster cache for completion
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # messages kept by xmppctl.strays
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # messages kept by xmppctl.xmpp.keeper
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-run"))  # account locks (xmppctl.locks)
     for var in ("XMPPCTL_CONFIG", "XMPPCTL_ACCOUNT", "XMPPCTL_JID", "XMPPCTL_PASSWORD", "XMPPCTL_SERVER",
                 "XMPPCTL_PORT", "XMPPCTL_TLS", "XMPPCTL_TIMEOUT", "XMPPCTL_CA_FILE"):
@@ -172,25 +169,19 @@ def make_user(xmpp_server, account_pools):
 
 
 @pytest.fixture
-def run_cli(monkeypatch, capsys):
-    """Run xmppctl in-process: run_cli(user, 'roster', 'list', '-o', 'json') -> Result."""
-    from xmppctl.cli import main
+def cli(monkeypatch, capsys) -> InProcessCLI:
+    """xmppctl in-process: cli(argv, session_factory=..., stdin=..., tty=..., env=...) -> Result."""
+    return InProcessCLI(monkeypatch, capsys)
+
+
+@pytest.fixture
+def run_cli(cli):
+    """Run xmppctl in-process as a test server's user: run_cli(user, 'roster', 'list', '-o', 'json') -> Result."""
 
     def run(user: User | None, *args: str, stdin: str | None = None, env: dict | None = None) -> Result:
+        env = dict(env or {})
         if user is not None:
-            monkeypatch.setenv("XMPPCTL_PASSWORD", user.password)
-        for key, value in (env or {}).items():
-            if value is None:
-                monkeypatch.delenv(key, raising=False)
-            else:
-                monkeypatch.setenv(key, value)
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        argv = (user.args if user is not None else []) + list(args)
-        capsys.readouterr()
-        t0 = time.monotonic()
-        code = main(argv)
-        elapsed = time.monotonic() - t0
-        out, err = capsys.readouterr()
-        return Result(code, out, err, elapsed)
+            env = {"XMPPCTL_PASSWORD": user.password, **env}
+        return cli((user.args if user is not None else []) + list(args), stdin=stdin or "", env=env)
 
     return run

@@ -16,14 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import PartialFailure, ServerRefused, TimeoutFailure, UsageError
+from .errors import ServerRefused, TimeoutFailure, UsageError
 from .jid import parse_jid
+from .xmpp.ns import BLOCKING_NS, DISCO_INFO_NS
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .xmpp.session_api import SessionAPI
 
-BLOCKING_NS = "urn:xmpp:blocking"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 #: keys of a block list row (a documented contract)
 LIST_COLUMNS = ("jid",)
 #: keys of a per-JID result row, in this order (a documented contract, like the roster edits')
@@ -123,15 +122,18 @@ def dry_run_rows(action: str, jids: Sequence[str], skipped: Sequence[BlockResult
 
 
 def raise_for_results(results: Sequence[BlockResult]) -> None:
-    """Exit 6 when nothing that was sent succeeded, 7 when some JIDs failed and others were done."""
+    """Raise for refused JIDs by the one exit rule: 6 when nothing sent succeeded, 7 when some
+    JIDs were done (skipped ones, already as asked, count as neither)."""
+    from .errors import items_failure
+
     failed = [r for r in results if r.ok is False]
     if not failed:
         return
     listing = ", ".join(f"{r.jid} ({r.error})" for r in failed[:5]) + (" ..." if len(failed) > 5 else "")
-    details = [r.to_dict() for r in failed]
-    if len(failed) == len([r for r in results if r.action != "skip"]):
-        raise ServerRefused(f"server refused: {listing}", condition=failed[0].error, details=details)
-    raise PartialFailure(f"{len(failed)} of {len(results)} failed: {listing}", details=details)
+    applied = any(r.ok and r.action != "skip" for r in results)
+    prefix = f"{len(failed)} of {len(results)} failed" if applied else "server refused"
+    raise items_failure([(r.jid, r.error) for r in failed], applied=applied, message=f"{prefix}: {listing}",
+                        details=[r.to_dict() for r in failed])
 
 
 def _payload(action: str, jids: Sequence[str]) -> ET.Element:
@@ -144,26 +146,26 @@ def _payload(action: str, jids: Sequence[str]) -> ET.Element:
 # --- network ------------------------------------------------------------------------------
 
 
-async def supports_blocking(session: Session) -> bool:
+async def supports_blocking(session: SessionAPI) -> bool:
     """Ask the server (disco#info to its domain) whether it offers urn:xmpp:blocking."""
     from .presence.publish import server_offers
 
     return await server_offers(session, BLOCKING_NS)
 
 
-async def require_blocking(session: Session) -> None:
+async def require_blocking(session: SessionAPI) -> None:
     """Exit 6 (nothing else sent) unless the server offers XEP-0191."""
     if not await supports_blocking(session):
         raise ServerRefused("server does not support blocking (XEP-0191)", condition="feature-not-implemented")
 
 
-async def fetch_blocklist(session: Session) -> list[str]:
+async def fetch_blocklist(session: SessionAPI) -> list[str]:
     """The account's block list (sorted, normalised).  Call :func:`require_blocking` first."""
     result = await session.query("get", ET.Element(f"{{{BLOCKING_NS}}}blocklist"), what="block list request")
     return parse_blocklist(result)
 
 
-async def _send_one(session: Session, action: str, jid: str, window: asyncio.Semaphore) -> BlockResult:
+async def _send_one(session: SessionAPI, action: str, jid: str, window: asyncio.Semaphore) -> BlockResult:
     async with window:
         try:
             await session.query("set", _payload(action, [jid]), what=f"{action} of {jid}")
@@ -174,7 +176,7 @@ async def _send_one(session: Session, action: str, jid: str, window: asyncio.Sem
     return BlockResult(action, jid, True)
 
 
-async def change(session: Session, action: str, jids: Sequence[str], *, dry_run: bool = False) -> list[BlockResult]:
+async def change(session: SessionAPI, action: str, jids: Sequence[str], *, dry_run: bool = False) -> list[BlockResult]:
     """Block (``action="block"``) or unblock each JID; one result row per JID, sorted by JID.
 
     JIDs already in that state are skipped (nothing sent for them); a dry run sends nothing
@@ -191,7 +193,7 @@ async def change(session: Session, action: str, jids: Sequence[str], *, dry_run:
     return sorted([*done, *skipped], key=lambda r: r.jid)
 
 
-async def unblock_all(session: Session, *, dry_run: bool = False) -> list[BlockResult]:
+async def unblock_all(session: SessionAPI, *, dry_run: bool = False) -> list[BlockResult]:
     """Empty the block list with one ``<unblock/>`` without items (XEP-0191 §3.4).
 
     One row per entry the list held; with an empty list nothing is sent.

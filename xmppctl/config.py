@@ -8,6 +8,15 @@ Password sources, first match wins: ``--password-stdin``, ``XMPPCTL_PASSWORD_<NA
 account's own variable: its name upper-cased, ``-`` as ``_``), ``XMPPCTL_PASSWORD``, the
 account's ``password_command``, its stored ``password``, the keyring.  Which one was used is
 kept as a :class:`PasswordSource`, so an authentication failure can name it.
+
+With several accounts in one run (fleet mode, ``team sync``) the shared variables
+``XMPPCTL_PASSWORD`` and ``XMPPCTL_JID`` would give every account the same secret or login:
+:func:`check_several_accounts_env` refuses them before any login, and an account resolved as
+one of several (``shared_env=False``) never reads them.  Two accounts whose names map to the
+same ``XMPPCTL_PASSWORD_<NAME>`` are refused when the config is read.
+
+A ``password_command`` and the keyring are read without blocking the event loop and within
+the account's timeout (:func:`fetch_password`): a slow source delays only its own account.
 """
 
 from __future__ import annotations
@@ -24,7 +33,8 @@ from typing import Any, TextIO
 
 from .errors import UsageError
 from .jid import parse_jid
-from .output import FORMATS
+#: what -o (and an account's `output` setting) may name
+OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 
 DEFAULT_TIMEOUT = 10.0
 TLS_MODES = ("starttls", "direct")
@@ -40,10 +50,12 @@ ACCOUNT_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "password_command": ((str, list), "a command line string or a list of strings"),
     "password": ((str,), "a string"),
     "timeout": ((int, float), "a positive number of seconds"),
-    "output": ((str,), "one of " + ", ".join(FORMATS)),
+    "output": ((str,), "one of " + ", ".join(OUTPUT_FORMATS)),
     "insecure": ((bool,), "true or false"),
 }
 TOP_KEYS = ("default_account", "accounts")
+#: variables that describe one account and so never apply when several are selected
+SHARED_ENV = ("XMPPCTL_PASSWORD", "XMPPCTL_JID")
 
 
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -63,6 +75,9 @@ class Account:
     server: str | None = None
     port: int | None = None
     tls: str = "starttls"
+    #: True when tls was set (option, XMPPCTL_TLS or the file), not defaulted: an explicit
+    #: "starttls" puts STARTTLS SRV targets before direct TLS ones of the same priority
+    tls_chosen: bool = False
     ca_file: str | None = None
     password_command: list[str] | None = None
     password: str | None = field(default=None, repr=False)
@@ -129,7 +144,7 @@ def _check_account(path: Path, name: str, table: Any) -> dict[str, Any]:
         elif ok and key == "tls":
             ok = value in TLS_MODES
         elif ok and key == "output":
-            ok = value in FORMATS
+            ok = value in OUTPUT_FORMATS
         elif ok and key == "password_command":
             ok = _command_argv(value) is not None
         if not ok:
@@ -178,6 +193,7 @@ def load_config(path: Path, *, origin: str = "") -> ConfigFile:
     if not isinstance(accounts_raw, dict):
         raise UsageError(f"{_where(path, 'accounts')}: expected a table of [accounts.NAME]")
     accounts = {name: _check_account(path, name, table) for name, table in accounts_raw.items()}
+    check_password_variables(path, accounts)
     default = data.get("default_account")
     if default is not None:
         if not isinstance(default, str):
@@ -185,6 +201,31 @@ def load_config(path: Path, *, origin: str = "") -> ConfigFile:
         if default not in accounts:
             raise UsageError(f"{_where(path, 'default_account')}: no account named {default!r}")
     return ConfigFile(path, default, accounts, exists=True, origin=origin, mode=mode)
+
+
+def check_password_variables(path: Path, names: Iterable[str]) -> None:
+    """UsageError when two account names map to one XMPPCTL_PASSWORD_<NAME> (``Bot``/``bot``,
+    ``a-b``/``a_b``): one account's password would be offered to the other's server."""
+    seen: dict[str, str] = {}
+    for name in names:
+        var = password_env_var(name)
+        if var in seen:
+            raise UsageError(f"{_where(path, 'accounts')}: accounts {seen[var]!r} and {name!r} would share the password "
+                             f"variable {var}: rename one")
+        seen[var] = name
+
+
+def check_several_accounts_env(what: str, env: Mapping[str, str] | None = None) -> None:
+    """Refuse XMPPCTL_PASSWORD and XMPPCTL_JID when *what* (e.g. "3 accounts are selected")
+    runs several accounts: each would log in with the one secret or JID, offering one
+    account's password to every other account's server.  Exit 2, before any login."""
+    env = os.environ if env is None else env
+    for var in SHARED_ENV:
+        if env.get(var):
+            kind = "password" if var == "XMPPCTL_PASSWORD" else "JID"
+            raise UsageError(f"{var} is set and {what}: it would give every account the same {kind}; unset it "
+                             "(each account uses its own XMPPCTL_PASSWORD_<NAME>, password_command, stored "
+                             "password or keyring entry)")
 
 
 def _env_number(env: Mapping[str, str], name: str, kind: type) -> Any:
@@ -221,11 +262,15 @@ def resolve_account(
     timeout: float | None = None,
     insecure: bool | None = None,
     env: Mapping[str, str] | None = None,
+    shared_env: bool = True,
 ) -> Account:
-    """Merge options (given as arguments), environment and config into one Account."""
+    """Merge options (given as arguments), environment and config into one Account.
+
+    *shared_env* False: the account is one of several in this run, so XMPPCTL_JID is not read.
+    """
     env = os.environ if env is None else env
     account = account or env.get("XMPPCTL_ACCOUNT") or None
-    jid = jid or env.get("XMPPCTL_JID") or None
+    jid = jid or (env.get("XMPPCTL_JID") if shared_env else None) or None
     table: dict[str, Any] = {}
     name: str | None = None
     if account:
@@ -247,7 +292,8 @@ def resolve_account(
     merged_port = port or _env_number(env, "XMPPCTL_PORT", int) or table.get("port")
     if merged_port is not None and not 1 <= merged_port <= 65535:
         raise UsageError(f"port must be 1..65535, got {merged_port}")
-    merged_tls = tls or env.get("XMPPCTL_TLS") or table.get("tls") or "starttls"
+    chosen_tls = tls or env.get("XMPPCTL_TLS") or table.get("tls")
+    merged_tls = chosen_tls or "starttls"
     if merged_tls not in TLS_MODES:
         raise UsageError(f"tls must be one of {', '.join(TLS_MODES)}, got {merged_tls!r}")
     command = table.get("password_command")
@@ -264,6 +310,7 @@ def resolve_account(
         server=merged_server,
         port=merged_port,
         tls=merged_tls,
+        tls_chosen=chosen_tls is not None,
         ca_file=ca_file or env.get("XMPPCTL_CA_FILE") or table.get("ca_file"),
         password_command=command,
         password=table.get("password"),
@@ -322,9 +369,12 @@ def password_env_var(name: str | None) -> str | None:
 
 
 def password_source(account: Account, *, password_stdin: bool = False,
-                    env: Mapping[str, str] | None = None) -> PasswordSource:
+                    env: Mapping[str, str] | None = None, shared_env: bool = True) -> PasswordSource:
     """The source :func:`read_password` will use, decided without running or reading anything
-    (the keyring is the last resort: whether it holds a password is known only when asked)."""
+    (the keyring is the last resort: whether it holds a password is known only when asked).
+
+    *shared_env* False: the account is one of several in this run; XMPPCTL_PASSWORD is not read.
+    """
     env = os.environ if env is None else env
     whose = f"account {account.name!r}" if account.name else account.jid
     configured = None
@@ -336,12 +386,52 @@ def password_source(account: Account, *, password_stdin: bool = False,
     own = password_env_var(account.name)
     if password_stdin:
         return PasswordSource("stdin", "--password-stdin", shadowed)
-    for var in (own, "XMPPCTL_PASSWORD"):
+    for var in (own, "XMPPCTL_PASSWORD" if shared_env else None):
         if var and env.get(var):
             return PasswordSource("env", var, shadowed)
     if configured:
         return configured
     return PasswordSource("keyring", f"the keyring (service {KEYRING_SERVICE!r}, user {account.jid!r})")
+
+
+async def fetch_password(
+    account: Account,
+    *,
+    password_stdin: bool = False,
+    stdin: TextIO | None = None,
+    env: Mapping[str, str] | None = None,
+    shared_env: bool = True,
+    timeout: float | None = None,
+) -> tuple[str, PasswordSource]:
+    """The password from the first source that has one (see the module docs), and that source.
+
+    Awaited inside the event loop: a ``password_command`` runs as a child process and the
+    keyring is asked in a thread, both within *timeout* (default: the account's), so other
+    accounts' sessions keep running meanwhile.  A command still running at the deadline is
+    killed with its whole process group (TimeoutFailure, exit 5).
+    """
+    env = os.environ if env is None else env
+    limit = account.timeout if timeout is None else timeout
+    source = password_source(account, password_stdin=password_stdin, env=env, shared_env=shared_env)
+    if source.kind == "stdin":
+        return _password_from_stdin(stdin, account.jid), source
+    if source.kind == "env":
+        return env[source.label], source
+    if source.kind == "command":
+        assert account.password_command is not None
+        return await _run_password_command(account.password_command, source.label, limit), source
+    if source.kind == "stored":
+        assert account.password is not None
+        return account.password, source
+    secret = await _keyring_password(account.jid, limit)
+    if secret:
+        return secret, source
+    own = password_env_var(account.name)
+    shared = "XMPPCTL_PASSWORD, " if shared_env else ""
+    raise UsageError(
+        f"no password for {account.jid}: use --password-stdin, {own + ', ' if own else ''}{shared}"
+        "password_command in the config, or the keyring"
+    )
 
 
 def read_password_and_source(
@@ -350,39 +440,18 @@ def read_password_and_source(
     password_stdin: bool = False,
     stdin: TextIO | None = None,
     env: Mapping[str, str] | None = None,
+    shared_env: bool = True,
 ) -> tuple[str, PasswordSource]:
-    """The password from the first source that has one (see the module docs), and that source."""
-    env = os.environ if env is None else env
-    source = password_source(account, password_stdin=password_stdin, env=env)
-    if source.kind == "stdin":
-        return _password_from_stdin(stdin, account.jid), source
-    if source.kind == "env":
-        return env[source.label], source
-    if source.kind == "command":
-        assert account.password_command is not None
-        return _run_password_command(account.password_command, source.label), source
-    if source.kind == "stored":
-        assert account.password is not None
-        return account.password, source
-    secret = _keyring_password(account.jid)
-    if secret:
-        return secret, source
-    own = password_env_var(account.name)
-    raise UsageError(
-        f"no password for {account.jid}: use --password-stdin, {own + ', ' if own else ''}XMPPCTL_PASSWORD, "
-        "password_command in the config, or the keyring"
-    )
+    """:func:`fetch_password` for code outside an event loop (scripts, ``presence explain``'s peer)."""
+    import asyncio
+
+    return asyncio.run(fetch_password(account, password_stdin=password_stdin, stdin=stdin, env=env,
+                                      shared_env=shared_env))
 
 
-def read_password(
-    account: Account,
-    *,
-    password_stdin: bool = False,
-    stdin: TextIO | None = None,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """The password, from the first source that has one (see module docs for the order)."""
-    return read_password_and_source(account, password_stdin=password_stdin, stdin=stdin, env=env)[0]
+def read_password(account: Account, **options: Any) -> str:
+    """The password alone: :func:`read_password_and_source` (same keyword options)."""
+    return read_password_and_source(account, **options)[0]
 
 
 def read_password_to_store(
@@ -435,36 +504,60 @@ COMMAND_STDERR_CHARS = 300
 
 def _command_stderr(text: str) -> str:
     """A failed command's stderr for a one-line message: lines joined, escaped, the end kept."""
-    from .output import safe_text
+    from .text import safe_text
 
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     joined = safe_text(" | ".join(lines))
     return joined if len(joined) <= COMMAND_STDERR_CHARS else "..." + joined[-COMMAND_STDERR_CHARS:]
 
 
-def _run_password_command(argv: list[str], label: str = "password_command") -> str:
-    """The first line the command prints.  Any failure is a configuration problem (exit 2,
-    nothing was sent), quoting the command's stderr."""
-    shown = shlex.join(argv)
+async def _run_password_command(argv: list[str], label: str, timeout: float) -> str:
+    """The first line the command prints.  A failure is a configuration problem (exit 2, nothing
+    was sent) quoting the command's stderr; past *timeout* its process group is killed (exit 5).
+    Messages name the program only, never the arguments (they may hold a token)."""
+    import asyncio
+    import signal
+
+    from .errors import TimeoutFailure
+
+    program = argv[0]
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        # its own session, so that a timeout kills what it started too (sh -c, gpg, pinentry...)
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE, start_new_session=True)
     except FileNotFoundError:
-        raise UsageError(f"{label}: {argv[0]}: command not found") from None
+        raise UsageError(f"{label}: {program}: command not found") from None
     except PermissionError:
-        raise UsageError(f"{label}: {argv[0]}: permission denied") from None
-    except subprocess.TimeoutExpired:
-        raise UsageError(f"{label}: {shown} did not finish within 60 s") from None
-    stderr = _command_stderr(proc.stderr or "")
+        raise UsageError(f"{label}: {program}: permission denied") from None
+    except OSError as exc:
+        raise UsageError(f"{label}: {program}: cannot run it: {exc.strerror or exc}") from None
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutFailure(f"{label}: {program} did not finish within {timeout:g} s; "
+                             "it was stopped with its process group") from None
+    finally:
+        if proc.returncode is None:  # the deadline, or the run was interrupted: end all it started
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            await asyncio.shield(proc.wait())
+    stderr = _command_stderr(err.decode("utf-8", "replace"))
     said = f": {stderr}" if stderr else " (nothing on stderr)"
     if proc.returncode != 0:
-        raise UsageError(f"{label}: {shown} exited with status {proc.returncode}{said}")
-    first = proc.stdout.splitlines()[0] if proc.stdout else ""
+        raise UsageError(f"{label}: {program} exited with status {proc.returncode}{said}")
+    try:
+        text = out.split(b"\n", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{label}: {program} printed a password that is not valid UTF-8") from None
+    first = text.splitlines()[0] if text else ""
     if not first:
-        raise UsageError(f"{label}: {shown} printed no password{said}")
+        raise UsageError(f"{label}: {program} printed no password{said}")
     return first
 
 
-def _keyring_password(jid: str) -> str | None:
+def _keyring_lookup(jid: str) -> str | None:
     try:
         import keyring  # optional extra
     except ImportError:
@@ -473,6 +566,36 @@ def _keyring_password(jid: str) -> str | None:
         return keyring.get_password(KEYRING_SERVICE, jid)
     except Exception:  # a broken keyring backend must not hide the other sources' error
         return None
+
+
+async def _keyring_password(jid: str, timeout: float) -> str | None:
+    """The keyring's password for *jid*, asked in a daemon thread (a backend may block on D-Bus
+    or a prompt); TimeoutFailure after *timeout*, the thread is left behind and never waited for."""
+    import asyncio
+    import threading
+
+    from .errors import TimeoutFailure
+
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def deliver(value: str | None) -> None:
+        if not answer.done():
+            answer.set_result(value)
+
+    def ask() -> None:
+        value = _keyring_lookup(jid)
+        try:
+            loop.call_soon_threadsafe(deliver, value)
+        except RuntimeError:  # the loop is gone: nobody waits any more
+            pass
+
+    threading.Thread(target=ask, name="xmppctl-keyring", daemon=True).start()
+    try:
+        return await asyncio.wait_for(answer, timeout)
+    except asyncio.TimeoutError:
+        raise TimeoutFailure(f"the keyring did not answer within {timeout:g} s (service {KEYRING_SERVICE!r}, "
+                             f"user {jid!r})") from None
 
 
 # ---- writing the file (account add/remove) --------------------------------------------------
@@ -596,6 +719,7 @@ def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: b
     candidate = _normalised(table)
     _check_account(path, name, candidate)
     accounts = data.setdefault("accounts", {})
+    check_password_variables(path, {**accounts, name: None})
     old = accounts.get(name)
     if old is not None and not replace:
         dropped = [k for k in old if k not in candidate]

@@ -7,6 +7,7 @@ message on stderr and its exit code.  Nothing else in the code base calls ``sys.
 from __future__ import annotations
 
 from enum import IntEnum
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -30,7 +31,7 @@ EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
     ExitCode.USAGE: ("usage", "usage error or bad input (options, JIDs, files, config); nothing was sent"),
     ExitCode.AUTH: ("auth", "authentication failed"),
     ExitCode.CONNECTION: ("connection", "connection or TLS failure (refused, DNS, certificate, no TLS offered)"),
-    ExitCode.TIMEOUT: ("timeout", "a network phase did not finish within --timeout"),
+    ExitCode.TIMEOUT: ("timeout", "a network phase, or the account's password_command or keyring, did not finish within --timeout"),
     ExitCode.REFUSED: ("refused", "the server returned an error for the request"),
     ExitCode.PARTIAL: ("partial", "partial failure in a bulk operation: some items failed, the rest applied"),
     ExitCode.DRIFT: ("drift", "observed state differs from the expected one (diff/plan with --exit-code; presence probe --expect-online: a contact is not online)"),
@@ -102,3 +103,59 @@ class DriftFound(XmppctlError):
 
 class Interrupted(XmppctlError):
     exit_code = ExitCode.INTERRUPTED
+
+
+# ---- the one exit rule ------------------------------------------------------------------------
+# Items of a command (contacts, JIDs) and accounts of a fleet run are judged alike: a run that did
+# everything exits 0 (10 when it found drift); one where some units failed and something was
+# applied exits 7; one where every unit failed exits with their common code when they failed alike
+# (every contact unknown: 6; every account's password wrong: 3), else 1 ("any other failure").
+
+_ERROR_CLASSES: dict[int, type[XmppctlError]] = {}
+
+
+def combined_exit_code(codes: Iterable[int], *, applied: bool = False) -> int:
+    """One exit code for the units of a run (items or accounts), each given its own code.
+
+    *applied*: something was applied besides the units that succeeded (e.g. items skipped as
+    already done do not count; a unit whose own code is 7 applied something).
+    """
+    codes = [int(c) for c in codes]
+    failed = [c for c in codes if c not in (ExitCode.OK, ExitCode.DRIFT)]
+    if not failed:
+        return int(ExitCode.DRIFT) if ExitCode.DRIFT in codes else int(ExitCode.OK)
+    if applied or len(failed) < len(codes) or ExitCode.PARTIAL in failed:
+        return int(ExitCode.PARTIAL)
+    return failed[0] if len(set(failed)) == 1 else int(ExitCode.FAILURE)
+
+
+def condition_exit_code(condition: str | None) -> int:
+    """The code of one item that failed with *condition*: a stanza error condition is 6 (the
+    server refused it), ``timeout`` 5 and ``connection-lost`` 4 (the item was never answered)."""
+    if condition == "timeout":
+        return int(ExitCode.TIMEOUT)
+    if condition == "connection-lost":
+        return int(ExitCode.CONNECTION)
+    return int(ExitCode.REFUSED)
+
+
+def items_failure(failed: Sequence[tuple[str, str | None]], *, applied: bool, message: str,
+                  details: Any = None) -> XmppctlError:
+    """The error for a run whose items *failed* (each ``(label, condition)``): its class follows
+    :func:`combined_exit_code` (7 when something was applied, else the common code, else 1)."""
+    code = combined_exit_code([condition_exit_code(c) for _, c in failed], applied=applied)
+    conditions = {c for _, c in failed}
+    condition = conditions.pop() if len(conditions) == 1 else None
+    if code == ExitCode.REFUSED:
+        return ServerRefused(message, condition=condition, details=details)
+    cls = _ERROR_CLASSES.get(code, XmppctlError)
+    return cls(message, details=details)
+
+
+_ERROR_CLASSES.update({int(ExitCode.CONNECTION): ConnectionFailure, int(ExitCode.TIMEOUT): TimeoutFailure,
+                       int(ExitCode.PARTIAL): PartialFailure})
+
+
+def aborted() -> XmppctlError:
+    """The one answer to a declined confirmation: exit 1, nothing was sent."""
+    return XmppctlError("aborted: nothing was changed")

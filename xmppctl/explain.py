@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .xmpp.session_api import SessionAPI
 
 #: subscription states under which the server sends us the contact's presence
 SEES_PRESENCE = ("to", "both")
@@ -268,7 +268,7 @@ class StanzaHooks:
         self.inbox.hook(xml)
 
 
-async def gather_side(session: Session, hooks: StanzaHooks, contact: str, *, settle: float = 0.3) -> SideFacts:
+async def gather_side(session: SessionAPI, hooks: StanzaHooks, contact: str, *, settle: float = 0.3) -> SideFacts:
     """This side's block list, roster item and pending inbound requests, about *contact*.
 
     Sends an initial presence (the way ``sub pending`` does, see subscriptions.collect_pending),
@@ -298,7 +298,7 @@ def probe_facts(rows: Sequence[Any], timeout: float) -> ProbeFacts:
                       timeout=timeout)
 
 
-async def gather(session: Session, hooks: StanzaHooks, contact: str) -> tuple[SideFacts, ProbeFacts | None]:
+async def gather(session: SessionAPI, hooks: StanzaHooks, contact: str) -> tuple[SideFacts, ProbeFacts | None]:
     """Our side's facts, then (unless we block the contact) a probe with last activity."""
     from .presence import READ_ONLY_PRIORITY, probe
 

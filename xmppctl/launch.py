@@ -18,34 +18,9 @@ from __future__ import annotations
 import signal
 import sys
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from .interrupts import SIGNALS, install
+
 INTERRUPTED_EXIT = 130  # ExitCode.INTERRUPTED; errors.py is not imported this early
-
-
-class _State:
-    installed = False
-    #: a signal has interrupted the command (in or out of the event loop)
-    interrupted = False
-
-
-def _interrupt_once(signum: int, _frame: object) -> None:
-    if _State.interrupted:
-        return
-    _State.interrupted = True
-    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
-
-
-def install() -> None:
-    """SIGINT and SIGTERM both interrupt once; later ones are absorbed."""
-    for sig in SIGNALS:
-        signal.signal(sig, _interrupt_once)
-    _State.installed = True
-
-
-def note_interrupted() -> None:
-    """The event loop received a signal: a later one outside it must not interrupt again."""
-    if _State.installed:
-        _State.interrupted = True
 
 
 def entry() -> None:

@@ -9,31 +9,8 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
-FORMATS = ("table", "json", "ndjson", "csv")
-
-# What a table must not print raw: C0/C1 controls and DEL (a newline forges a row, ESC drives
-# the terminal), the Unicode line/paragraph separators, bidi embeddings, overrides, isolates
-# and marks (they reorder what follows on the line), and lone surrogates (not printable at all).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group()
-    if ch in _SHORT:
-        return _SHORT[ch]
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def safe_text(value: Any) -> str:
-    """*value* as text a terminal shows as is: unsafe characters escaped (\\n, \\x1b, \\u202e).
-
-    For tables and other human-readable lines only; JSON, NDJSON and CSV stay faithful.
-    """
-    text = value if isinstance(value, str) else str(value)
-    return _UNSAFE.sub(_escape, text)
-
+from .config import OUTPUT_FORMATS as FORMATS
+from .text import safe_text
 
 def table_cell(value: Any) -> Any:
     """A table cell: empty for null, yes/blank for booleans, lists joined by ", ", numbers as

@@ -22,17 +22,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import ServerRefused, UsageError
-from .roster import RosterItem, fetch_roster
+from .errors import ConnectionFailure, ServerRefused, UsageError
+from .roster.items import RosterItem, fetch_roster, set_item
+from .xmpp.ns import CLIENT_NS, NICK_NS, PREAPPROVAL_FEATURE, STANZAS_NS
 
 if TYPE_CHECKING:
     from .blocking import BlockResult
-    from .session import Session
+    from .xmpp.session_api import SessionAPI
 
-CLIENT_NS = "jabber:client"
-NICK_NS = "http://jabber.org/protocol/nick"
-STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-PREAPPROVAL_FEATURE = ("urn:xmpp:features:pre-approval", "sub")
 #: initial-presence priority that keeps stored offline messages stored (RFC 6121 §4.7.2.3, XEP-0160)
 SAFE_PRIORITY = -1
 
@@ -215,7 +212,7 @@ def check_not_self(own_bare: str, jids: Iterable[str]) -> None:
 # --- network ------------------------------------------------------------------------------
 
 
-async def collect_pending(session: Session, watcher: PresenceWatcher, *, priority: int | None = None,
+async def collect_pending(session: SessionAPI, watcher: PresenceWatcher, *, priority: int | None = None,
                           settle: float = 0.3) -> tuple[dict[str, tuple[str | None, str | None]], list[RosterItem]]:
     """Send initial presence and gather redelivered inbound requests; also return the roster.
 
@@ -233,16 +230,20 @@ async def collect_pending(session: Session, watcher: PresenceWatcher, *, priorit
     roster = await fetch_roster(session)
     deadline = time.monotonic() + session.timeout
     quiet_since = time.monotonic()
+    closed = session.closed
     while True:
         now = time.monotonic()
         remaining = min(max(quiet_since, watcher.last_request_at) + settle, deadline) - now
         if remaining <= 0:
             break
-        await asyncio.sleep(remaining)
+        # a stream that goes away while we listen would make "no requests" a lie
+        await asyncio.wait([closed], timeout=remaining)
+        if closed.done():
+            raise ConnectionFailure("connection lost while collecting pending subscription requests")
     return dict(watcher.requests), roster
 
 
-async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequence[tuple[str, tuple[str, ...]]],
+async def send_and_report(session: SessionAPI, watcher: PresenceWatcher, plan: Sequence[tuple[str, tuple[str, ...]]],
                           *, nick: str | None = None, message: str | None = None) -> list[SubscriptionResult]:
     """Send each JID's presences, then read the roster once to report the resulting states."""
     for jid, kinds in plan:
@@ -261,7 +262,7 @@ async def send_and_report(session: Session, watcher: PresenceWatcher, plan: Sequ
     return results
 
 
-async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str], *, name: str | None = None,
+async def request(session: SessionAPI, watcher: PresenceWatcher, jids: Sequence[str], *, name: str | None = None,
                   groups: Sequence[str] | None = None, add_groups: Sequence[str] = (), nick: str | None = None,
                   message: str | None = None) -> list[SubscriptionResult]:
     """Ask to see each JID's presence; with --name/--group/--add-group first put the contact on the roster."""
@@ -270,11 +271,11 @@ async def request(session: Session, watcher: PresenceWatcher, jids: Sequence[str
         for jid in jids:
             item = merged_item(jid, current.get(jid), name, groups, add=add_groups)
             if item is not None:
-                await session.roster_set(item, what=f"roster set for {jid}")
+                await set_item(session, item, what=f"roster set for {jid}")
     return await send_and_report(session, watcher, [(jid, SENDS["request"]) for jid in jids], nick=nick, message=message)
 
 
-async def cancel(session: Session, watcher: PresenceWatcher, jids: Sequence[str]) -> list[SubscriptionResult]:
+async def cancel(session: SessionAPI, watcher: PresenceWatcher, jids: Sequence[str]) -> list[SubscriptionResult]:
     """Send ``unsubscribe`` to each JID whose presence we see or asked for; the others (subscription
     none/from, no pending request: nothing to cancel) get nothing and status ``nothing-to-do``."""
     roster = {item.jid: item for item in await fetch_roster(session)}
@@ -301,7 +302,7 @@ class AnswerOutcome:
     others: list[str]
 
 
-async def answer_pending(session: Session, watcher: PresenceWatcher, kind: str, *, jids: Sequence[str] = (),
+async def answer_pending(session: SessionAPI, watcher: PresenceWatcher, kind: str, *, jids: Sequence[str] = (),
                          all_: bool = False, patterns: Sequence[str] = (), priority: int | None = None,
                          settle: float = 0.3, dry_run: bool = False, block: bool = False) -> AnswerOutcome:
     """approve / deny (*kind*, a key of :data:`SENDS`): collect the pending requests, select
@@ -327,7 +328,7 @@ async def answer_pending(session: Session, watcher: PresenceWatcher, kind: str, 
     return AnswerOutcome(answered + skipped, blocks, sorted(set(inbound) - set(chosen)))
 
 
-async def block_senders(session: Session, answered: Sequence[SubscriptionResult], *,
+async def block_senders(session: SessionAPI, answered: Sequence[SubscriptionResult], *,
                         dry_run: bool = False) -> dict[str, BlockResult]:
     """deny --block: block every JID whose request was just denied (after the deny: a blocked
     JID could not be sent the ``unsubscribed``); one block IQ each, see xmppctl.blocking."""
@@ -337,7 +338,7 @@ async def block_senders(session: Session, answered: Sequence[SubscriptionResult]
     return {b.jid: b for b in await change(session, "block", denied, dry_run=dry_run)} if denied else {}
 
 
-def require_preapproval(session: Session) -> None:
+def require_preapproval(session: SessionAPI) -> None:
     if not session.has_feature(*PREAPPROVAL_FEATURE):
         raise ServerRefused("server does not support pre-approval (no urn:xmpp:features:pre-approval stream feature)",
                             condition="feature-not-implemented")

@@ -15,8 +15,10 @@ controls XML allows) pass there.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from .errors import UsageError
 
@@ -108,3 +110,41 @@ def validate_status(text: str | None, where: str = "--status") -> str | None:
     if text is None:
         return None
     return check_text(text, where, multiline=True, max_bytes=MAX_STATUS_BYTES)
+
+
+# ---- terminal safety: remote text on a terminal (tables, stderr lines) -------------------------
+
+# What a table must not print raw: C0/C1 controls and DEL (a newline forges a row, ESC drives
+# the terminal), the Unicode line/paragraph separators, bidi embeddings, overrides, isolates
+# and marks (they reorder what follows on the line), and lone surrogates (not printable at all).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    if ch in _SHORT:
+        return _SHORT[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(value: Any) -> str:
+    """*value* as text a terminal shows as is: unsafe characters escaped (\\n, \\x1b, \\u202e).
+
+    For tables and other human-readable lines only; JSON, NDJSON and CSV stay faithful.
+    """
+    text = value if isinstance(value, str) else str(value)
+    return _UNSAFE.sub(_escape, text)
+
+
+def safe_lines(text: str) -> str:
+    """Several lines (a traceback) for a terminal: each escaped as :func:`safe_text`, the line
+    breaks between them kept."""
+    return "\n".join(safe_text(line) for line in text.split("\n"))
+
+
+def stderr_json(obj: Any) -> str:
+    """One JSON line for stderr (an error, a received-message report): ASCII only, so remote
+    text in it (C1 controls such as U+009B, bidi overrides) reaches a terminal as escapes."""
+    return json.dumps(obj, ensure_ascii=True)

@@ -1,13 +1,13 @@
 """The account lifecycle and where passwords come from, at the CLI (no server needed).
 
-Commands that need a login point at a bound port nothing listens on: if they got as far as
-connecting they would exit 4, so an exit 2 shows the problem was found before anything was sent.
+Commands that need a login run the real login with the connection replaced (``logins``): a
+password problem must be found before any connection is opened.
 """
 
 from __future__ import annotations
 
 import os
-import socket
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -18,11 +18,20 @@ def cfg(tmp_path):
 
 
 @pytest.fixture
-def closed_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield str(sock.getsockname()[1])
-    sock.close()
+def logins(monkeypatch) -> list[str]:
+    """The JIDs xmppctl opened a connection for (each then gets a fake session, not a socket)."""
+    from tests.support.fakes import FakeSession
+    from xmppctl.xmpp import session as session_module
+
+    opened: list[str] = []
+
+    @asynccontextmanager
+    async def open_session(account, password, **kwargs):
+        opened.append(account.jid)
+        yield FakeSession(bare_jid=account.jid)
+
+    monkeypatch.setattr(session_module, "open_session", open_session)
+    return opened
 
 
 def account(run_cli, cfg, *args, **kw):
@@ -45,25 +54,32 @@ def test_cron_without_xdg_config_home_names_the_path_under_home(run_cli, tmp_pat
             f"HOME={home})") in r.stderr
 
 
-def _with_command(run_cli, cfg, port, command):
-    r = account(run_cli, cfg, "add", "work", "--jid", "me@localhost", "--server", "127.0.0.1", "--port", port,
-                "--password-command", command)
+def _with_command(run_cli, cfg, command):
+    r = account(run_cli, cfg, "add", "work", "--jid", "me@localhost", "--password-command", command)
     assert r.code == 0, r.stderr
 
 
-def test_failing_password_command_exits_2_with_its_stderr(run_cli, cfg, closed_port):
-    _with_command(run_cli, cfg, closed_port, "sh -c 'echo \"gpg: decryption failed: No secret key\" >&2; exit 2'")
+def test_failing_password_command_exits_2_with_its_stderr(run_cli, cfg, logins):
+    _with_command(run_cli, cfg, "sh -c 'echo \"gpg: decryption failed: No secret key\" >&2; exit 2'")
     r = run_cli(None, "--config", str(cfg), "roster", "list")
     assert r.code == 2, r.stderr
     assert "password_command of account 'work'" in r.stderr and "exited with status 2" in r.stderr
     assert r.stderr.rstrip().endswith(": gpg: decryption failed: No secret key")
+    assert logins == []
 
 
-def test_password_command_printing_nothing_exits_2(run_cli, cfg, closed_port):
-    _with_command(run_cli, cfg, closed_port, "true")
+def test_a_password_command_that_prints_the_password_logs_in(run_cli, cfg, logins):
+    _with_command(run_cli, cfg, "echo secret")
+    r = run_cli(None, "--config", str(cfg), "roster", "list", "-o", "json")
+    assert (r.code, r.stdout, logins) == (0, "[]\n", ["me@localhost"]), r.stderr
+
+
+def test_password_command_printing_nothing_exits_2(run_cli, cfg, logins):
+    _with_command(run_cli, cfg, "true")
     r = run_cli(None, "--config", str(cfg), "roster", "list", "-o", "json")
     assert r.code == 2
     assert r.error()["message"] == "password_command of account 'work': true printed no password (nothing on stderr)"
+    assert logins == []
 
 
 def test_add_writes_password_command_as_a_list(run_cli, cfg):

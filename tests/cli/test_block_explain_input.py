@@ -1,17 +1,11 @@
-"""block and presence explain validate their input before connecting: exit 2, one line.
-
-The account points at a port where nothing listens: a command that got as far as connecting
-would exit 4, so exit 2 proves nothing was sent.
-"""
+"""block and presence explain validate their input before connecting: exit 2, one line, and the
+(fake) session is never opened; input that passes reaches it as given."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.cli.test_input_validation import nowhere  # noqa: F401  (a fixture: a port that refuses connections)
-
-
-PW = {"XMPPCTL_PASSWORD": "pw"}
+from tests.cli.test_input_validation import against_fake, assert_nothing_sent  # noqa: F401  (against_fake is a fixture)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -26,31 +20,37 @@ PW = {"XMPPCTL_PASSWORD": "pw"}
     (("presence", "explain", "me@localhost"), "your own JID"),
     (("presence", "explain", "bob@x.org", "--peer-account", "nobody"), "no account named 'nobody'"),
 ])
-def test_bad_input_is_exit_2_before_connecting(run_cli, nowhere, args, message):
-    r = run_cli(None, *nowhere, *args, "-o", "json", env=PW)
+def test_bad_input_is_exit_2_before_connecting(against_fake, args, message):
+    r, fake = against_fake(*args, "-o", "json")
     assert r.code == 2, r.stderr
     assert message in r.error()["message"]
     assert r.stdout == ""
+    assert_nothing_sent(fake)
 
 
-def test_domain_and_full_jids_pass_validation_and_reach_the_network(run_cli, nowhere):
-    r = run_cli(None, *nowhere, "block", "add", "spam.example", "x@y.example/res", env=PW)
-    assert r.code == 4, r.stderr  # got as far as connecting: the JIDs were accepted
+def test_domain_and_full_jids_pass_validation_and_are_blocked_as_given(against_fake):
+    r, fake = against_fake("block", "add", "spam.example", "x@y.example/res")
+    assert r.code == 0, r.stderr
+    assert sorted(fake.sent) == [("block", ["spam.example"]), ("block", ["x@y.example/res"])]
 
 
-def test_peer_account_must_be_the_contacts_account(run_cli, nowhere, tmp_path):
+def test_peer_account_must_be_the_contacts_account(against_fake, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[accounts.carol]\njid = "carol@x.org"\npassword = "pw"\n'
                    '[accounts.me]\njid = "me@localhost"\npassword = "pw"\n')
-    r = run_cli(None, "--config", str(cfg), *nowhere, "presence", "explain", "bob@x.org", "--peer-account", "carol",
-                env=PW)
+    r, fake = against_fake("presence", "explain", "bob@x.org", "--peer-account", "carol",
+                           prefix=("--config", str(cfg), "--jid", "me@localhost"))
     assert r.code == 2 and "--peer-account carol is carol@x.org, not bob@x.org" in r.stderr
+    assert_nothing_sent(fake)
 
 
-def test_peer_account_without_a_password_in_the_config_is_exit_2_even_with_xmppctl_password(run_cli, nowhere, tmp_path):
+def test_peer_account_without_a_password_in_the_config_is_exit_2_even_with_xmppctl_password(against_fake, tmp_path,
+                                                                                           monkeypatch):
     """XMPPCTL_PASSWORD is the main account's: the peer's password comes from the config only."""
+    monkeypatch.setenv("XMPPCTL_PASSWORD", "pw")
     cfg = tmp_path / "c.toml"
     cfg.write_text('[accounts.bob]\njid = "bob@x.org"\n')
-    r = run_cli(None, "--config", str(cfg), *nowhere, "presence", "explain", "bob@x.org", "--peer-account", "bob",
-                env={**PW, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"})
+    r, fake = against_fake("presence", "explain", "bob@x.org", "--peer-account", "bob",
+                           prefix=("--config", str(cfg), "--jid", "me@localhost"))
     assert r.code == 2 and "no password for bob@x.org" in r.stderr
+    assert_nothing_sent(fake)

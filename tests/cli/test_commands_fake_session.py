@@ -1,6 +1,6 @@
 """Commands run in-process against a FakeSession: output formats, exit codes, plans, prompts.
 
-What a server does is tested in tests/integration; here the session is tests/fakes.py, so
+What a server does is tested in tests/integration; here the session is tests/support/fakes.py, so
 these check what the CLI makes of it (rows, exit 6/7, dry-run plans, the prune prompt) and
 what it sends, in milliseconds.
 """
@@ -10,37 +10,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
-from xmppctl.roster import RosterItem
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
+from xmppctl.roster.items import RosterItem
 
 ME = ["--jid", "me@example.org"]
 ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))
 BOB = RosterItem("bob@example.org", None, "to", True, ("Work", "Friends"))
 
 
-class TerminalInput(io.StringIO):
-    """Standard input that says it is a terminal (the prompt itself is replaced in these tests)."""
-
-    def isatty(self) -> bool:
-        return True
-
-
 @pytest.fixture
-def run_fake(monkeypatch, capsys):
+def run_fake(cli):
     """run_fake(fake, 'roster', 'list', ...) -> Result, with every session being *fake*."""
-    from xmppctl.cli import main
 
     def run(fake: FakeSession, *args: str, stdin: str = "", tty: bool = False) -> Result:
-        monkeypatch.setattr(sys, "stdin", (TerminalInput if tty else io.StringIO)(stdin))
-        capsys.readouterr()
-        code = main(ME + list(args), session_factory=fake.factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return cli(ME + list(args), session_factory=fake.factory, stdin=stdin, tty=tty)
 
     return run
 

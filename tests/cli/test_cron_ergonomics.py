@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
-from xmppctl.roster import RosterItem
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
+from xmppctl.roster.items import RosterItem
 
 ME = ["--jid", "me@example.org"]
 ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))
@@ -19,15 +19,9 @@ BOB = RosterItem("bob@example.org", None, "to", True, ("Work", "Friends"))
 
 
 @pytest.fixture
-def run_fake(monkeypatch, capsys):
-    from xmppctl.cli import main
-
+def run_fake(cli):
     def run(fake: FakeSession, *args: str, stdin: str = "", prefix: list[str] | None = None) -> Result:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        code = main((ME if prefix is None else prefix) + list(args), session_factory=fake.factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return cli((ME if prefix is None else prefix) + list(args), session_factory=fake.factory, stdin=stdin)
 
     return run
 
@@ -53,7 +47,7 @@ def test_a_reader_that_goes_away_early_is_exit_0_and_silent(monkeypatch, capsys)
 
 
 def _roster_file(tmp_path, *items: RosterItem):
-    from xmppctl.rosterfile import write_roster_path
+    from xmppctl.roster.files import write_roster_path
 
     return str(write_roster_path(list(items), "toml", tmp_path / "roster.toml"))
 

@@ -70,7 +70,7 @@ def test_bash_completes_account_names_from_the_config(xmppctl_on_path, tmp_path)
 
 def test_bash_completes_groups_from_the_selected_accounts_roster_cache(xmppctl_on_path):
     from xmppctl.cli.complete import save_roster_cache
-    from xmppctl.roster import RosterItem
+    from xmppctl.roster.items import RosterItem
 
     save_roster_cache("me@example.org", [RosterItem("a@x.org", groups=("Friends", "Family")), RosterItem("b@x.org", groups=("Work",))])
     save_roster_cache("other@example.org", [RosterItem("c@x.org", groups=("Fans",))])
@@ -88,7 +88,7 @@ def test_completers_offer_nothing_rather_than_fail_on_a_broken_config(monkeypatc
 
 def test_jid_completion_reads_the_cache_only(monkeypatch):
     from xmppctl.cli.complete import complete_jid, save_roster_cache
-    from xmppctl.roster import RosterItem
+    from xmppctl.roster.items import RosterItem
 
     monkeypatch.setenv("XMPPCTL_JID", "me@example.org")
     save_roster_cache("me@example.org", [RosterItem("alice@x.org"), RosterItem("bob@x.org"), RosterItem("amy@y.org")])

@@ -12,7 +12,7 @@ import pytest
 
 from tests.cli.test_fleet_cli import NAMES, fleet  # noqa: F401  (the fixture: accounts bot-a, bot-b, home)
 from xmppctl.errors import AuthError
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 
 def _file(tmp_path, *jids: str) -> str:

@@ -10,24 +10,17 @@ import sys
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.errors import AuthError, ConnectionFailure
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 NAMES = ("bot-a", "bot-b", "home")
 
 
-class TerminalInput(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 @pytest.fixture
-def fleet(tmp_path, monkeypatch, capsys):
+def fleet(tmp_path, cli):
     """run(*args, failing={name: exc}) with accounts bot-a, bot-b, home, each its own fake session."""
-    from xmppctl.cli import main
-
     config = tmp_path / "config.toml"
     config.write_text("".join(f'[accounts.{n}]\njid = "{n}@example.org"\npassword = "pw-{n}"\n' for n in NAMES))
     config.chmod(0o600)
@@ -42,11 +35,7 @@ def fleet(tmp_path, monkeypatch, capsys):
                 raise failing[st.account]
             return fakes[st.account].factory(st, **kwargs)
 
-        monkeypatch.setattr(sys, "stdin", (TerminalInput if tty else io.StringIO)(""))
-        capsys.readouterr()
-        code = main(["--config", str(config), *args], session_factory=factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return cli(["--config", str(config), *args], session_factory=factory, tty=tty)
 
     run.fakes, run.seen = fakes, seen
     return run
@@ -91,8 +80,8 @@ def test_commands_without_fleet_support_refuse_it_before_anything_is_sent(fleet)
     r = fleet("--all-accounts", "presence", "explain", "x@example.org")
     assert r.code == 2 and "does not run across many accounts" in r.stderr
     assert "diagnoses one contact" in r.stderr  # each refusal says why
-    r = fleet("-a", "bot-*", "block", "list")
-    assert r.code == 2 and "run it per account" in r.stderr
+    r = fleet("-a", "bot-*", "account", "test")
+    assert r.code == 2 and "reports one account's login" in r.stderr
     assert fleet.seen == []
     r = fleet("-a", "nope-*", "roster", "list")
     assert r.code == 2 and "matches no account" in r.stderr
@@ -190,7 +179,7 @@ def test_progress_bar_counts_accounts_on_a_terminal_only(fleet, monkeypatch):
         def isatty(self) -> bool:
             return True
 
-    from xmppctl.cli.fleet import _progress_bar
+    from xmppctl.cli.run import _progress_bar
 
     err = TtyErr()
     monkeypatch.setattr(sys, "stderr", err)
@@ -207,7 +196,7 @@ def test_sessions_of_one_process_share_the_tls_context_of_their_settings():
     import ssl
 
     from xmppctl.config import Account
-    from xmppctl.session import _tls_context
+    from xmppctl.xmpp.session import _tls_context
 
     a, b = Account(jid="a@example.org"), Account(jid="b@example.org")
     assert _tls_context(a) is _tls_context(b)
@@ -369,3 +358,50 @@ def test_presence_watch_ctrl_c_ends_the_watch_of_every_account_with_exit_0(fleet
     r = fleet("-a", "bot-a", "-a", "home", "presence", "watch", "-o", "json")
     assert r.code == 0, r.stderr
     assert sorted((row["account"], row["jid"]) for row in r.json()) == [("bot-a", "a@example.net"), ("home", "h@example.net")]
+
+
+def test_every_command_declares_whether_it_runs_across_accounts_and_says_why_not_in_its_help():
+    from xmppctl.cli import root_command
+    from xmppctl.cli.selection import ACROSS, declaration
+
+    def commands(group, path=()):
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):  # a group
+                yield from commands(cmd, (*path, name))
+            else:
+                yield " ".join((*path, name)), cmd
+
+    undeclared, silent = [], []
+    for path, cmd in commands(root_command()):
+        declared = declaration(cmd.callback)
+        if declared is None:
+            undeclared.append(path)
+        elif declared != ACROSS and declared not in " ".join((cmd.help or "").split()):
+            silent.append(path)
+    assert undeclared == [] and silent == []
+
+
+@pytest.mark.parametrize("accounts", [("-a", "bot-a"), ("-a", "bot-*")], ids=["one", "fleet"])
+@pytest.mark.parametrize("argv", [
+    ("roster", "remove", "x1@example.org", "x2@example.org"),
+    ("roster", "set", "x1@example.org", "--name", "X"),
+    ("group", "add", "G", "x1@example.org", "x2@example.org"),
+    ("sub", "approve", "x1@example.org", "x2@example.org"),
+    ("sub", "deny", "x1@example.org", "x2@example.org"),
+], ids=lambda a: " ".join(a[:2]))
+def test_like_cases_exit_alike_every_item_unknown_is_6_in_single_and_fleet_mode(fleet, accounts, argv):
+    r = fleet(*accounts, *argv, "-o", "json")
+    assert r.code == 6, r.stderr
+    assert all(s[0] != "roster-set" and s[0] != "roster-remove" for f in fleet.fakes.values() for s in f.sent)
+
+
+@pytest.mark.parametrize("accounts", [("-a", "bot-a"), ("-a", "bot-*")], ids=["one", "fleet"])
+def test_some_items_unknown_and_others_applied_is_7_in_single_and_fleet_mode(fleet, accounts):
+    r = fleet(*accounts, "roster", "remove", "x1@example.org", "friend-of-bot-a@example.org", "-o", "json")
+    assert r.code == 7, r.stderr
+
+
+def test_block_runs_across_accounts_and_a_server_without_it_is_6_for_all(fleet):
+    r = fleet("-a", "bot-*", "block", "list", "-o", "json")
+    assert r.code == 6 and [row["account"] for row in r.json()] == ["bot-a", "bot-b"]
+    assert all(row["error"] == "refused" for row in r.json())

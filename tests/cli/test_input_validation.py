@@ -1,8 +1,9 @@
 """Text from the command line is validated before anything is sent: exit 2, one line naming the option.
 
-The account points at a port where nothing listens, so a command that got as far as
-connecting would exit 4 (connection refused): exit 2 proves nothing left the machine.
-tests/integration/test_bad_text_input.py checks the same against real servers' rosters.
+In-process the session is a fake, and a refused input leaves it unopened (nothing sent);
+accepted text reaches it as given.  The real-process tests point the account at a port where
+nothing listens.  tests/integration/test_bad_text_input.py checks the same against real
+servers' rosters.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import socket
 
 import pytest
 
-from tests.helpers import run_subprocess
+from tests.support.fakes import FakeSession
+from tests.support.helpers import run_subprocess
 
 UNDECODABLE = os.fsdecode(b"caf\xe9")  # what Latin-1 bytes in argv become: 'caf\udce9'
 ONE_LINE_BAD = {"escape": "x\x1b[2J", "newline": "a\nb", "undecodable": UNDECODABLE, "nonchar": "\ufffe", "surrogate": "\ud800"}
@@ -49,30 +51,47 @@ def nowhere():
     sock.close()
 
 
+@pytest.fixture
+def against_fake(cli):
+    """run(*args) -> (Result, FakeSession): logged in as me@localhost, in-process, every session a fake."""
+
+    def run(*args: str, prefix: tuple[str, ...] = ("--jid", "me@localhost")):
+        fake = FakeSession(bare_jid="me@localhost", blocklist=[])
+        return cli([*prefix, *args], session_factory=fake.factory), fake
+
+    return run
+
+
+def assert_nothing_sent(fake: FakeSession) -> None:
+    assert (fake.opened, fake.sent) == ([], []), "no session may be opened for refused input"
+
+
 def _expand(args, value):
     return [value if a == "{}" else a for a in args]
 
 
 @pytest.mark.parametrize("option, args, bad", CASES, ids=[f"{c[1][0]}-{c[1][1]}-{c[0]}" for c in CASES])
-def test_bad_text_is_exit_2_naming_the_option_before_connecting(run_cli, nowhere, option, args, bad):
+def test_bad_text_is_exit_2_naming_the_option_before_connecting(against_fake, option, args, bad):
     for kind, value in bad.items():
-        r = run_cli(None, *nowhere, *_expand(args, value), env={"XMPPCTL_PASSWORD": "pw"})
+        r, fake = against_fake(*_expand(args, value))
         assert r.code == 2, (kind, r.stderr)
         assert r.stderr.startswith(f"xmppctl: {option}: contains U+") and r.stderr.count("\n") == 1, (kind, r.stderr)
+        assert_nothing_sent(fake)
 
 
 @pytest.mark.parametrize("text", ["two\nlines", "tab\tand\r\nCRLF", "bidi \u202e and é"])
-def test_multi_line_status_text_is_allowed(run_cli, nowhere, text):
-    r = run_cli(None, *nowhere, "presence", "set", "--status", text, env={"XMPPCTL_PASSWORD": "pw"})
-    assert r.code == 4, r.stderr  # got past validation: refused only at connect
+def test_multi_line_status_text_is_allowed(against_fake, text):
+    r, fake = against_fake("presence", "set", "--status", text)
+    assert r.code == 0, r.stderr
+    assert [s[1]["status"] for s in fake.sent if s[0] == "presence"] == [text]
 
 
-def test_bad_text_error_as_json(run_cli, nowhere):
-    r = run_cli(None, *nowhere, "roster", "add", "b@x.org", "--name", UNDECODABLE, "-o", "json",
-                env={"XMPPCTL_PASSWORD": "pw"})
+def test_bad_text_error_as_json(against_fake):
+    r, fake = against_fake("roster", "add", "b@x.org", "--name", UNDECODABLE, "-o", "json")
     assert r.code == 2
     assert r.error() == {"error": "usage", "exit": 2,
                          "message": "--name: contains U+DCE9, the argument is not valid UTF-8 (an undecodable byte)"}
+    assert_nothing_sent(fake)
 
 
 def test_undecodable_bytes_in_account_settings_are_refused_not_a_crash(run_cli, tmp_path):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeSession
-from tests.helpers import Result
+from tests.support.fakes import FakeSession
+from tests.support.helpers import Result
 from xmppctl.locks import lock_dir, lock_file_name
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 ME = "me@example.org"
 ALICE = RosterItem("alice@example.org", "Alice", "both", False, ("Friends",))
@@ -183,8 +183,8 @@ class RacingItems(list):
 
 
 def test_backup_never_replaces_a_file_another_run_created(tmp_path, monkeypatch):
-    import xmppctl.rosterfile.write as write
-    from xmppctl.rosterfile import backup_path, write_backup
+    import xmppctl.roster.files.write as write
+    from xmppctl.roster.files import backup_path, write_backup
 
     now = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 
@@ -217,13 +217,13 @@ def test_the_prune_backup_and_its_directory_are_on_disk_before_the_first_removal
 
     monkeypatch.setattr(os, "fsync", fsync)
     fake = FakeSession.with_roster(ALICE, RosterItem("old@example.org"))
-    remove = fake.roster_remove
+    remove = fake._roster_remove
 
-    async def roster_remove(jid, **kwargs):
+    async def roster_remove(jid, what):
         events.append(f"remove {jid}")
-        await remove(jid, **kwargs)
+        await remove(jid, what)
 
-    fake.roster_remove = roster_remove
+    fake._roster_remove = roster_remove
     wanted = tmp_path / "wanted.toml"
     wanted.write_text('[[contact]]\njid = "alice@example.org"\nname = "Alice"\ngroups = ["Friends"]\n')
     r = run_fake(fake, "roster", "import", str(wanted), "--prune", "--yes")

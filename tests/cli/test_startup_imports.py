@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import run_subprocess
+from tests.support.helpers import run_subprocess
 
 #: what only a command that goes to the network, or prints a table, needs
 HEAVY = ("slixmpp", "asyncio", "ssl", "tabulate")

@@ -28,6 +28,7 @@ def test_account_test_reports_server_tls_sasl_and_password_source(make_user, run
     assert facts["name"] == "t" and facts["jid"] == user.jid
     assert facts["bound_jid"].startswith(user.jid + "/xmppctl-")
     assert facts["server"] == f"127.0.0.1:{user.server.port}" and facts["address"] == "127.0.0.1"
+    assert (facts["found"], facts["tls_mode"]) == ("--server", "starttls")
     assert facts["tls_version"] in ("TLSv1.2", "TLSv1.3") and facts["tls_cipher"]
     assert facts["sasl_mechanism"].startswith("SCRAM-")
     assert facts["password_source"] == "password from password_command of account 't'"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import User, run_subprocess
+from tests.support.helpers import User, run_subprocess
 from tests.support import prosody as devserver
 
 

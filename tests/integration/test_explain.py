@@ -7,9 +7,9 @@ output line is the readiness signal (tests/integration/test_presence.py).
 
 from __future__ import annotations
 
-from tests.helpers import User
+from tests.support.helpers import User
 from tests.integration.test_presence import befriend, held, hold  # noqa: F401  (held is a fixture)
-from tests.peer import receive_stored, send_messages
+from tests.support.peer import receive_stored, send_messages
 from tests.support import Contact
 
 

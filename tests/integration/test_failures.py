@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.helpers import run_subprocess
+from tests.support.helpers import run_subprocess
 from tests.support import free_port
 
 
@@ -100,6 +100,24 @@ def test_insecure_skips_verification_and_warns(make_user, run_cli):
     r = run_cli(None, *args, "--insecure", "roster", "list", env={"XMPPCTL_PASSWORD": user.password})
     assert r.code == 0, r.stderr
     assert "NOT verified" in r.stderr
+
+
+def test_ca_file_replaces_the_system_store(make_user, tmp_path):
+    # The server's CA in the "system" store (SSL_CERT_FILE) is trusted without --ca-file; with
+    # --ca-file naming another CA it is not: the file pins, as curl --cacert does.
+    from tests.support.certs import make_certs
+
+    user = make_user()
+    args = list(user.args)
+    i = args.index("--ca-file")
+    del args[i:i + 2]
+    system = {"SSL_CERT_FILE": str(user.server.ca_file), "SSL_CERT_DIR": str(tmp_path)}
+    r = run_subprocess(user, *args, "roster", "list", env=system)
+    assert r.code == 0, r.stderr
+    other_ca = make_certs(tmp_path / "other-ca", "other.test")
+    r = run_subprocess(user, *args, "--ca-file", str(other_ca), "roster", "list", env=system)
+    assert r.code == 4, r.stderr
+    assert "not trusted" in r.stderr
 
 
 def test_wrong_host_name_in_certificate_exits_4(make_user, run_cli):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import User, run_subprocess
+from tests.support.helpers import User, run_subprocess
 from tests.support import Contact, ProsodyServer, have, store_name
-from xmppctl.rosterfile import read_roster_file
+from xmppctl.roster.files import read_roster_file
 
 
 def _start_prosody(directory: Path) -> ProsodyServer:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import User, run_subprocess
+from tests.support.helpers import User, run_subprocess
 from tests.support import ProsodyServer, make_certs, sign_cert
 
 DOMAIN = "localhost"

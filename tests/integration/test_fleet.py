@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from contextlib import asynccontextmanager
 
 import pytest
 
-from tests.helpers import Result
+from xmppctl.xmpp.ns import ROSTER_NS
+
 from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
-from tests.peer import receive_stored, send_messages, send_subscribe
+from tests.support.peer import receive_stored, send_messages, send_subscribe
 from tests.support import Contact
 
 
@@ -37,13 +36,11 @@ class Counting:
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
-    async def roster_set(self, item, **kw):
-        self._sent.append(("roster-set", item.jid))
-        return await self._inner.roster_set(item, **kw)
-
-    async def roster_remove(self, jid, **kw):
-        self._sent.append(("roster-remove", jid))
-        return await self._inner.roster_remove(jid, **kw)
+    async def query(self, iq_type, payload=None, **kw):
+        item = payload.find(f"{{{ROSTER_NS}}}item") if payload is not None and iq_type == "set" else None
+        if item is not None:
+            self._sent.append(("roster-remove" if item.get("subscription") == "remove" else "roster-set", item.get("jid")))
+        return await self._inner.query(iq_type, payload, **kw)
 
     def send_subscription(self, to, kind, **kw):
         self._sent.append((kind, to))
@@ -55,10 +52,10 @@ class Counting:
 
 
 @pytest.fixture
-def run_counting(monkeypatch, capsys):
+def run_counting(cli):
     """run(*argv) -> (Result, sent): in-process, every real session wrapped in Counting."""
     from xmppctl.cli import main
-    from xmppctl.cli.common import login
+    from xmppctl.cli.context import login
 
     def run(*args: str):
         sent: list = []
@@ -68,11 +65,7 @@ def run_counting(monkeypatch, capsys):
             async with login(st, **kwargs) as s:
                 yield Counting(s, sent)
 
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        capsys.readouterr()
-        code = main(list(args), session_factory=factory)
-        out, err = capsys.readouterr()
-        return Result(code, out, err), sent
+        return cli(list(args), session_factory=factory), sent
 
     return run
 
@@ -235,7 +228,7 @@ def test_fleet_presence_set_hold_is_seen_by_a_fleet_probe_and_ends_with_unavaila
     config = _config(tmp_path, users)
     for name, user in users.items():  # the held process reads each account's own variable
         monkeypatch.setenv(f"XMPPCTL_PASSWORD_{name.upper()}", user.password)
-    h = held(SimpleNamespace(args=["--config", config], password="unused"), "-a", "b*", "presence", "set",
+    h = held(SimpleNamespace(args=["--config", config], password=None), "-a", "b*", "presence", "set",
              "--show", "away", "--hold", "forever", "-o", "ndjson", ready=False)
     assert sorted(h.line()["account"] for _ in range(2)) == ["b0", "b1"], "a row per account once all are up"
     r = run_cli(None, "--config", config, "-a", "w*", "presence", "probe", "--expect-online", "-o", "json")

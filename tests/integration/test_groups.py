@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import Terminal, roster_by_jid
+from tests.support.helpers import Terminal, roster_by_jid
 from tests.support import Contact
 
 SEED = [

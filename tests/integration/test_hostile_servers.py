@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.helpers import User
+from tests.support.helpers import User
 from tests.integration.test_faults import (  # noqa: F401  (certs is a fixture)
     BIND,
     CLIENT_HEADER,

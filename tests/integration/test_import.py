@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers import run_subprocess
+from tests.support.helpers import run_subprocess
 from tests.support import Contact
 
 SEED = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import roster_by_jid
+from tests.support.helpers import roster_by_jid
 from tests.support import Contact
 
 SEED = [Contact("keep@x.org", "Keep", ("G",), "both"), Contact("drop1@x.org", "D1"), Contact("drop2@x.org", "D2")]

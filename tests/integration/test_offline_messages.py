@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_presence import befriend, held  # noqa: F401  (held is a fixture)
-from tests.peer import receive_stored, send_messages, send_subscribe
+from tests.support.peer import receive_stored, send_messages, send_subscribe
 from tests.support import Contact
 
 #: one command of every group, each run with its default options

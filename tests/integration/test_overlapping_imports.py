@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.helpers import Terminal, roster_by_jid
+from tests.support.helpers import Terminal, roster_by_jid
 from tests.support import Contact
 
 SEED = [Contact("keep@x.org", "Keep", ("G",), "both"), Contact("drop@x.org", "D", ("Work",), "both")]

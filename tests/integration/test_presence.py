@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from tests.helpers import User
+from tests.support.helpers import User
 from tests.support import Contact, free_port
 
 
@@ -30,7 +30,8 @@ class Held:
     """A background ``xmppctl presence set --hold forever`` (or a ``presence watch``) process."""
 
     def __init__(self, user: User, *args: str):
-        env = dict(os.environ, XMPPCTL_PASSWORD=user.password)
+        # password None: the accounts' own sources (a fleet run refuses the shared variable)
+        env = dict(os.environ, **({} if user.password is None else {"XMPPCTL_PASSWORD": user.password}))
         self.proc = subprocess.Popen([sys.executable, "-m", "xmppctl", *user.args, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         # a reader thread, so that a line that never comes fails the test instead of hanging it
@@ -338,7 +339,7 @@ def test_without_invisible_a_probe_shows_the_account_online_to_its_contacts(make
 
 @pytest.mark.parametrize("args", [("probe",), ("watch", "--until", "30")])
 def test_invisible_on_a_server_without_xep_0186_is_exit_6_and_sends_no_presence(make_user, args):
-    from tests.helpers import run_subprocess
+    from tests.support.helpers import run_subprocess
 
     alice, bob = make_user("alice"), make_user("bob")
     befriend(alice, bob)

@@ -1,6 +1,6 @@
 """presence probe --details against real servers: contacts whose clients tell what they are.
 
-The contact's resources are plain slixmpp clients (tests/peer.py's way of logging in) that
+The contact's resources are plain slixmpp clients (tests/support/peer.py's way of logging in) that
 send a presence with XEP-0115 caps and a XEP-0319 idle stamp, or without caps, and answer
 disco#info on their caps node, XEP-0092 version, or nothing at all.
 """
@@ -15,7 +15,7 @@ import sys
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 
-from tests.helpers import User
+from tests.support.helpers import User
 from tests.support import Contact
 
 CAPS = "http://jabber.org/protocol/caps"

@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from tests.helpers import Terminal, roster_by_jid
+from tests.support.helpers import Terminal, roster_by_jid
 from tests.support import Contact
 
 SEED = [Contact("keep@x.org", "Keep", ("G",), "both"), Contact("drop1@x.org", "D1", ("Work",)),

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.helpers import User, run_subprocess
+from tests.support.helpers import User, run_subprocess
 from tests.integration.test_faults import _Endpoint, certs  # noqa: F401  (certs is a fixture)
 from tests.integration.test_hostile_servers import PASSWORD, hostile  # noqa: F401  (hostile is a fixture)
 from tests.integration.test_presence import befriend

@@ -172,14 +172,14 @@ def test_approve_of_jid_without_request_sends_nothing_and_stores_no_preapproval(
 def logged_in(user):
     """Keep *user* logged in (bound, no presence) in a background thread while the block runs."""
     from xmppctl.config import Account
-    from xmppctl.session import open_session
+    from xmppctl.xmpp.session import open_session
 
     account = Account(jid=user.jid, server="127.0.0.1", port=user.server.port, ca_file=str(user.server.ca_file))
     ready, done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     async def hold():
-        async with open_session(account, user.password):
+        async with open_session(account, user.password, keeper=lambda xml: False):
             ready.set()
             while not done.is_set():
                 await asyncio.sleep(0.02)

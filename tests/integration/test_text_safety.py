@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.helpers import roster_by_jid
+from tests.support.helpers import roster_by_jid
 from tests.support import Contact
 
 SEED = [Contact("bob@example.org", "Bob", ("Friends", "Work"), "both"),

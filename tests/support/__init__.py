@@ -1,4 +1,6 @@
-"""Throwaway local XMPP servers for the tests, the benchmarks and the demo.
+"""Test support in one place: throwaway local XMPP servers (for the tests, the benchmarks and
+the demo), the fake session (``fakes``), the in-process and child-process CLI runners
+(``helpers``) and a plain client playing a contact (``peer``).
 
 Not part of the product (the wheel ships only ``xmppctl``).  Each server keeps everything in
 one directory and listens on 127.0.0.1 only; only the process started here is ever stopped.

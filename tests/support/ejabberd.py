@@ -44,6 +44,8 @@ class EjabberdServer:
     ca_file: Path | None = None
     dist_port: int = 0
     cookie: str = ""
+    #: a port for direct TLS (XEP-0368) besides the STARTTLS one; none by default
+    direct_tls_port: int | None = None
     _rpc: subprocess.Popen | None = None
 
     kind = "ejabberd"
@@ -135,6 +137,15 @@ CONTRIB_MODULES_CONF_DIR={d}/contrib/conf
         # The node resolves names from this file only: it never sends a DNS query.
         (d / "inetrc").write_text(f'{{lookup, [file]}}.\n{{host, {{127,0,0,1}}, ["localhost", "{self.domain}"]}}.\n')
         required = "true" if self.tls == "required" else "false"
+        direct = "" if not self.direct_tls_port else f"""  -
+    port: {self.direct_tls_port}
+    ip: "127.0.0.1"
+    module: ejabberd_c2s
+    max_stanza_size: 1048576
+    shaper: none
+    access: c2s
+    tls: true
+"""
         # mod_roster without cache and versioning: seed_roster writes Mnesia directly and the
         # next login must see exactly that.
         self.config_file.write_text(f"""# throwaway xmppctl test server, loopback only
@@ -159,7 +170,7 @@ listen:
     access: c2s
     starttls: true
     starttls_required: {required}
-s2s_access: none
+{direct}s2s_access: none
 acl:
   local:
     user_regexp: ""

@@ -50,6 +50,8 @@ class ProsodyServer:
     tls: str = "required"  # required | optional | off
     proc: subprocess.Popen | None = None
     ca_file: Path | None = None
+    #: a port for direct TLS (XEP-0368) besides the STARTTLS one; none by default
+    direct_tls_port: int | None = None
 
     @property
     def config_file(self) -> Path:
@@ -96,7 +98,7 @@ log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{self.director
 interfaces = {{ "127.0.0.1" }}
 local_interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {self.port} }}
-c2s_direct_tls_ports = {{ }}
+c2s_direct_tls_ports = {{ {self.direct_tls_port or ""} }}
 legacy_ssl_ports = {{ }}
 s2s_ports = {{ }}
 http_ports = {{ }}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import xml.etree.ElementTree as ET
 
-from tests.fakes import FakeSession
-from xmppctl.accountcheck import server_software
+from tests.support.fakes import FakeSession
+from xmppctl.login_report import server_software
 
 VERSION = "{jabber:iq:version}"
 

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import FakeSession
-from xmppctl.edits import plan_add, plan_group_delete, plan_group_members, plan_remove, plan_set
+from tests.support.fakes import FakeSession
+from xmppctl.roster.edits import plan_add, plan_group_delete, plan_group_members, plan_remove, plan_set
 from xmppctl.errors import ServerRefused, UsageError, XmppctlError
-from xmppctl.roster import RosterItem
-from xmppctl.sync import ImportOptions, edit_roster, import_roster
+from xmppctl.roster.items import RosterItem
+from xmppctl.roster.workflows import ImportOptions, edit_roster, import_roster
 
 A = replace(RosterItem("a@x.org", "A", "both", False, ("G",)), extra_children=("<c xmlns='urn:e'/>",))
 B = RosterItem("b@x.org", None, "none", False, ())

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from xmppctl.errors import AuthError, DriftFound, Interrupted, PartialFailure, ServerRefused, TimeoutFailure, UsageError
-from xmppctl.fleet import (
+from xmppctl.fleet.run import (
     AccountOutcome,
     error_line,
     error_row,

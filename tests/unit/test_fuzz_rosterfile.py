@@ -2,7 +2,7 @@
 
 Random text, random JSON/TOML values, contact-shaped documents with wrong types, near-valid
 files with one character changed, and CSV with random headers and cells.  Directly against
-xmppctl.rosterfile (only UsageError may escape; what parses is normalised and re-exports
+xmppctl.roster.files (only UsageError may escape; what parses is normalised and re-exports
 unchanged) and through the in-process CLI pointed at a closed port, where a file is either
 rejected (exit 2) or parsed and then cannot connect (exit 4): never 1, never a traceback.
 """
@@ -19,10 +19,10 @@ import tomli_w
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support import free_port
+from tests.support.fakes import FakeSession
 from xmppctl.errors import UsageError
 from xmppctl.jid import bare_jid
-from xmppctl.rosterfile import (
+from xmppctl.roster.files import (
     FORMATS,
     check_exportable,
     parse_roster_text,
@@ -170,7 +170,7 @@ def test_sniffing_any_text_gives_a_format_or_none(text):
     assert sniff_format(text) in (*FORMATS, None)
 
 
-# What the fuzz found (fixed in xmppctl/rosterfile/read.py): errors from the parsers' limits and
+# What the fuzz found (fixed in xmppctl/roster/files/read.py): errors from the parsers' limits and
 # text XML cannot carry got past the validation.
 @pytest.mark.parametrize("fmt, text, expected", [
     ("json", "[" * 100_000, "nested too deeply"),
@@ -190,8 +190,7 @@ def test_parser_limits_and_text_xml_cannot_carry_are_usage_errors(fmt, text, exp
 
 # ---- through the CLI ---------------------------------------------------------------------------
 
-CLOSED_PORT = str(free_port())
-ACCOUNT = ["--jid", "fuzz@localhost", "--server", "127.0.0.1", "--port", CLOSED_PORT, "--timeout", "5"]
+ACCOUNT = ["--jid", "fuzz@localhost"]
 CLI_FUZZ = settings(max_examples=30 * SCALE, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -203,8 +202,8 @@ def file_bytes(text: str) -> bytes:
 @pytest.mark.parametrize("fmt", FORMATS)
 @CLI_FUZZ
 @given(data=st.data())
-@example(data=None)  # a file that parses: proves the closed port really gives exit 4
-def test_cli_on_any_file_exits_2_or_4_never_with_a_traceback(run_cli, tmp_path, fmt, data):
+@example(data=None)  # a file that parses: proves that a valid file gets through to the session
+def test_cli_on_any_file_exits_0_or_2_never_with_a_traceback(cli, tmp_path, fmt, data):
     if data is None:
         text, command, suffix, via_stdin = '[{"jid": "a@x.org"}]', ["roster", "diff"], ".json", False
         fmt = "json"
@@ -217,16 +216,17 @@ def test_cli_on_any_file_exits_2_or_4_never_with_a_traceback(run_cli, tmp_path, 
     path = tmp_path / f"roster{suffix}"
     path.write_bytes(file_bytes(text))
     if via_stdin:
-        # run_cli's stdin is text: what a UTF-8 terminal would have decoded
+        # the runner's stdin is text: what a UTF-8 terminal would have decoded
         stdin = file_bytes(text).decode("utf-8", "replace")
         target, fmt_args = "-", (["-f", fmt] if suffix else [])
     else:
         stdin, target, fmt_args = None, str(path), []
-    r = run_cli(None, *ACCOUNT, *command, target, *fmt_args, stdin=stdin, env={"XMPPCTL_PASSWORD": "fuzz-pw"})
-    assert r.code in (2, 4), (r.code, r.stderr)
+    fake = FakeSession(bare_jid="fuzz@localhost")  # an empty roster: the file's contacts are all new
+    r = cli([*ACCOUNT, *command, target, *fmt_args], session_factory=fake.factory, stdin=stdin or "")
+    assert r.code in (0, 2), (r.code, r.stderr)
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
-    assert r.stdout == ""
-    if r.code == 4:
-        assert "refused" in r.stderr
+    assert fake.sent == [], "a dry run and a diff send nothing"
+    if r.code == 2:  # refused input: no session was opened, nothing printed
+        assert fake.opened == [] and r.stdout == "", r.stderr
     if data is None:
-        assert r.code == 4
+        assert r.code == 0 and len(fake.opened) == 1, r.stderr

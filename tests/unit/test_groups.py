@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from xmppctl.groups import KEEP, add_group, delete_group, edit_item, list_groups, members, remove_group, rename_group
-from xmppctl.roster import RosterItem
+from xmppctl.roster.groups import KEEP, add_group, delete_group, edit_item, list_groups, members, remove_group, rename_group
+from xmppctl.roster.items import RosterItem
 
 A = RosterItem("a@x.org", "A", "both", False, ("Friends", "Work"))
 B = RosterItem("b@x.org", None, "to", True, ("Work",))
@@ -81,7 +81,7 @@ def test_edit_item_changes_only_what_is_asked():
 def test_every_group_rewrite_keeps_what_other_clients_stored_on_the_item():
     from dataclasses import replace
 
-    from xmppctl.roster import item_element
+    from xmppctl.roster.items import item_element
 
     extra = ("<ns0:color xmlns:ns0=\"urn:example:color\">teal</ns0:color>",)
     rich = replace(A, extra_children=extra, extra_attrs=(("weird", "w"),))

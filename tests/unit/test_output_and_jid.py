@@ -64,7 +64,7 @@ def test_table_escapes_newlines_so_a_contact_cannot_forge_rows():
     ("lone\udcff", "lone\\udcff"), ("Ünïcode 日本 🎉", "Ünïcode 日本 🎉"), ("back\\slash", "back\\slash"),
 ])
 def test_safe_text_escapes_controls_and_bidi_only(raw, shown):
-    from xmppctl.output import safe_text
+    from xmppctl.text import safe_text
 
     assert safe_text(raw) == shown
 

@@ -21,8 +21,8 @@ from xmppctl.presence import (
     select_targets,
     to_event,
 )
-from xmppctl.cli.presence import parse_duration
-from xmppctl.roster import RosterItem
+from xmppctl.cli.commands.presence import parse_duration
+from xmppctl.roster.items import RosterItem
 
 ME = "me@example.org"
 

@@ -6,7 +6,7 @@ import json
 import os
 
 from xmppctl.cli.complete import roster_cache_path, save_roster_cache
-from xmppctl.roster import RosterItem
+from xmppctl.roster.items import RosterItem
 
 ME = "me@example.org"
 ROSTER = [RosterItem("alice@x.org", "Alice", groups=("Friends",)), RosterItem("bob@x.org", groups=("Work", "Ünïcode"))]

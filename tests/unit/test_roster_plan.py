@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xmppctl.errors import UsageError
-from xmppctl.roster import RosterItem, item_element, plan_roster, remove_element, validate_group, validate_groups, validate_name
+from xmppctl.roster.items import RosterItem, item_element, plan_roster, remove_element
+from xmppctl.text import validate_group, validate_groups, validate_name
 
 A = RosterItem("a@x.org", "A", "both", False, ("Friends",))
 B = RosterItem("b@x.org", None, "to", True, ())
@@ -94,7 +95,7 @@ ITEM_XML = (f"<item xmlns='jabber:iq:roster' jid='e@x.org' name='E' subscription
 def _parsed():
     import xml.etree.ElementTree as ET
 
-    from xmppctl.roster import parse_item
+    from xmppctl.roster.items import parse_item
 
     return parse_item(ET.fromstring(ITEM_XML))
 

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import pytest
 
 from xmppctl.errors import UsageError
-from xmppctl.roster import RosterItem
-from xmppctl.rosterfile import (
+from xmppctl.roster.items import RosterItem
+from xmppctl.roster.files import (
     backup_path,
     format_for,
     load_roster_file,
@@ -181,7 +181,7 @@ def test_backup_names_are_timestamped_and_never_overwrite(tmp_path):
 
 def test_a_file_reads_back_whatever_export_wrote_from_the_server():
     """Names and groups other clients stored (long, multi-line, whitespace-only) are restorable."""
-    from xmppctl.rosterfile import iter_toml, parse_toml
+    from xmppctl.roster.files import iter_toml, parse_toml
 
     items = [RosterItem("a@x.org", "é" * 750, groups=("   ", "a\tb")),
              RosterItem("b@x.org", "first\nsecond\r\tthird \x7f\x9b", groups=(" padded ",))]

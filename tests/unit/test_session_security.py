@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from xmppctl.session import SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, _patch_scram, is_loopback_address
+from xmppctl.xmpp.session import SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, _patch_scram, is_loopback_address
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "::ffff:127.0.0.1"])

@@ -10,8 +10,13 @@ import pytest
 
 from xmppctl.config import Account
 from xmppctl.errors import XmppctlError
-from xmppctl import session as session_module
-from xmppctl.session import open_session
+from xmppctl.xmpp import session as session_module
+from xmppctl.xmpp.session import open_session
+
+
+def NO_STRAYS_EXPECTED(xml) -> bool:  # noqa: N802 - no message reaches these sessions; none is kept
+    return False
+
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def _try_login(account: Account) -> None:
     """Build the session's client and let the connection be refused (nothing listens)."""
 
     async def go() -> None:
-        async with open_session(account, "secret"):
+        async with open_session(account, "secret", keeper=NO_STRAYS_EXPECTED):
             pass
 
     with pytest.raises(XmppctlError):
@@ -61,12 +66,14 @@ def test_system_store_is_loaded_once_per_process(store_loads):
     assert store_loads == ["system"]
 
 
-def test_ca_file_is_loaded_on_top_of_the_system_store_once(store_loads, tmp_path):
+def test_ca_file_replaces_the_system_store_and_is_loaded_once(store_loads, tmp_path):
+    # --ca-file pins (as curl --cacert does): the system store is not loaded at all
     cafile = ssl.get_default_verify_paths().cafile
     if not cafile:
         pytest.skip("no system CA bundle file to use as --ca-file")
     _try_login(_account(ca_file=cafile))
-    assert store_loads == ["system", "file"]
+    _try_login(_account(ca_file=cafile))
+    assert store_loads == ["file"]
 
 
 def test_insecure_loads_no_store(store_loads):
@@ -79,7 +86,7 @@ def test_building_a_client_does_not_import_pygments():
     import subprocess
     import sys
 
-    code = ("import sys; from xmppctl.config import Account; from xmppctl.session import _make_client; "
+    code = ("import sys; from xmppctl.config import Account; from xmppctl.xmpp.session import _make_client; "
             "_make_client(Account(jid='me@example.org'), 'pw'); print('slixmpp' in sys.modules, 'pygments' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["True", "False"], proc.stderr

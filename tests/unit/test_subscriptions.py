@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from xmppctl.errors import ServerRefused, UsageError
-from xmppctl.roster import RosterItem, item_element
+from xmppctl.roster.items import RosterItem, item_element
 from xmppctl.subscriptions import (
     PresenceWatcher,
     SubscriptionResult,
@@ -176,7 +176,7 @@ def _answer(fake, kind: str, **kwargs):
 
 
 def test_answer_pending_answers_only_pending_jids_and_names_the_others():
-    from tests.fakes import FakeSession
+    from tests.support.fakes import FakeSession
 
     fake = FakeSession(pending_in=["a@example.org", "b@example.org", "c@example.org"])
     outcome = _answer(fake, "approve", jids=["b@example.org", "nobody@example.org"])
@@ -186,7 +186,7 @@ def test_answer_pending_answers_only_pending_jids_and_names_the_others():
 
 
 def test_answer_pending_dry_run_sends_no_answer():
-    from tests.fakes import FakeSession
+    from tests.support.fakes import FakeSession
 
     fake = FakeSession(pending_in=["a@example.org"])
     outcome = _answer(fake, "deny", all_=True, dry_run=True)
@@ -195,7 +195,7 @@ def test_answer_pending_dry_run_sends_no_answer():
 
 
 def test_deny_with_block_is_refused_before_any_presence_where_blocking_is_missing():
-    from tests.fakes import FakeSession
+    from tests.support.fakes import FakeSession
 
     fake = FakeSession(pending_in=["a@example.org"])
     with pytest.raises(ServerRefused, match="block"):

@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from xmppctl.errors import UsageError
-from xmppctl.roster import RosterItem
-from xmppctl.team import (
+from xmppctl.roster.items import RosterItem
+from xmppctl.fleet.team import (
     PHASE_APPROVE,
     PHASE_PREAPPROVE,
     PHASE_REQUEST,

@@ -1,4 +1,4 @@
-"""xmppctl.teamsync without the CLI: sync_team against fake sessions (what servers do: tests/integration/test_fleet.py)."""
+"""xmppctl.fleet.team_sync without the CLI: sync_team against fake sessions (what servers do: tests/integration/test_fleet.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from tests.fakes import FakeSession
+from tests.support.fakes import FakeSession
 from xmppctl.errors import AuthError, XmppctlError
-from xmppctl.roster import RosterItem
-from xmppctl.team import Team, TeamMember
-from xmppctl.teamsync import sync_team
+from xmppctl.roster.items import RosterItem
+from xmppctl.fleet.team import Team, TeamMember
+from xmppctl.fleet.team_sync import sync_team
 
 TEAM = Team("Ops", (TeamMember("a"), TeamMember("b")))
 JIDS = {"a": "a@x.org", "b": "b@x.org"}
@@ -76,13 +76,13 @@ def test_a_removal_first_planned_in_a_later_round_is_backed_up_and_asked_for(tmp
     """Another client puts former member c back into a's team group while the run applies round 1."""
     fakes = {"a": FakeSession.with_roster(RosterItem("b@x.org", "b", "both", groups=("Ops",)), bare_jid="a@x.org"),
              "b": FakeSession(bare_jid="b@x.org")}
-    set_on_b = fakes["b"].roster_set
+    set_on_b = fakes["b"]._roster_set
 
-    async def roster_set(item, **kwargs):
-        await set_on_b(item, **kwargs)
+    async def roster_set(item, what):
+        await set_on_b(item, what)
         fakes["a"].roster["c@x.org"] = RosterItem("c@x.org", "C", "both", groups=("Ops",))
 
-    fakes["b"].roster_set = roster_set
+    fakes["b"]._roster_set = roster_set
     questions, lines = [], []
 
     async def decline(question: str) -> bool:

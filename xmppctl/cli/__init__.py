@@ -8,17 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import account as account_cli
-from . import block as block_cli
-from . import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app)
-from . import groups as groups_cli
-from . import presence as presence_cli
-from . import roster as roster_cli
-from . import subscribe as subscribe_cli
-from . import team as team_cli
-from ..fleet import DEFAULT_PARALLEL
-from .common import State
-from .fleet import FLEET_HELP
+from .commands import account as account_cli
+from .commands import block as block_cli
+from .commands import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app
+from .commands import group as groups_cli
+from .commands import presence as presence_cli
+from .commands import roster as roster_cli
+from .commands import sub as subscribe_cli
+from .commands import team as team_cli
+from ..fleet.run import DEFAULT_PARALLEL
+from .context import State
+from .selection import FLEET_HELP
 from .complete import complete_account, completion_requested, enable_shell_completion
 
 HELP = """Admin utility for XMPP accounts: rosters, groups, subscriptions and presence.
@@ -71,10 +71,10 @@ def root(
     all_accounts: Annotated[bool, typer.Option("--all-accounts", help="Run the command for every account in the config file. " + FLEET_HELP)] = False,
     parallel: Annotated[int, typer.Option("--parallel", metavar="N", min=1, help="Fleet mode: at most N sessions open at once [default: 16].", show_default=False)] = DEFAULT_PARALLEL,
     jid: Annotated[Optional[str], typer.Option("--jid", metavar="JID", help="Log in as this bare JID [env: XMPPCTL_JID].", show_default=False)] = None,
-    server: Annotated[Optional[str], typer.Option("--server", metavar="HOST", help="Connect to HOST instead of the JID's domain (SRV) [env: XMPPCTL_SERVER].", show_default=False)] = None,
-    port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port [default: 5222, 5223 with --tls direct].", show_default=False)] = None,
-    tls: Annotated[Optional[str], typer.Option("--tls", metavar="MODE", help="starttls or direct (TLS is always required) [default: starttls].", show_default=False)] = None,
-    ca_file: Annotated[Optional[str], typer.Option("--ca-file", metavar="PATH", help="Also trust the CA certificates in PATH (PEM).", show_default=False)] = None,
+    server: Annotated[Optional[str], typer.Option("--server", metavar="HOST", help="Connect to exactly HOST (no SRV lookup) instead of finding the JID's server by DNS [env: XMPPCTL_SERVER].", show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port; alone: the JID's domain on PORT, no SRV lookup [default: 5222, 5223 with --tls direct].", show_default=False)] = None,
+    tls: Annotated[Optional[str], typer.Option("--tls", metavar="MODE", help="starttls or direct (TLS is always required) [default: starttls; by DNS, both kinds of SRV record are used, direct TLS first at equal priority unless starttls is set].", show_default=False)] = None,
+    ca_file: Annotated[Optional[str], typer.Option("--ca-file", metavar="PATH", help="Trust only the CA certificates in PATH (PEM), instead of the system store.", show_default=False)] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Deadline for each network phase [default: 10].", show_default=False)] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify the server certificate (prints a warning); SCRAM only then, never PLAIN, so an impostor gets no password.")] = False,
     allow_plaintext: Annotated[bool, typer.Option("--allow-plaintext-loopback", help="Allow a server without TLS, only on a loopback address (127.0.0.0/8, ::1, localhost), checked again on the address actually connected to; SCRAM only, never PLAIN.")] = False,
@@ -193,12 +193,14 @@ def _output_hint(argv: list[str]) -> str | None:
 
 
 def _report(exc, fmt: str | None) -> int:
-    import json
+    """The error on stderr: one line, remote text in it (a server's error text, JIDs) escaped as
+    in tables, or one ASCII JSON object with -o json/ndjson."""
+    from ..text import safe_text, stderr_json
 
     if fmt == "json" or fmt == "ndjson":
-        sys.stderr.write(json.dumps(exc.to_json(), ensure_ascii=False) + "\n")
+        sys.stderr.write(stderr_json(exc.to_json()) + "\n")
     else:
-        sys.stderr.write(f"xmppctl: {exc.message}\n")
+        sys.stderr.write(f"xmppctl: {safe_text(exc.message)}\n")
     return int(exc.exit_code)
 
 
@@ -239,9 +241,7 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
             code = _report(Interrupted("interrupted"), hint)
     except XmppctlError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         st = _current_state()
         code = _report(exc, (st.output if st and st.output else hint))
     except typer.Exit as exc:
@@ -269,11 +269,23 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
         code = int(ExitCode.OK)
     except Exception as exc:  # a bug: one line unless --debug
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         code = _report(XmppctlError(f"internal error: {type(exc).__name__}: {exc}"), hint)
     return code
+
+
+def _print_traceback() -> None:
+    """--debug: the exception's traceback on stderr, with every password a login used redacted
+    and each line escaped (an exception message may quote a server)."""
+    import traceback
+
+    from ..text import safe_lines
+
+    text = traceback.format_exc()
+    session = sys.modules.get("xmppctl.xmpp.session")  # only loaded, and so only holding passwords, after a login
+    if session is not None:
+        text = session.redact_trace(text)
+    sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
 
 
 _CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)
@@ -302,9 +314,3 @@ def _silence_stdout() -> None:
 
 def _current_state() -> State | None:
     return _STATE_HOLDER[-1] if _STATE_HOLDER else None
-
-
-def entry() -> None:
-    from ..launch import entry as launch_entry
-
-    launch_entry()

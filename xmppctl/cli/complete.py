@@ -6,7 +6,7 @@ cache that ``roster list`` leaves behind, imports nothing heavy (no slixmpp, no 
 swallows every error: a broken config or cache means "no suggestions", never a traceback on
 the user's prompt.
 
-Roster cache: ``$XDG_CACHE_HOME/xmppctl/roster/<bare jid>.json`` (default ``~/.cache``),
+Roster cache: ``$XDG_CACHE_HOME/xmppctl/roster/items/<bare jid>.json`` (default ``~/.cache``),
 ``{"jid": ..., "items": [{"jid": ..., "name": ..., "groups": [...]}, ...]}``, directory 0700
 and file 0600 because a roster is personal data.
 """

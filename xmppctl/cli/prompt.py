@@ -22,8 +22,10 @@ async def confirm(question: str) -> bool:
     Enter, "n" or end of input (Ctrl-D) mean no; "y" or "yes" mean yes; anything else asks
     again.  Callers ask only when stdin is a terminal (else they require --yes).
     """
+    from ..text import safe_text
+
     fd = sys.stdin.fileno()
-    prompt = f"{question} [y/N]: "
+    prompt = f"{safe_text(question)} [y/N]: "  # it may list JIDs from the server
     try:
         while True:
             sys.stderr.write(prompt)
@@ -46,10 +48,10 @@ async def confirm(question: str) -> bool:
 
 async def confirm_or_abort(question: str) -> None:
     """:func:`confirm`, raising "aborted: nothing was changed" (exit 1) unless the answer is yes."""
-    from ..errors import XmppctlError
+    from ..errors import aborted
 
     if not await confirm(question):
-        raise XmppctlError("aborted: nothing was changed")
+        raise aborted()
 
 
 async def _read_line(fd: int) -> str | None:

@@ -14,7 +14,7 @@ from ..errors import ConnectionFailure
 from .model import PRESENCE_TAG
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..xmpp.session_api import SessionAPI
 
 
 class PresenceInbox:
@@ -33,7 +33,7 @@ class PresenceInbox:
         except asyncio.QueueEmpty:
             return None
 
-    async def get(self, session: Session, timeout: float | None, stop: asyncio.Event | None = None) -> ET.Element | None:
+    async def get(self, session: SessionAPI, timeout: float | None, stop: asyncio.Event | None = None) -> ET.Element | None:
         """The next presence; None at *timeout* or when *stop* is set; ConnectionFailure if the stream closes."""
         ready = self.get_nowait()
         if ready is not None:

@@ -8,12 +8,9 @@ from datetime import datetime, timezone
 
 from ..errors import UsageError
 from ..jid import parse_jid
+from ..xmpp.ns import CAPS_NS, CLIENT_NS, DELAY_NS, IDLE_NS
 
-CLIENT_NS = "jabber:client"
 PRESENCE_TAG = f"{{{CLIENT_NS}}}presence"
-DELAY_NS = "urn:xmpp:delay"
-CAPS_NS = "http://jabber.org/protocol/caps"
-IDLE_NS = "urn:xmpp:idle:1"
 
 SHOWS = ("chat", "away", "xa", "dnd")
 #: what ``--show`` accepts: the four RFC values plus "available" (no <show/> element)
@@ -95,7 +92,7 @@ def parse_presence(el: ET.Element) -> PresenceInfo | None:
         since = delay.get("stamp")
     error = error_text = None
     if ptype == "error":
-        from ..session import stanza_error
+        from ..xmpp.stanza import stanza_error
 
         error, error_text = stanza_error(el)
         error_text = error_text or None

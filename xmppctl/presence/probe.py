@@ -22,16 +22,12 @@ from ..jid import bare_jids, parse_jid
 from .inbox import PresenceInbox
 from .model import READ_ONLY_PRIORITY, PresenceInfo, parse_presence, utc_iso
 from .publish import barrier, become_invisible, initial_presence
+from ..xmpp.ns import DATA_NS, DISCO_INFO_NS, LAST_NS, SOFTWARE_INFO_FORM, VERSION_NS
 
 if TYPE_CHECKING:
-    from ..roster import RosterItem
-    from ..session import Session
+    from ..roster.items import RosterItem
+    from ..xmpp.session_api import SessionAPI
 
-LAST_NS = "jabber:iq:last"
-VERSION_NS = "jabber:iq:version"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
-DATA_NS = "jabber:x:data"
-SOFTWARE_INFO_FORM = "urn:xmpp:dataforms:softwareinfo"
 #: roster subscription states under which the server probes the contact for us
 PROBED_SUBSCRIPTIONS = ("to", "both")
 #: keys of a probe row in JSON/NDJSON/CSV output, in this order (a documented contract)
@@ -183,7 +179,7 @@ def not_online(rows: Iterable[PresenceRow]) -> list[str]:
     return sorted(seen - online)
 
 
-async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
+async def probe(session: SessionAPI, inbox: PresenceInbox, *, jids: Sequence[str] = (), groups: Iterable[str] = (),
                 priority: int = READ_ONLY_PRIORITY, last: bool = False, details: bool = False,
                 invisible: bool = False) -> PresenceSnapshot:
     """Snapshot of the selected contacts' presence (see the module docstring for how it ends).
@@ -191,7 +187,7 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
     *invisible*: first make the session invisible (:func:`become_invisible`; ServerRefused,
     with nothing else sent, where the server lacks XEP-0186).
     """
-    from ..roster import fetch_roster
+    from ..roster.items import fetch_roster
 
     if invisible:
         await become_invisible(session)
@@ -226,7 +222,7 @@ async def probe(session: Session, inbox: PresenceInbox, *, jids: Sequence[str] =
     return PresenceSnapshot(rows=rows)
 
 
-async def _offline_evidence(session: Session, collector: ProbeCollector, settled: asyncio.Event) -> None:
+async def _offline_evidence(session: SessionAPI, collector: ProbeCollector, settled: asyncio.Event) -> None:
     """Ask XEP-0012 about the contacts still silent once the server has handled our presence.
 
     Prosody answers a probe of an offline contact with ``unavailable``; ejabberd sends nothing,
@@ -278,7 +274,7 @@ def parse_last_activity(result: ET.Element | None, now: datetime) -> tuple[int, 
     return seconds, (query.text or None)
 
 
-async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | None:
+async def last_activity(session: SessionAPI, jid: str) -> tuple[int, str | None] | None:
     """XEP-0012 seconds since *jid* was last online and its last status; None if refused, unsupported or absurd."""
     from ..errors import ServerRefused, TimeoutFailure
 
@@ -289,7 +285,7 @@ async def last_activity(session: Session, jid: str) -> tuple[int, str | None] | 
     return parse_last_activity(result, datetime.now(timezone.utc))
 
 
-async def add_last_activity(session: Session, rows: list[PresenceRow]) -> list[PresenceRow]:
+async def add_last_activity(session: SessionAPI, rows: list[PresenceRow]) -> list[PresenceRow]:
     """Fill last_seen/idle (and an empty status) of offline rows via XEP-0012, queried in parallel."""
     offline = [i for i, row in enumerate(rows) if row.state == "offline" and row.last_seen is None]
     answers = await asyncio.gather(*(last_activity(session, rows[i].jid) for i in offline))
@@ -328,7 +324,7 @@ def describe_software(result: ET.Element | None) -> str | None:
     return named[0] if named else next((i.get("name") for i in identities if i.get("name")), None)
 
 
-async def client_software(session: Session, info: PresenceInfo, deadline: float) -> str | None:
+async def client_software(session: SessionAPI, info: PresenceInfo, deadline: float) -> str | None:
     """What client a resource runs: disco#info on its XEP-0115 caps node, else XEP-0092; None if unknown."""
     from ..errors import ServerRefused, TimeoutFailure
 
@@ -351,7 +347,7 @@ async def client_software(session: Session, info: PresenceInfo, deadline: float)
     return None
 
 
-async def add_client_software(session: Session, rows: list[PresenceRow], resources: dict[str, dict[str, PresenceInfo]],
+async def add_client_software(session: SessionAPI, rows: list[PresenceRow], resources: dict[str, dict[str, PresenceInfo]],
                               deadline: float) -> list[PresenceRow]:
     """Fill ``client`` of the online rows, all resources asked at once, none past *deadline*."""
     online = [(i, resources[row.jid][row.resource or ""]) for i, row in enumerate(rows)

@@ -12,11 +12,11 @@ from ..errors import ConnectionFailure, UsageError
 from ..jid import parse_jid
 from ..text import validate_status
 from .model import check_priority, parse_show
+from ..xmpp.ns import DISCO_INFO_NS, INVISIBLE_NS, PING_NS
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..xmpp.session_api import SessionAPI
 
-PING_NS = "urn:xmpp:ping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +43,13 @@ def make_request(*, show: str | None = None, status: str | None = None, priority
                            status=validate_status(status, "--status"), priority=check_priority(priority), to=tuple(targets))
 
 
-def send_presence(session: Session, req: PresenceRequest) -> None:
+def send_presence(session: SessionAPI, req: PresenceRequest) -> None:
     """Send *req*: one broadcast presence, or one directed presence per target."""
     for target in req.to or (None,):
         session.send_presence(to=target, type=req.type, show=req.show, status=req.status, priority=req.priority)
 
 
-async def publish(session: Session, req: PresenceRequest) -> None:
+async def publish(session: SessionAPI, req: PresenceRequest) -> None:
     """Send *req*; a broadcast available presence at priority >= 0 (which makes servers flush
     stored offline messages) is preceded by the XEP-0013 request that keeps them stored where
     the server supports it.  Messages that reach the session anyway go to its StrayKeeper."""
@@ -58,7 +58,7 @@ async def publish(session: Session, req: PresenceRequest) -> None:
     send_presence(session, req)
 
 
-async def announce(session: Session, req: PresenceRequest) -> None:
+async def announce(session: SessionAPI, req: PresenceRequest) -> None:
     """:func:`publish` *req*, then wait for the answer to a ping sent after it: once this
     returns the server has the presence, so scripts (and tests) waiting for what a command
     prints can rely on the contacts seeing it."""
@@ -66,7 +66,7 @@ async def announce(session: Session, req: PresenceRequest) -> None:
     await barrier(session)
 
 
-async def hold_presence(session: Session, req: PresenceRequest, hold: float | None, stop: asyncio.Event) -> str:
+async def hold_presence(session: SessionAPI, req: PresenceRequest, hold: float | None, stop: asyncio.Event) -> str:
     """Keep the session (and the presence just sent) up for *hold* seconds (None: forever) or
     until *stop* is set, then send unavailable to the same audience.  Returns why it ended.
     """
@@ -83,7 +83,7 @@ async def hold_presence(session: Session, req: PresenceRequest, hold: float | No
     return "signal" if stopper in done else "time"
 
 
-async def barrier(session: Session, timeout: float | None = None) -> None:
+async def barrier(session: SessionAPI, timeout: float | None = None) -> None:
     """Ping our own server and wait for the answer: everything the server wrote to us before
     (e.g. a contact's other resources' probe answers) has then been seen by the stanza hook.
     """
@@ -96,7 +96,7 @@ async def barrier(session: Session, timeout: float | None = None) -> None:
         pass
 
 
-async def initial_presence(session: Session, priority: int) -> None:
+async def initial_presence(session: SessionAPI, priority: int) -> None:
     """Broadcast available presence at *priority*; at >= 0 (an explicit choice) first ask
     XEP-0013 to keep stored messages stored where the server allows it."""
     if priority >= 0:
@@ -104,11 +104,9 @@ async def initial_presence(session: Session, priority: int) -> None:
     session.send_initial_presence(priority)
 
 
-INVISIBLE_NS = "urn:xmpp:invisible:0"
-DISCO_INFO_NS = "http://jabber.org/protocol/disco#info"
 
 
-async def server_offers(session: Session, feature: str) -> bool:
+async def server_offers(session: SessionAPI, feature: str) -> bool:
     """Whether the account's server lists *feature* in its disco#info (an error answer: no)."""
     from ..errors import ServerRefused
 
@@ -121,7 +119,7 @@ async def server_offers(session: Session, feature: str) -> bool:
     return any(f.get("var") == feature for f in result.iter(f"{{{DISCO_INFO_NS}}}feature"))
 
 
-async def become_invisible(session: Session) -> None:
+async def become_invisible(session: SessionAPI) -> None:
     """XEP-0186: make this session invisible before it sends any presence; exit 6 where unsupported.
 
     The server is asked first (disco#info); without ``urn:xmpp:invisible:0`` nothing else is

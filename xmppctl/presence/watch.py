@@ -15,7 +15,7 @@ from .model import READ_ONLY_PRIORITY, SUBSCRIPTION_TYPES, PresenceInfo, parse_p
 from .publish import initial_presence
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..xmpp.session_api import SessionAPI
 
 #: keys of a watch event, in this order (a documented contract)
 WATCH_COLUMNS = ("at", "jid", "resource", "kind", "type", "show", "status", "priority", "since", "error")
@@ -72,7 +72,7 @@ class WatchFilter:
         return jid in self.jids or (self.group_members is not None and jid in self.group_members)
 
 
-async def watch(session: Session, inbox: PresenceInbox, stop: asyncio.Event, *, jids: Sequence[str] = (),
+async def watch(session: SessionAPI, inbox: PresenceInbox, stop: asyncio.Event, *, jids: Sequence[str] = (),
                 groups: Iterable[str] = (), priority: int = READ_ONLY_PRIORITY, count: int | None = None,
                 until: float | None = None) -> AsyncIterator[PresenceEvent]:
     """Yield presence events as they arrive until *count* events, *until* seconds, or *stop*.
@@ -83,7 +83,7 @@ async def watch(session: Session, inbox: PresenceInbox, stop: asyncio.Event, *, 
     wanted_groups = set(groups)
     filt = WatchFilter(jids=frozenset(bare_jids(list(jids))))
     if wanted_groups:
-        from ..roster import fetch_roster
+        from ..roster.items import fetch_roster
 
         roster = await fetch_roster(session)
         filt.group_members = frozenset(i.jid for i in roster if wanted_groups.intersection(i.groups))
