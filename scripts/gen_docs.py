@@ -90,7 +90,7 @@ FILES = [
 ]
 
 #: README sections the man page repeats (one source for what is guaranteed)
-README_GUARANTEES = ("Security", "Your messages are never lost")
+README_GUARANTEES = ("Security", "Your messages are never lost", "Moving an account")
 #: other README sections the man page repeats, each as its own man section: (man title, README title)
 README_MAN_SECTIONS = (("FINDING THE SERVER", "Finding the server"),)
 
@@ -354,6 +354,7 @@ def man_page(nodes: list[Node]) -> str:
             subs = [n for n in commands if n.path[:-1] == node.path]
             if subs:
                 out += [".PP", "Commands: " + ", ".join(f"\\fB{roff(n.path[-1])}\\fR" for n in subs) + "."]
+            out += roff_params(node)  # a group's own options (check -V), if it has any
         else:
             out += roff_params(node)
     for man_title, title in README_MAN_SECTIONS:

@@ -171,7 +171,7 @@ def test_sub_request_group_replaces_like_roster_add_and_add_group_adds(run_fake)
 def test_a_bad_choice_is_answered_in_our_words(run_fake):
     fake = FakeSession.with_roster(ALICE)
     r = run_fake(fake, "roster", "list", "-o", "yaml")
-    assert (r.code, r.stderr) == (2, "xmppctl: -o/--output 'yaml': not one of table, json, ndjson, csv\n")
+    assert (r.code, r.stderr) == (2, "xmppctl: -o/--output 'yaml': not one of table, json, ndjson, csv, prometheus\n")
     assert fake.opened == []
 
 

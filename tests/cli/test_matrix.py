@@ -31,6 +31,8 @@ ARGS: dict[str, list[str]] = {
     "account show": ["acc1"],
     "account test": ["acc1"],
     "block add": ["spam@example.org"],
+    "check login": [],
+    "check presence": ["alice@example.org"],
     "block list": [],
     "block remove": ["spam@example.org"],
     "group add": ["Friends", "carol@example.org"],
@@ -48,6 +50,7 @@ ARGS: dict[str, list[str]] = {
     "roster export": [],
     "roster import": ["{roster}", "--yes"],
     "roster list": [],
+    "roster migrate": ["--to", "acc2", "--settle", "0"],
     "roster remove": ["alice@example.org"],
     "roster set": ["alice@example.org", "--add-group", "Close"],
     "roster show": ["alice@example.org"],
@@ -60,6 +63,9 @@ ARGS: dict[str, list[str]] = {
     "sub revoke": ["carol@example.org"],
     "team sync": ["{team}"],
 }
+
+#: -o of the monitoring checks
+CHECK_FORMATS = ("plugin", "prometheus")
 
 #: cases that fail today: id -> why (xfail strict: remove the entry when it passes)
 KNOWN_FAILURES: dict[str, str] = {}
@@ -138,7 +144,8 @@ def cases() -> list[Case]:
     for name, command in commands().items():
         options = {opt: p for p in command.params for opt in getattr(p, "opts", ())}
         output = options.get("--output")
-        formats = list(output.type.choices) if output is not None else [None]
+        # the check commands' -o is free text, so that a wrong value is UNKNOWN (3), not a usage error
+        formats = list(getattr(output.type, "choices", None) or CHECK_FORMATS) if output is not None else [None]
         dry_runs = (False, True) if "--dry-run" in options else (False,)
         for fmt, fleet, dry_run, server in itertools.product(formats, (False, True), dry_runs, SERVERS):
             out.append(Case(name, fmt, fleet, dry_run, server))

@@ -33,7 +33,8 @@ def heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.partition(".")[0] in HEAVY)
 
 
-@pytest.mark.parametrize("args", [("--help",), ("roster", "list", "--help"), ("roster", "import", "--help")])
+@pytest.mark.parametrize("args", [("--help",), ("roster", "list", "--help"), ("roster", "import", "--help"),
+                                  ("check", "presence", "--help")])
 def test_help_imports_nothing_heavy(args):
     r, modules = run_traced(*args)
     assert r.code == 0 and "Usage:" in r.stdout
@@ -63,3 +64,9 @@ def test_help_does_not_pull_pydantic():
         pytest.skip(f"typer {typer.__version__} is outside the range pyproject.toml allows")
     _, modules = run_traced("roster", "list", "--help")
     assert "pydantic" not in modules
+
+
+def test_check_usage_error_is_unknown_and_answered_before_anything_heavy_is_imported():
+    r, modules = run_traced("check", "login", "-w", "not-a-range")
+    assert r.code == 3 and r.stdout.startswith("XMPP LOGIN UNKNOWN - -w/--warning 'not-a-range'")
+    assert heavy(modules) == []

@@ -15,7 +15,7 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("fmt", ["toml", "json"])
+@pytest.mark.parametrize("fmt", ["toml", "json", "xml"])  # xml: XEP-0227
 def test_an_export_of_hostile_names_imports_back_unchanged(run_cli, make_user, tmp_path, fmt):
     source, target = make_user("src"), make_user("dst")
     source.seed(HOSTILE)

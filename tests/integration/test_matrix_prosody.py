@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.cli.test_matrix import ARGS, DOCUMENTED_EXITS, ROSTER_FILE, TEAM_FILE, commands
+from tests.cli.test_matrix import ARGS, CHECK_FORMATS, DOCUMENTED_EXITS, ROSTER_FILE, TEAM_FILE, commands
 from tests.support import Contact
 
 pytestmark = pytest.mark.server_only("prosody", reason="one server is enough for this slice; the commands' "
@@ -54,6 +54,9 @@ def test_command_once_in_json_and_as_a_table(command, accounts, run_cli, tmp_pat
     config, jids = accounts
     monkeypatch.chdir(tmp_path)
     output = next((p for p in commands()[command].params if "--output" in getattr(p, "opts", ())), None)
+    if command.startswith("check "):  # monitoring plugins: their own formats and exit codes
+        _check_once(command, config, jids, tmp_path, run_cli)
+        return
     choices = list(output.type.choices) if output is not None else []
     for fmt in (["json", "table" if "table" in choices else choices[0]] if choices else [None]):
         argv = ["--config", str(config), "--timeout", "5", *command.split(), *_args(command, tmp_path, jids)]
@@ -65,3 +68,18 @@ def test_command_once_in_json_and_as_a_table(command, accounts, run_cli, tmp_pat
         assert r.code in (0, 6, 7, 10), (r.code, r.stderr)
         if fmt == "json" and r.stdout.strip():
             json.loads(r.stdout)
+
+
+def _check_once(command: str, config, jids, tmp_path, run_cli) -> None:
+    """A check logs in for real: `check login` is OK; `check presence` of the slice's contact
+    (subscribed both ways, offline) is CRITICAL, with the plugin's status line."""
+    for fmt in CHECK_FORMATS:
+        argv = ["--config", str(config), "--timeout", "5", *command.split(), *_args(command, tmp_path, jids)]
+        r = run_cli(None, *argv, "-o", fmt)
+        assert "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+        expected = 0 if command == "check login" else 2
+        assert r.code == expected, (fmt, r.code, r.stdout, r.stderr)
+        if fmt == "plugin":
+            assert r.stdout.startswith(f"XMPP {command.split()[1].upper()} "), r.stdout
+        else:
+            assert "xmppctl_login_success" in r.stdout and " 1\n" in r.stdout, r.stdout

@@ -202,6 +202,8 @@ modules:
   mod_offline: {{}}
   mod_ping: {{}}
   mod_privacy: {{}}
+  mod_pubsub:
+    plugins: ["flat", "pep"]
   mod_roster:
     versioning: false
     use_cache: false

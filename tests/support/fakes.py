@@ -144,7 +144,8 @@ class FakeSession:
             for attrs in [{"from": jid, "type": "subscribe"} for jid in self.pending_in] + self.answers:
                 hook(ET.Element("{jabber:client}presence", attrs))
 
-    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
+    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None,
+                          payload: ET.Element | None = None) -> None:
         self._alive(f"{kind} to {to}")
         self.sent.append(("subscription", to, kind))
         if kind in ("subscribed", "unsubscribed") and to in self.pending_in:

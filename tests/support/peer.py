@@ -118,3 +118,34 @@ def send_subscribe(sender: User, to: str, *, timeout: float = 10) -> None:
             await _ping(client, timeout)
 
     asyncio.run(main())
+
+
+def send_presences(sender: User, stanzas: list[tuple[str, str]], *, timeout: float = 10) -> None:
+    """*sender* sends each (to, type) presence, e.g. (new_jid, "subscribed"), as a contact's client
+    would (no initial presence); returns once the server has processed them."""
+
+    async def main() -> None:
+        async with _client(sender, resource="sender", timeout=timeout) as client:
+            for to, kind in stanzas:
+                client.send_presence(pto=to, ptype=kind)
+            await _ping(client, timeout)
+
+    asyncio.run(main())
+
+
+def pep_item(reader: User, owner: str, node: str, *, timeout: float = 10) -> str:
+    """The items of *owner*'s PEP *node* as *reader* fetches them (XML text; raises on an error)."""
+
+    async def main() -> str:
+        import xml.etree.ElementTree as ET
+
+        async with _client(reader, resource="reader", timeout=timeout) as client:
+            iq = client.Iq()
+            iq["type"] = "get"
+            iq["to"] = owner
+            pubsub = ET.SubElement(iq.xml, "{http://jabber.org/protocol/pubsub}pubsub")
+            ET.SubElement(pubsub, "{http://jabber.org/protocol/pubsub}items", {"node": node})
+            answer = await iq.send(timeout=timeout)
+            return ET.tostring(answer.xml, encoding="unicode")
+
+    return asyncio.run(main())

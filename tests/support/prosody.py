@@ -25,7 +25,7 @@ SCRAM_ITERATIONS = 4096
 
 PROSODY_MODULES = (
     "roster", "saslauth", "tls", "disco", "ping", "version", "time", "register",
-    "posix", "admin_shell", "lastactivity", "blocklist",
+    "posix", "admin_shell", "lastactivity", "blocklist", "pep",
 )
 
 
@@ -52,6 +52,10 @@ class ProsodyServer:
     ca_file: Path | None = None
     #: a port for direct TLS (XEP-0368) besides the STARTTLS one; none by default
     direct_tls_port: int | None = None
+    #: Prosody's storage for accounts and rosters; "xep0227" keeps them in DATA/<user>@<host>.xml
+    #: (other stores stay internal: 0.12's module has no blocklist store).  register and
+    #: seed_roster write "internal" files: with another storage use prosodyctl_register
+    storage: str = "internal"
 
     @property
     def config_file(self) -> Path:
@@ -105,7 +109,8 @@ http_ports = {{ }}
 https_ports = {{ }}
 network_settings = {{ nagle = false }}
 authentication = "internal_hashed"
-storage = "internal"
+default_storage = "internal"
+storage = {{ accounts = "{self.storage}"; roster = "{self.storage}" }}
 c2s_require_encryption = {"true" if self.tls == "required" else "false"}
 allow_registration = false
 modules_enabled = {{ {mods} }}
@@ -132,6 +137,12 @@ VirtualHost "{self.domain}"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(record, encoding="utf-8")
         os.replace(tmp, path)
+        return f"{user}@{self.domain}"
+
+    def prosodyctl_register(self, user: str, password: str) -> str:
+        """Create an account through Prosody itself (its configured storage)."""
+        subprocess.run(["prosodyctl", "--config", str(self.config_file), "register", user, self.domain, password],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
         return f"{user}@{self.domain}"
 
     def register_many(self, accounts: list[tuple[str, str]]) -> list[str]:

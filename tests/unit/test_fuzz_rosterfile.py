@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+from dataclasses import replace
 
 import pytest
 import tomli_w
@@ -117,9 +118,26 @@ def _dumps_toml(doc) -> str:
         assume(False)
 
 
+def _xep0227_text(doc) -> str:
+    """A single-user XEP-0227 document of contact-shaped dicts (values as attribute text)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    items = []
+    for contact in doc:
+        attrs = " ".join(f"{key}={quoteattr(str(value))}" for key, value in contact.items()
+                         if key in ("jid", "name", "subscription", "ask"))
+        groups = contact.get("groups")
+        children = "".join(f"<group>{escape(str(g))}</group>" for g in groups) if isinstance(groups, list) else ""
+        items.append(f"<item {attrs}>{children}</item>")
+    return ("<server-data xmlns='urn:xmpp:pie:0'><host jid='x.org'><user name='me'>"
+            f"<query xmlns='jabber:iq:roster'>{''.join(items)}</query></user></host></server-data>")
+
+
+xep0227_documents = st.lists(contacts(json_scalars), max_size=6).map(_xep0227_text)
 json_texts = st.one_of(st.builds(_dumps_json, json_documents, st.booleans()), any_text)
 toml_texts = st.one_of(toml_documents.map(_dumps_toml), any_text)
-texts_by_format = {"json": json_texts, "toml": toml_texts, "csv": csv_documents | any_text}
+texts_by_format = {"json": json_texts, "toml": toml_texts, "csv": csv_documents | any_text,
+                   "xep0227": xep0227_documents | any_text}
 
 
 def check_parse(text: str, fmt: str) -> None:
@@ -144,8 +162,12 @@ def check_parse(text: str, fmt: str) -> None:
         except UsageError:
             continue
         buf = io.StringIO()
-        write_roster(items, out_fmt, buf)
-        assert parse_roster_text(buf.getvalue(), out_fmt, f"again.{out_fmt}") == items
+        write_roster(items, out_fmt, buf, account_jid="me@x.org")
+        again = parse_roster_text(buf.getvalue(), out_fmt, f"again.{out_fmt}")
+        if out_fmt == "xep0227" or fmt != "xep0227":
+            assert again == items
+        else:  # only XEP-0227 carries subscription and ask back
+            assert again == [replace(item, subscription="none", ask=False) for item in items]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -160,7 +182,7 @@ def test_random_text_is_a_roster_or_a_usage_error(fmt, data):
 @given(data=st.data())
 def test_near_valid_files_are_a_roster_or_a_usage_error(fmt, data):
     base = {"json": st.builds(_dumps_json, json_documents, st.just(False)),
-            "toml": toml_documents.map(_dumps_toml), "csv": csv_documents}[fmt]
+            "toml": toml_documents.map(_dumps_toml), "csv": csv_documents, "xep0227": xep0227_documents}[fmt]
     check_parse(data.draw(one_char_off(base)), fmt)
 
 

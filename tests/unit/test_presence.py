@@ -334,3 +334,14 @@ def test_details_never_wait_past_the_deadline():
     row = PresenceRow("b@x", "online", resource="r")
     rows = asyncio.run(add_client_software(Silent(), [row], {"b@x": {"r": info("b@x", "r")}}, time.monotonic() + 0.05))
     assert rows == [row]  # client unknown, and it returned
+
+
+def test_probe_skips_presences_of_contacts_it_was_not_asked_about_as_parsing_would():
+    c = ProbeCollector(ME, ["bob@x"], ROSTER)
+    assert c.wanted("bob@x/phone") and c.wanted("BOB@X./r") and c.wanted("Bob@X")
+    assert not c.wanted("carol@x/phone") and not c.wanted(None) and not c.wanted("")
+    assert c.wanted("bøb@x/r")  # not ASCII: parsed, as before
+    # the same verdict as parsing every one: what was skipped, feed would have ignored
+    for sender in ("carol@x/r", "x/r", "bob@y/r", "zed@x"):
+        c.feed(parse_presence(ET.fromstring(f"<presence xmlns='jabber:client' from='{sender}'/>")))
+    assert c.answered == set()

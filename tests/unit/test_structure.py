@@ -19,9 +19,9 @@ LAYERS = (
     ("wire", ("xmppctl.xmpp",)),
     ("roster", ("xmppctl.roster",)),
     ("features", ("xmppctl.subscriptions", "xmppctl.blocking", "xmppctl.presence", "xmppctl.explain",
-                  "xmppctl.login_report", "xmppctl.checks")),
+                  "xmppctl.login_report", "xmppctl.checks", "xmppctl.migrate")),
     ("fleet", ("xmppctl.fleet",)),
-    ("output", ("xmppctl.output",)),
+    ("output", ("xmppctl.output", "xmppctl.metrics")),
     ("cli", ("xmppctl.cli", "xmppctl.launch", "xmppctl.__main__")),
 )
 
@@ -151,3 +151,27 @@ def test_only_the_wire_layer_imports_slixmpp():
             if any(m == "slixmpp" or m.startswith("slixmpp.") for m in names):
                 users.add(name)
     assert users and all(name.startswith("xmppctl.xmpp.") for name in users), users
+
+
+def test_every_relative_import_names_a_module_that_exists():
+    """A module moved to another folder keeps no stale ``from ..x import`` (they fail only when run)."""
+    import importlib.util
+
+    stale = []
+    for name, (path, tree) in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                parts = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                target = ".".join(parts[: len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
+                if importlib.util.find_spec(target) is None:
+                    stale.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {target}")
+    assert stale == []
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A leading underscore means "this module's own": another module that needs it gets a public name."""
+    private = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {alias.name}"
+               for name, (path, tree) in _modules().items() for node in ast.walk(tree)
+               if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("xmppctl"))
+               for alias in node.names if alias.name.startswith("_") and alias.name != "__version__"]
+    assert private == []

@@ -10,6 +10,7 @@ import typer
 from .. import __version__
 from .commands import account as account_cli
 from .commands import block as block_cli
+from .commands import check as check_cli
 from .commands import explain as explain_cli  # noqa: F401  (adds `presence explain` to the presence app
 from .commands import group as groups_cli
 from .commands import presence as presence_cli
@@ -17,7 +18,7 @@ from .commands import roster as roster_cli
 from .commands import sub as subscribe_cli
 from .commands import team as team_cli
 from ..fleet.run import DEFAULT_PARALLEL
-from .context import State
+from .context import State, our_wording
 from .selection import FLEET_HELP
 from .complete import complete_account, completion_requested, enable_shell_completion
 
@@ -27,6 +28,7 @@ Every command opens one short client session (connect, TLS, SASL, bind, do one j
 and exits with a documented code: 0 ok, 1 other failure, 2 usage/bad input,
 3 authentication, 4 connection/TLS, 5 timeout, 6 server refused the request,
 7 partial failure in a bulk operation, 10 drift found, 130 interrupted.
+The `check` commands are monitoring plugins instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 
 The password is never taken from the command line: use --password-stdin,
 XMPPCTL_PASSWORD_<NAME> (the account's own variable), XMPPCTL_PASSWORD, password_command in
@@ -51,6 +53,7 @@ app.add_typer(block_cli.app, name="block")
 app.add_typer(presence_cli.app, name="presence")
 app.add_typer(account_cli.app, name="account")
 app.add_typer(team_cli.app, name="team")
+app.add_typer(check_cli.app, name="check")
 
 
 #: the State of the running invocation, kept for the error edge after click's context is gone
@@ -180,6 +183,16 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return head + moved + kept
 
 
+def _command_of(args: list[str]) -> str | None:
+    """The command named in *args* (global options first, as after hoisting), or None."""
+    globals_ = _options_of(root_command())
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        param = globals_.get(_option_name(args[i]))
+        i += 2 if param is not None and _takes_value(param, args[i]) else 1
+    return args[i] if i < len(args) else None
+
+
 def _output_hint(argv: list[str]) -> str | None:
     """The -o value from argv, so errors raised before a command runs can still be JSON."""
     for i, arg in enumerate(argv):
@@ -250,7 +263,9 @@ def _dispatch(args: list[str], hint: str | None, obj: State) -> int:
         code = _report(Interrupted("interrupted"), hint)
     except typer.TyperException as exc:  # parsing/usage errors (exit_code 2) and the like
         message = exc.format_message()
-        if message.startswith("Usage:"):  # a group called without a command: its help, as is
+        if _command_of(args) == "check":  # a monitoring plugin: UNKNOWN (3), never 2 (CRITICAL)
+            code = check_cli.usage_failure(args, our_wording(message))
+        elif message.startswith("Usage:"):  # a group called without a command: its help, as is
             sys.stderr.write(message.rstrip("\n") + "\n")
             code = int(ExitCode.USAGE)
         else:
@@ -286,20 +301,6 @@ def _print_traceback() -> None:
     if session is not None:
         text = session.redact_trace(text)
     sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
-
-
-_CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)
-
-
-def our_wording(message: str) -> str:
-    """A parser message in our words: ``-o/--output 'yaml': not one of table, json, ndjson, csv``
-    (click's wording, and pydantic's "Value error, " that some typer versions add, go)."""
-    match = _CHOICE.match(message)
-    if match is None:
-        return message.replace("Value error, ", "")
-    names = sorted((n.strip("'") for n in match["opt"].split(" / ")), key=len)
-    choices = ", ".join(c.strip().strip("'") for c in match["choices"].split(","))
-    return f"{'/'.join(names)} {match['value']!r}: not one of {choices}"
 
 
 def _silence_stdout() -> None:

@@ -7,6 +7,7 @@ time, so ``xmppctl --help`` and usage errors stay as fast as a bare typer app
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -360,3 +361,17 @@ def stray_report(st: State) -> Callable[[Mapping[str, Any]], None]:
             pass
 
     return report
+
+
+_CHOICE = re.compile(r"Invalid value for (?P<opt>.+?): (?:Value error, )?'(?P<value>.*)' is not one of (?P<choices>.+?)\.?$", re.S)
+
+
+def our_wording(message: str) -> str:
+    """A parser message in our words: ``-o/--output 'yaml': not one of table, json, ndjson, csv``
+    (click's wording, and pydantic's "Value error, " that some typer versions add, go)."""
+    match = _CHOICE.match(message)
+    if match is None:
+        return message.replace("Value error, ", "")
+    names = sorted((n.strip("'") for n in match["opt"].split(" / ")), key=len)
+    choices = ", ".join(c.strip().strip("'") for c in match["choices"].split(","))
+    return f"{'/'.join(names)} {match['value']!r}: not one of {choices}"

@@ -43,7 +43,8 @@ from ..roster.groups import edit_item, rewrite
 from ..jid import bare_jid, parse_jid
 from ..roster.items import Change, RosterItem
 from ..text import validate_group, validate_name
-from ..roster.files.read import Where, _parser_limit, _toml_key_line, _type_name, read_error, toml_table_places
+from ..roster.files.fields import Where, parser_limit, read_error, type_name
+from ..roster.files.read import toml_key_line, toml_table_places
 
 TOP_KEYS = ("group", "member")
 MEMBER_KEYS = ("account", "name")
@@ -105,17 +106,17 @@ def parse_team_text(text: str, configured_accounts: Collection[str], name: str =
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{name}: invalid TOML: {exc}") from None
     except (ValueError, RecursionError) as exc:
-        raise UsageError(f"{name}: invalid TOML: {_parser_limit(exc)}") from None
+        raise UsageError(f"{name}: invalid TOML: {parser_limit(exc)}") from None
     lines = text.splitlines()
     top_end = next((i for i, line in enumerate(lines) if _TABLE_HEADER.match(line)), len(lines))
     for key in doc:
         if key not in TOP_KEYS:
-            line = _toml_key_line(lines, key, 1, len(lines))
+            line = toml_key_line(lines, key, 1, len(lines))
             raise UsageError(f"{name}:{line or '?'}: {key}: unknown key (expected group and [[member]] tables)")
-    group = _team_group(doc, name, _toml_key_line(lines, "group", 1, top_end))
+    group = _team_group(doc, name, toml_key_line(lines, "group", 1, top_end))
     raw_members = doc.get("member", [])
     if not isinstance(raw_members, list):
-        raise UsageError(f"{name}: member: expected [[member]] tables, got {_type_name(raw_members)}")
+        raise UsageError(f"{name}: member: expected [[member]] tables, got {type_name(raw_members)}")
     members = _team_members(raw_members, lines, name, configured_accounts)
     if len(members) < MIN_MEMBERS:
         raise UsageError(f"{name}: member: a team needs at least {MIN_MEMBERS} members, got {len(members)}")
@@ -128,7 +129,7 @@ def _team_group(doc: dict[str, Any], name: str, line: int | None) -> str:
         raise UsageError(f"{where}: missing (the roster group the team shares)")
     value = doc["group"]
     if not isinstance(value, str):
-        raise UsageError(f"{where}: expected a string, got {_type_name(value)}")
+        raise UsageError(f"{where}: expected a string, got {type_name(value)}")
     return validate_group(value, where)
 
 
@@ -137,7 +138,7 @@ def _team_members(raw_members: list[Any], lines: list[str], name: str, configure
     seen: dict[str, str] = {}
     for raw, (where, place) in zip(raw_members, toml_table_places(lines, "member", len(raw_members), name)):
         if not isinstance(raw, dict):
-            raise UsageError(f"{where(None)}: expected a table, got {_type_name(raw)}")
+            raise UsageError(f"{where(None)}: expected a table, got {type_name(raw)}")
         member = _team_member(raw, where, configured)
         if member.account in seen:
             raise UsageError(f"{where('account')}: duplicate account {member.account!r} (first at {seen[member.account]})")
@@ -155,13 +156,13 @@ def _team_member(raw: dict[str, Any], where: Where, configured: Collection[str])
     if account is None or account == "":
         raise UsageError(f"{where('account')}: missing (an account name from the config file)")
     if not isinstance(account, str):
-        raise UsageError(f"{where('account')}: expected a string, got {_type_name(account)}")
+        raise UsageError(f"{where('account')}: expected a string, got {type_name(account)}")
     if account not in configured:
         known = ", ".join(sorted(configured)) or "none configured"
         raise UsageError(f"{where('account')}: no account named {account!r} in the config (accounts: {known})")
     display = raw.get("name")
     if display is not None and not isinstance(display, str):
-        raise UsageError(f"{where('name')}: expected a string, got {_type_name(display)}")
+        raise UsageError(f"{where('name')}: expected a string, got {type_name(display)}")
     return TeamMember(account, validate_name(display, where("name")))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -122,6 +122,17 @@ class ProbeCollector:
     def done(self) -> bool:
         return self.answered >= self.expected
 
+    def wanted(self, sender: str | None) -> bool:
+        """Whether a presence from *sender* can concern the probe, without parsing it: our
+        initial presence brings the answers of the whole roster, however few contacts are
+        asked about.  Exact for ASCII JIDs (their normal form is the lower case, the domain
+        without a trailing dot, as in jid.parse_jid); any other is parsed (True)."""
+        bare = (sender or "").partition("/")[0]
+        if not bare.isascii():
+            return True
+        local, at, domain = bare.rpartition("@")
+        return f"{local.lower()}{at}{domain.rstrip('.').lower()}" in self.expected
+
     def feed(self, info: PresenceInfo | None) -> None:
         if info is None or info.jid == self.own or info.jid not in self.expected:
             return
@@ -202,7 +213,8 @@ async def probe(session: SessionAPI, inbox: PresenceInbox, *, jids: Sequence[str
             while not collector.done:
                 el = await inbox.get(session, deadline - time.monotonic(), settled)
                 if el is not None:
-                    collector.feed(parse_presence(el))
+                    if collector.wanted(el.get("from")):
+                        collector.feed(parse_presence(el))
                 elif settled.is_set() and time.monotonic() < deadline:
                     settled.clear()
                 else:
@@ -213,7 +225,8 @@ async def probe(session: SessionAPI, inbox: PresenceInbox, *, jids: Sequence[str
             # The first answer of a contact may be followed by its other resources' answers.
             await barrier(session, timeout=max(0.5, deadline - time.monotonic()))
             while (el := inbox.get_nowait()) is not None:
-                collector.feed(parse_presence(el))
+                if collector.wanted(el.get("from")):
+                    collector.feed(parse_presence(el))
     rows = collector.rows()
     if details:
         rows = await add_client_software(session, rows, collector.resources, deadline)
@@ -222,13 +235,20 @@ async def probe(session: SessionAPI, inbox: PresenceInbox, *, jids: Sequence[str
     return PresenceSnapshot(rows=rows)
 
 
+#: XEP-0012 queries of a probe in flight at once: each pending IQ is matched against every
+#: incoming stanza by slixmpp, and contacts that answer meanwhile need no query at all
+LAST_ACTIVITY_WINDOW = 8
+
+
 async def _offline_evidence(session: SessionAPI, collector: ProbeCollector, settled: asyncio.Event) -> None:
     """Ask XEP-0012 about the contacts still silent once the server has handled our presence.
 
     Prosody answers a probe of an offline contact with ``unavailable``; ejabberd sends nothing,
     which would leave every offline contact waiting for the deadline.  After a ping round trip
-    the server has processed our initial presence (on Prosody everyone local has answered by
-    then, so nothing is asked); the silent ones get one ``jabber:iq:last`` each, in parallel.
+    the server has processed our initial presence, but its probe answers may still be on the
+    way (Prosody answers the ping first with a big roster): so the silent ones are asked a few
+    at a time (LAST_ACTIVITY_WINDOW), each only if it is still silent when its turn comes,
+    and each answer that says offline settles its contact at once (*settled* wakes the probe).
 
     A contact that went offline less than a second ago reads ``seconds=0`` without a status,
     like an available one (XEP-0012 counts whole seconds): those are asked again a second
@@ -236,21 +256,30 @@ async def _offline_evidence(session: SessionAPI, collector: ProbeCollector, sett
     """
     from ..errors import XmppctlError
 
+    async def ask(queue: Iterator[str], again: list[str]) -> None:
+        for jid in queue:
+            if jid not in collector.unanswered:
+                continue
+            answer = await last_activity(session, jid)
+            if answer is None:
+                continue
+            if collector.settle_offline(jid, answer[0], answer[1], datetime.now(timezone.utc)):
+                settled.set()
+            else:
+                again.append(jid)
+
     try:
         await barrier(session)
         silent = sorted(collector.unanswered)
         while silent:
-            answers = await asyncio.gather(*(last_activity(session, jid) for jid in silent))
-            now = datetime.now(timezone.utc)
-            silent = [jid for jid, answer in zip(silent, answers)
-                      if answer is not None and not collector.settle_offline(jid, answer[0], answer[1], now)]
+            queue, again = iter(silent), []
+            await asyncio.gather(*(ask(queue, again) for _ in range(min(LAST_ACTIVITY_WINDOW, len(silent)))))
             settled.set()
-            if silent:
+            if again:
                 await asyncio.sleep(1.0)
-                silent = [jid for jid in silent if jid in collector.unanswered]
+            silent = sorted(jid for jid in again if jid in collector.unanswered)
     except XmppctlError:  # the main loop's deadline decides what becomes of the silent ones
         return
-
 
 
 #: the earliest "last seen" a XEP-0012 answer may claim; an older one (a huge ``seconds``, e.g.

@@ -177,6 +177,16 @@ def _connection_error(err: Any, where: str) -> XmppctlError:
     return ConnectionFailure(f"cannot connect to {where}: {err}")
 
 
+def peer_certificate_expiry(tls: Any) -> float | None:
+    """The notAfter of the certificate the server presented, as a Unix time; None without TLS
+    or when it was not verified (``--insecure``: the ssl module then decodes no certificate)."""
+    try:
+        cert = tls.getpeercert() if tls is not None else None
+        return float(ssl.cert_time_to_seconds(cert["notAfter"])) if cert else None
+    except (KeyError, ValueError, ssl.SSLError):
+        return None
+
+
 class _ConnectionLost(Exception):
     """Set on pending IQ futures when the stream goes away."""
 
@@ -233,6 +243,7 @@ class Session:
             "tls_version": tls.version() if tls is not None else None,
             "tls_cipher": (tls.cipher() or (None,))[0] if tls is not None else None,
             "sasl_mechanism": mechanism,
+            "tls_not_after": peer_certificate_expiry(tls),
         }
 
     def has_feature(self, namespace: str, name: str) -> bool:
@@ -302,10 +313,12 @@ class Session:
             p["priority"] = priority
         self._send(p)
 
-    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
+    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None,
+                          payload: ET.Element | None = None) -> None:
         """Send a subscription presence (RFC 6121 §3) of *kind* to the bare JID *to*.
 
-        *nick* (XEP-0172) and *message* (a status text) go only with ``subscribe``.
+        *nick* (XEP-0172) and *message* (a status text) go only with ``subscribe``; *payload*
+        (an extension element, e.g. XEP-0283's ``<moved/>``) with any kind.
         """
         if kind not in SUBSCRIPTION_KINDS:
             raise ValueError(f"send_subscription: kind {kind!r}, expected one of {', '.join(SUBSCRIPTION_KINDS)}")
@@ -316,6 +329,8 @@ class Session:
             el = ET.Element(f"{{{NICK_NS}}}nick")
             el.text = nick
             p.xml.append(el)
+        if payload is not None:
+            p.xml.append(payload)
         self._send(p)
 
     def _presence(self, to: str | None, kind: str | None) -> Any:
@@ -724,6 +739,10 @@ class _Login:
                 self.features.add((ns, name))
         elif logged_in:
             self.stanza_hook(xml)  # type: ignore[misc]
+            if xml.tag == PRESENCE_TAG:
+                # The hook has it; slixmpp's presence handling (its roster cache, events we never
+                # listen to) costs ~0.1 ms a stanza, and an initial presence brings the whole roster's.
+                return _HANDLED
         return xml
 
     def _add_handlers(self) -> None:

@@ -62,8 +62,10 @@ class SessionAPI(Protocol):
     def send_initial_presence(self, priority: int, *, show: str | None = None, status: str | None = None) -> None:
         """Broadcast available presence (priority >= 0 may flush offline messages: see README)."""
 
-    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None) -> None:
-        """A subscription presence (subscribe, subscribed, unsubscribe, unsubscribed) to the bare JID *to*."""
+    def send_subscription(self, to: str, kind: str, *, nick: str | None = None, message: str | None = None,
+                          payload: ET.Element | None = None) -> None:
+        """A subscription presence (subscribe, subscribed, unsubscribe, unsubscribed) to the bare JID *to*,
+        carrying *payload* (an extension element such as XEP-0283's ``<moved/>``) when given."""
 
     async def keep_offline_messages_stored(self) -> bool:
         """XEP-0013: ask the server to keep offline messages stored; True when it confirmed."""

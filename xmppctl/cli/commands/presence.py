@@ -10,6 +10,7 @@ import typer
 
 from ..context import OutputOpt, session, state, warn_if_messages_may_arrive
 from ..selection import across_accounts
+from ..metrics_out import MetricsOutputOpt, TextfileOpt, metrics_format
 
 app = typer.Typer(help="Set presence, take a presence snapshot (probe), or watch presence changes.", no_args_is_help=True)
 
@@ -185,7 +186,8 @@ def probe(
     invisible: InvisibleOpt = False,
     details: Annotated[bool, typer.Option("--details", help="Online rows: the client software (XEP-0115 caps, else XEP-0092) and idle stamp (XEP-0319), as keys client and idle_since; asked concurrently, within --timeout.")] = False,
     expect_online: Annotated[bool, typer.Option("--expect-online", help="Exit 10 when any reported contact (the named JIDs, --group members, or the roster) has no online resource; rows are printed as usual.")] = False,
-    output: OutputOpt = None,
+    output: MetricsOutputOpt = None,
+    textfile: TextfileOpt = None,
 ) -> None:
     """Snapshot of the contacts' presence: one row per online resource, one per other contact.
 
@@ -222,16 +224,11 @@ def probe(
     answer before the probe's --timeout) and idle_since (the XEP-0319 idle stamp in its
     presence, or null).  The queries run concurrently; the probe never waits for them past
     --timeout (counted from our initial presence).
-
-    Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
-    expected one") when any reported contact has no online resource (offline, timeout,
-    no-subscription, not-in-roster, error), else 0; e.g. in cron:
-    `xmppctl presence probe --expect-online bot@example.org || alert`.
     """
     from ...presence import DETAIL_COLUMNS, READ_ONLY_PRIORITY, PROBE_COLUMNS, check_priority, select_targets
 
     st = state(ctx)
-    fmt = st.output_format(output)
+    fmt = metrics_format(st, output, textfile)
     if all_ and (jids or group):
         from ...errors import UsageError
 
@@ -244,6 +241,9 @@ def probe(
 
     from ..run import run_fleet
 
+    if fmt == "prometheus":
+        _probe_metrics(st, textfile, expect_online, dict(jids=jids or (), groups=group or (), priority=prio,
+                                                         last=last, details=details, invisible=invisible))
     run_fleet(st, fmt, columns, lambda sub: _probe_one(sub, expect_online, jids=jids or (), groups=group or (),
                                                       priority=prio, last=last, details=details, invisible=invisible))
 
@@ -271,7 +271,43 @@ same JIDs, --group or whole roster); rows gain a leading account.  --expect-onli
 per account: exit 10 when some account's expectation failed and no account failed (each
 such account's message on stderr), 7 when some account failed."""
 
-probe.__doc__ = inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_FLEET_DOC + "\n\n" + INVISIBLE_DOC
+PROBE_MONITORING_DOC = """Monitoring: with --expect-online the exit code is 10 ("observed state differs from the
+expected one") when any reported contact has no online resource (offline, timeout,
+no-subscription, not-in-roster, error), else 0; e.g. in cron:
+`xmppctl presence probe --expect-online bot@example.org || alert`.  For Nagios/Icinga see
+`xmppctl check presence`.
+
+Metrics: -o prometheus (or --textfile PATH) prints the snapshot as Prometheus metrics instead
+of rows: xmppctl_contact_up{account,jid} (1 online, else 0) and
+xmppctl_contact_show{account,jid,show} (1 for the best resource's show) per reported contact, xmppctl_login_success,
+xmppctl_login_duration_seconds and xmppctl_tls_certificate_expiry_timestamp_seconds per
+account; one series per contact, so select the contacts (JIDs, --group) on big rosters.  A
+failed account is xmppctl_login_success 0 and the exit code stays non-zero.  Not with
+--expect-online."""
+
+probe.__doc__ = (inspect.cleandoc(probe.__doc__ or "") + "\n\n" + PROBE_MONITORING_DOC + "\n\n" + PROBE_FLEET_DOC
+                 + "\n\n" + INVISIBLE_DOC)
+
+
+def _probe_metrics(st, textfile: str | None, expect_online: bool, options: dict) -> None:
+    """-o prometheus: each account's contacts as xmppctl_contact_up/_show, with its login metrics."""
+    if expect_online:
+        from ...errors import UsageError
+
+        raise UsageError("--expect-online judges the probe by its exit code; with metrics use xmppctl_contact_up, "
+                         "or `xmppctl check presence` for a monitoring check")
+    from ...metrics import add_contacts
+    from ...presence import PresenceInbox, probe as do_probe
+    from ..metrics_out import measured_session, run_metrics
+
+    async def gather(sub, login):
+        inbox = PresenceInbox()
+        async with measured_session(sub, login, stanza_hook=inbox.hook) as s:
+            snapshot = await do_probe(s, inbox, **options)
+
+        return lambda doc, account: add_contacts(doc, account, snapshot.rows)
+
+    run_metrics(st, textfile, gather)
 
 
 def _check_online(rows) -> None:

@@ -1,6 +1,7 @@
 """``xmppctl roster ...``: read and edit the roster."""
 
 
+from contextlib import AsyncExitStack
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -8,8 +9,9 @@ import typer
 
 from ...roster.items import SUBSCRIPTIONS
 from ..roster_edit import ROWS_HELP
-from ..context import DryRunOpt, OutputOpt, note, session, state
-from ..selection import across_accounts
+from ..context import DryRunOpt, OutputOpt, State, note, render, run, session, state
+from ..selection import across_accounts, one_account
+from ..metrics_out import MetricsOutputOpt, TextfileOpt, metrics_format
 from ..complete import complete_group, complete_jid, save_roster_cache
 
 app = typer.Typer(help="List and edit roster items (contacts).", no_args_is_help=True)
@@ -27,29 +29,48 @@ def list_(
     subscription: Annotated[Optional[Subscription], typer.Option("--subscription", "-s", help="Only contacts with this subscription state.", show_default=False)] = None,
     pending: Annotated[bool, typer.Option("--pending", help="Only contacts we asked to subscribe to and who have not answered (ask=subscribe).")] = False,
     ungrouped: Annotated[bool, typer.Option("--ungrouped", help="Only contacts in no group.")] = False,
-    output: OutputOpt = None,
+    output: MetricsOutputOpt = None,
+    textfile: TextfileOpt = None,
 ) -> None:
     """List the roster: jid, name, subscription, ask (our request pending), groups; sorted by JID.
 
     JSON/NDJSON keys: jid (string), name (string or null), subscription
     (none|to|from|both), ask (boolean), groups (list of strings).
+
+    -o prometheus (or --textfile PATH): counts instead of rows, for the selected contacts:
+    xmppctl_roster_contacts{account,subscription} (every state, 0 included),
+    xmppctl_subscription_requests_pending{account,direction="out"} (our requests not answered
+    yet), and the login metrics (xmppctl_login_success, _duration_seconds,
+    xmppctl_tls_certificate_expiry_timestamp_seconds).
     """
     st = state(ctx)
-    fmt = st.output_format(output)
+    fmt = metrics_format(st, output, textfile)
     st.resolve_account()  # a bad account or JID is answered before anything heavy is imported
 
     from ...roster.items import ITEM_COLUMNS, fetch_roster, filter_items
     from ..run import run_fleet
+
+    def selected(roster):
+        return filter_items(roster, groups=group or (), subscription=subscription.value if subscription else None,
+                            pending=pending, ungrouped=ungrouped)
 
     async def rows(sub):
         async with session(sub) as s:
             roster = await fetch_roster(s)
         # what TAB offers for --group and JIDs (completions never go to the network)
         save_roster_cache(sub.resolve_account().jid, roster)
-        return [item.to_dict() for item in filter_items(
-            roster, groups=group or (), subscription=subscription.value if subscription else None,
-            pending=pending, ungrouped=ungrouped)]
+        return [item.to_dict() for item in selected(roster)]
 
+    if fmt == "prometheus":
+        from ...metrics import add_roster
+        from ..metrics_out import measured_session, run_metrics
+
+        async def gather(sub, login):
+            async with measured_session(sub, login) as s:
+                items = selected(await fetch_roster(s))
+            return lambda doc, account: add_roster(doc, account, items)
+
+        run_metrics(st, textfile, gather)
     run_fleet(st, fmt, ITEM_COLUMNS, rows, empty="no contacts")
 
 
@@ -220,9 +241,11 @@ class FileFormat(str, Enum):
     toml = "toml"
     json = "json"
     csv = "csv"
+    xep0227 = "xep0227"
 
 
-FileArg = Annotated[str, typer.Argument(metavar="FILE", help="Roster file (TOML, JSON or CSV); - reads standard input.", show_default=False)]
+FileArg = Annotated[str, typer.Argument(metavar="FILE", help="Roster file (TOML, JSON, CSV or XEP-0227); - reads standard input.", show_default=False)]
+UserOpt = Annotated[Optional[str], typer.Option("--user", metavar="JID", help="The user to take from a multi-user XEP-0227 file [default: the only user, else the account's JID].", show_default=False)]
 FileFormatOpt = Annotated[Optional[FileFormat], typer.Option("--format", "-f", help="File format [default: from the file extension, else guessed from the content].", show_default=False, case_sensitive=False)]
 PruneOpt = Annotated[bool, typer.Option("--prune", help="Also remove contacts that are not in the file.")]
 GroupsOnlyOpt = Annotated[bool, typer.Option("--groups-only", help="Synchronise groups only; leave names as they are.")]
@@ -231,7 +254,11 @@ NamesOnlyOpt = Annotated[bool, typer.Option("--names-only", help="Synchronise na
 FILE_HELP = """
     File formats: TOML ([[contact]] tables with jid, name, groups), JSON (a list of objects with
     the keys of `roster list -o json`), CSV (header jid,name,groups; groups separated by ';').
-    subscription and ask are read-only: exported for information, ignored on import.  The whole
+    subscription and ask are read-only: exported for information, ignored on import.  XEP-0227
+    (portable export, e.g. ejabberd's export_piefxis, Prosody's mod_storage_xep0227, `roster
+    export -o xep0227`; .xml or detected from the content): both namespaces, XInclude'd host
+    files next to the file, multi-user dumps (--user JID); credentials in it are skipped.  Its
+    subscription states and pending requests are shown by `roster diff`, never sent.  The whole
     file is validated before anything is sent: a bad JID, a duplicate JID, an empty group, an
     unknown key or a wrong type exits 2 naming the file, the line (TOML, CSV) or the item index
     (JSON) and the field.
@@ -243,14 +270,21 @@ def _with_file_help(fn):
     return fn
 
 
-def _read_desired(st, path: str, file_format: FileFormat | None):
-    """(items, format) of the whole file, validated before any login."""
+def _read_desired(st, path: str, file_format: FileFormat | None, user: str | None = None):
+    """The whole file (a roster.files.RosterSource), validated before any login."""
     from ...errors import UsageError
-    from ...roster.files import load_roster_file
+    from ...roster.files import load_roster_source
 
     if path == "-" and st.password_stdin:
         raise UsageError("FILE '-' and --password-stdin both need standard input; use a file or another password source")
-    return load_roster_file(path, file_format.value if file_format else None)
+    account_jid = st.resolve_account().jid if st.fleet_accounts is None else None
+    source = load_roster_source(path, file_format.value if file_format else None, user=user, account_jid=account_jid)
+    orphans = source.orphan_requests
+    if orphans:
+        listing = ", ".join(orphans[:5]) + (" …" if len(orphans) > 5 else "")
+        note(st, f"xmppctl: {path}: {len(orphans)} pending subscription request(s) without a roster item "
+                 f"(ejabberd's export drops their names and groups): {listing}; they must ask again")
+    return source
 
 
 def _sync_fields(groups_only: bool, names_only: bool) -> dict[str, bool]:
@@ -270,7 +304,7 @@ def _plan_summary(counts: dict[str, int], verb: str) -> str:
 @across_accounts
 def export(
     ctx: typer.Context,
-    output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json or csv [default: from the extension of --file, else toml].", show_default=False, case_sensitive=False)] = None,
+    output: Annotated[Optional[FileFormat], typer.Option("--output", "-o", help="Format: toml, json, csv or xep0227 [default: from the extension of --file (.xml: xep0227), else toml].", show_default=False, case_sensitive=False)] = None,
     output_file: Annotated[Optional[str], typer.Option("--file", metavar="FILE", help="Write to FILE (atomically: a temporary file, then a rename) instead of standard output.", show_default=False)] = None,
     old_format: Annotated[Optional[FileFormat], typer.Option("--format", "-f", hidden=True, case_sensitive=False)] = None,
     old_file: Annotated[Optional[str], typer.Option("--output-file", "-O", hidden=True)] = None,
@@ -281,6 +315,10 @@ def export(
     -o/--output is the format, as for every command; --file names the file (long only: a short
     -O would differ from -o only by case).  The format is -o, else the extension of --file,
     else TOML.  Importing the export into an empty account gives the same names and groups.
+    -o xep0227 writes a single-user XEP-0227 file (server-data/host/user) that ejabberd's
+    import_piefxis loads too: items with jid, name, subscription, ask, groups, and the pending
+    inbound requests as <presence type='subscribe'/> (collected as `sub pending` does); never
+    credentials.
 
     Fleet mode (several accounts): --file must contain {account}, replaced by each account's
     name (--file 'rosters/{account}.toml'); without it, or when two accounts would write the
@@ -292,8 +330,8 @@ def export(
     import sys
 
     from ...errors import UsageError
-    from ...roster.items import fetch_roster
     from ...roster.files import FORMATS, check_exportable, write_roster, write_roster_path
+    from ...roster.files.read import EXTENSIONS
 
     st = state(ctx)
     if (output and old_format) or (output_file and old_file):
@@ -304,6 +342,7 @@ def export(
         fmt = file_format.value
     else:
         ext = (output_file or "").rpartition(".")[2].lower() if not to_stdout else ""
+        ext = EXTENSIONS.get(ext, ext)
         fmt = ext if ext in FORMATS else "toml"
     from ...fleet.run import export_paths
     from ..run import finish, run_jobs
@@ -313,8 +352,7 @@ def export(
     fetched = {}
 
     async def job(sub):
-        async with session(sub) as s:
-            fetched[sub.account or ""] = await fetch_roster(s)
+        fetched[sub.account or ""] = await export_snapshot(sub, fmt)
         return []
 
     outcomes = run_jobs(st, job)
@@ -322,19 +360,36 @@ def export(
     for outcome in outcomes:
         if outcome.error is not None:
             continue
-        items, path = fetched[outcome.account], paths[outcome.account]
+        (items, pending), path = fetched[outcome.account], paths[outcome.account]
+        jid = (st.for_account(outcome.account) if names is not None else st).resolve_account().jid
         if path in (None, "-"):
             check_exportable(items, fmt)
-            write_roster(items, fmt, sys.stdout)
+            write_roster(items, fmt, sys.stdout, account_jid=jid, pending_in=pending)
             continue
         try:
-            written = write_roster_path(items, fmt, path)
+            written = write_roster_path(items, fmt, path, account_jid=jid, pending_in=pending)
         except Exception as exc:  # noqa: BLE001 - this account's file; the others are still written
             outcome.error = exc
             continue
         who = f"{outcome.account}: " if names is not None else ""
         note(st, f"xmppctl: {who}exported {len(items)} contact(s) to {written}")
     finish(st, outcomes, None, fmt)  # the rosters went to files (or stdout), not into a document
+
+
+async def export_snapshot(st, fmt: str):
+    """(roster, pending inbound requests) for an export; the requests only for XEP-0227, which
+    carries them (collected the way `sub pending` does: offline messages stay stored)."""
+    from ...roster.items import fetch_roster
+
+    if fmt != "xep0227":
+        async with session(st) as s:
+            return await fetch_roster(s), ()
+    from ...subscriptions import PresenceWatcher, collect_pending
+
+    watcher = PresenceWatcher()
+    async with session(st, stanza_hook=watcher, subscriptions_expected=True) as s:
+        inbound, roster = await collect_pending(s, watcher)
+    return roster, tuple(sorted(inbound))
 
 
 class _ProgressBar:
@@ -437,6 +492,7 @@ def import_(
     backup_dir: Annotated[Optional[str], typer.Option("--backup-dir", metavar="DIR", help="Write the --prune backup into DIR [default: the directory of FILE; the current directory for -].", show_default=False)] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow --prune with a file that has no contacts (it removes every contact); else exit 2.")] = False,
     window: Annotated[int, typer.Option("--window", metavar="N", min=1, max=256, help="Roster sets in flight at once.")] = 32,
+    user: UserOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Make the roster match FILE: add and update contacts; remove others only with --prune.
@@ -488,7 +544,8 @@ def import_(
         raise UsageError("--prune removes contacts: pass --yes to confirm (standard input is not a terminal)")
     if backup_dir is not None and not Path(backup_dir).is_dir():
         raise UsageError(f"--backup-dir {backup_dir}: not a directory")
-    desired, backup_fmt = _read_desired(st, file, file_format)
+    source = _read_desired(st, file, file_format, user)
+    desired, backup_fmt = source.items, source.format
     options = ImportOptions(prune=prune, subscribe=subscribe, rate=per_second, window=window, max_remove=max_remove,
                             allow_empty=allow_empty, source="<stdin>" if file == STDIN else file, **sync)
     check_import_guards(desired, options)  # a truncated file must not empty the roster: before login
@@ -625,6 +682,7 @@ def diff(
     prune: Annotated[bool, typer.Option("--prune", help="Also list contacts not in the file as removals (what `import --prune` would do).")] = False,
     groups_only: GroupsOnlyOpt = False,
     names_only: NamesOnlyOpt = False,
+    user: UserOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Show what `roster import FILE` would change, field by field; send nothing.
@@ -633,8 +691,11 @@ def diff(
     (add|update|remove|extra), jid, changes (list of {field, old, new}; a table shows them as
     `field: old -> new`), note (null, or for extra: "kept; --prune would remove").  Contacts
     only in the roster are listed as removals with --prune; without it as action extra (import
-    keeps them, so they are not drift).  With --exit-code: exit 10 when there is drift, 0 when
-    there is none.
+    keeps them, so they are not drift).  A XEP-0227 file also gives rows with action
+    subscription (the file's subscription/ask differ from the roster's) and pending (a request
+    to the file's user that was waiting): information, never sent and not drift (`roster
+    migrate` re-establishes subscriptions).  With --exit-code: exit 10 when there is drift, 0
+    when there is none.
 
     Fleet mode (several accounts): FILE is read once and compared with every selected
     account's roster; rows gain a leading account column, a table's summary line is printed
@@ -650,16 +711,22 @@ def diff(
     st = state(ctx)
     fmt = st.output_format(output)
     sync = _sync_fields(groups_only, names_only)
-    desired, _fmt = _read_desired(st, file, file_format)
+    source = _read_desired(st, file, file_format, user)
+    desired = source.items
 
     async def job(sub):
         async with session(sub) as s:
-            plan, extra = diff_plan(await fetch_roster(s), desired, prune=prune, sync=sync)
+            current = await fetch_roster(s)
+        plan, extra = diff_plan(current, desired, prune=prune, sync=sync)
+        rows = diff_rows(plan, extra, fmt)
+        if source.format == "xep0227":  # subscription states and pending requests: reported, never sent
+            from ...migrate import subscription_rows
+
+            rows += subscription_rows(current, source.items, source.pending_in)
         counts = plan.counts()
         drift = exit_code and plan.drift and DriftFound(
             f"drift: {counts['add']} to add, {counts['update']} to update, {counts['remove']} to remove", details=counts)
-        return AccountOutcome(sub.account or "", rows=diff_rows(plan, extra, fmt), drift=drift,
-                              notes=[diff_summary(plan, extra)])
+        return AccountOutcome(sub.account or "", rows=rows, drift=drift, notes=[diff_summary(plan, extra)])
 
     run_fleet(st, fmt, PLAN_COLUMNS, job, empty=None)
 
@@ -686,3 +753,174 @@ def diff_summary(plan, extra: list[str]) -> str:
     """The table's summary line on stderr."""
     kept = f"; {len(extra)} extra (kept; --prune would remove)" if extra else ""
     return _plan_summary(plan.counts(), "drift" if plan.drift else "no drift") + kept
+
+
+# ---- migrate: move the contacts and subscriptions to another account (xmppctl/migrate.py) ------
+
+
+@app.command("migrate")
+@one_account("it moves one account (-a OLD) to another (--to NEW)")
+def migrate(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", metavar="NAME", help="The configured account (a name in the config file) to move to.", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Read both accounts and print the plan; send nothing.")] = False,
+    rate: Annotated[str, typer.Option("--rate", metavar="N/s", help="Pace of the subscription requests NEW sends.")] = "10/s",
+    announce: Annotated[bool, typer.Option("--announce", help="OLD publishes the XEP-0283 moved statement (PEP node urn:xmpp:moved:1, open access) naming NEW.")] = False,
+    unsubscribe_old: Annotated[bool, typer.Option("--unsubscribe-old", help="Afterwards OLD cancels its subscriptions with every contact NEW has the same ones with (needs --yes).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --unsubscribe-old.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 10 while some contact is still waiting (for an answer or a request), 0 when all are done.")] = False,
+    settle: Annotated[float, typer.Option("--settle", metavar="SECONDS", min=0.0, help="Quiet period that ends the collection of pending requests on each account.")] = 0.3,
+    output: OutputOpt = None,
+) -> None:
+    """Move the account's contacts to the account NEW and re-establish the subscriptions.
+
+    Reads both rosters and both accounts' pending requests first (each account sends an
+    initial presence the way `sub pending` does, so stored offline messages stay stored), prints
+    the plan on stderr, then from NEW: copies every contact (name and groups; NEW's own items
+    are merged, never removed; both accounts' own JIDs are skipped); for contacts who saw OLD's
+    presence (from/both) pre-approves them (RFC 6121 §3.4) where NEW's server advertises it,
+    else approves their request once it has arrived (this run or a later one); for contacts
+    whose presence OLD saw (to/both, or OLD's request pending) sends a subscription request
+    carrying XEP-0283 <moved><old-jid>OLD</old-jid></moved>, --rate per second.  Requests
+    pending on OLD are listed and kept.  Nothing on OLD changes unless --announce or
+    --unsubscribe-old (with --yes) is given.  Run it again later: it sends only what is still
+    missing (pre-approvals sent are remembered in $XDG_DATA_HOME/xmppctl/migrations/).
+
+    One row per contact.  JSON/NDJSON keys: jid, copied (add|update|unchanged|none|failed),
+    old_subscription and new_subscription (none|to|from|both, "+ask" when a request is
+    pending), step (preapprove|approve|request joined by "+", or none: what this run sent, or
+    would send with --dry-run), status (done: NEW has every direction OLD had; waiting: for the
+    contact's answer or request; failed), error (condition or null), note.  Exit 7 when some
+    steps failed; with --exit-code 10 while some contact is waiting.
+    """
+    from ...errors import UsageError
+
+    st = state(ctx)
+    fmt = st.output_format(output)
+    per_second = _parse_rate(rate)
+    if unsubscribe_old and not yes and not dry_run:
+        raise UsageError("--unsubscribe-old cancels OLD's subscriptions: pass --yes to confirm")
+    old_account = st.resolve_account()
+    new_st = _target_state(st, to)
+    new_account = new_st.resolve_account()
+    if new_account.jid == old_account.jid:
+        raise UsageError(f"--to {to}: that is the same account ({new_account.jid})")
+    outcome = run(lambda _stop: _migrate(st, new_st, dry_run=dry_run, rate=per_second, announce_move=announce,
+                                         unsubscribe_old=unsubscribe_old, settle=settle))
+    _migrate_finish(st, fmt, outcome, exit_code=exit_code)
+
+
+def _target_state(st: State, name: str) -> State:
+    """NEW's state: its account from the config file alone (none of OLD's command-line or
+    XMPPCTL_* overrides apply to it), and none of the passwords given for OLD (--password-stdin,
+    XMPPCTL_PASSWORD): NEW's password comes from XMPPCTL_PASSWORD_<NEW>, its password_command,
+    its stored password or the keyring."""
+    from dataclasses import replace
+
+    from ...config import resolve_account
+    from ...errors import UsageError
+
+    config = st.config()
+    if name not in config.accounts:
+        known = ", ".join(sorted(config.accounts)) or "none"
+        raise UsageError(f"--to {name}: no such account in {config.path} (accounts: {known})")
+    account = resolve_account(config, account=name, timeout=st.timeout, env={})
+    # for_account: one of several accounts of this run, so XMPPCTL_PASSWORD is not read for it
+    return replace(st.for_account(name), jid=None, server=None, port=None, tls=None, ca_file=None, insecure=False,
+                   allow_plaintext=False, password_stdin=False, _account=account)
+
+
+async def _both(first, second):
+    """Run two coroutines together; the first failure cancels the other and is raised as is."""
+    import asyncio
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            a, b = group.create_task(first), group.create_task(second)
+    except BaseExceptionGroup as eg:
+        raise eg.exceptions[0] from None
+    return a.result(), b.result()
+
+
+async def _migrate(st: State, new_st: State, *, dry_run: bool, rate: float, announce_move: bool,
+                   unsubscribe_old: bool, settle: float):
+    from ... import migrate as mig
+    from ...errors import ServerRefused
+    from ...subscriptions import PREAPPROVAL_FEATURE, PresenceWatcher, collect_pending, send_and_report
+
+    old_watch, new_watch = PresenceWatcher(), PresenceWatcher()
+    async with AsyncExitStack() as stack:
+
+        async def login_and_read(sub: State, watch: PresenceWatcher):
+            # both accounts change (the new one's roster, the old one's subscriptions): both locked
+            s = await stack.enter_async_context(session(sub, stanza_hook=watch, subscriptions_expected=True,
+                                                        changes=not dry_run))
+            pending, roster = await collect_pending(s, watch, settle=settle)
+            return s, pending, roster
+
+        # both accounts at once: the logins and the quiet periods overlap
+        (old, old_pending, old_roster), (new, new_pending, new_roster) = await _both(
+            login_and_read(st, old_watch), login_and_read(new_st, new_watch))
+        state_file = mig.state_path(old.bare_jid, new.bare_jid)
+        preapproved = mig.load_preapproved(state_file)
+        plan = mig.plan_migration(old_roster, new_roster, old_jid=old.bare_jid, new_jid=new.bare_jid,
+                                  new_pending_in=new_pending, old_pending_in=old_pending,
+                                  preapproval=new.has_feature(*PREAPPROVAL_FEATURE), preapproved=preapproved)
+        note(st, _plan_line(plan, dry_run))
+        if dry_run:
+            rows = mig.report(plan, {i.jid: i for i in new_roster}, preapproved=preapproved)
+            return mig.MigrationOutcome(plan, rows)
+        outcome = await mig.carry_out(new, new_watch, plan, rate=rate, preapproved=preapproved)
+        if outcome.preapproved != preapproved:
+            mig.save_preapproved(state_file, old.bare_jid, new.bare_jid, outcome.preapproved)
+        if unsubscribe_old:
+            cancels = mig.unsubscribe_old_plan(outcome.rows, old_roster)
+            if cancels:
+                results = await send_and_report(old, old_watch, cancels)
+                outcome.sent += sum(len(r.sent) for r in results)
+                note(st, f"xmppctl: OLD cancelled its subscriptions with {len(cancels)} contact(s)")
+        if announce_move:
+            try:
+                await mig.announce(old, new_st.resolve_account().jid)
+                outcome.sent += 1
+                note(st, f"xmppctl: OLD published the XEP-0283 moved statement ({mig.MOVED_NS})")
+            except ServerRefused as exc:
+                outcome.announce_error = exc
+    return outcome
+
+
+def _plan_line(plan, dry_run: bool) -> str:
+    c = plan.counts()
+    line = (f"xmppctl: plan {plan.old_jid} -> {plan.new_jid}: {len(plan.contacts)} contact(s); "
+            f"{c['copy']} roster item(s) to copy, {c['preapprove']} pre-approval(s), {c['approve']} approval(s), "
+            f"{c['request']} subscription request(s)")
+    if not plan.preapproval:
+        line += "; NEW's server does not advertise pre-approval: contacts who saw OLD are approved when they ask"
+    if c["pending_on_old"]:
+        line += f"; {c['pending_on_old']} request(s) pending on OLD (kept; they must ask NEW)"
+    return line + ("; dry run: nothing is sent" if dry_run else "")
+
+
+def _migrate_finish(st: State, fmt: str, outcome, *, exit_code: bool) -> None:
+    from ...errors import DriftFound, PartialFailure, ServerRefused
+    from ...migrate import MIGRATE_COLUMNS
+
+    rows = [r.to_dict() for r in outcome.rows]
+    render(st, rows, MIGRATE_COLUMNS, fmt, empty="OLD has no contacts to move")
+    counts = {s: sum(1 for r in outcome.rows if r.status == s) for s in ("done", "waiting", "failed")}
+    if fmt == "table":
+        note(st, f"xmppctl: {counts['done']} done, {counts['waiting']} waiting, {counts['failed']} failed; "
+                 f"{outcome.sent} stanza(s) sent")
+    failed = [r for r in outcome.rows if r.status == "failed"]
+    announce_error = outcome.announce_error
+    if failed or announce_error is not None:
+        parts = [f"{r.jid} ({r.error})" for r in failed[:5]]
+        if announce_error is not None:
+            parts.append(f"--announce: {announce_error.message}")
+        details = [r.to_dict() for r in failed]
+        if not rows and announce_error is not None:
+            raise ServerRefused(announce_error.message, condition=announce_error.condition)
+        raise PartialFailure(f"{len(failed) + (announce_error is not None)} step(s) failed: " + ", ".join(parts),
+                             details=details)
+    if exit_code and counts["waiting"]:
+        raise DriftFound(f"{counts['waiting']} contact(s) still waiting", details=counts)

@@ -8,24 +8,24 @@ import io
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from ...errors import UsageError
 from ...jid import bare_jid
 from ..items import RosterItem
-from ...text import validate_stored_group, validate_stored_name
+from .fields import KNOWN_KEYS, READ_ONLY_KEYS, WRITABLE_KEYS, ItemCollector, Where, parser_limit, read_error, type_name
+from ...text import validate_group, validate_name
 
-FORMATS = ("toml", "json", "csv")
+FORMATS = ("toml", "json", "csv", "xep0227")
+#: file extensions that name a format other than their own
+EXTENSIONS = {"xml": "xep0227"}
 STDIN = "-"
 #: keys a contact may have; the read-only ones are ignored on import
-WRITABLE_KEYS = ("jid", "name", "groups")
-READ_ONLY_KEYS = ("subscription", "ask")
-KNOWN_KEYS = WRITABLE_KEYS + READ_ONLY_KEYS
 #: the columns of `roster list -o csv`, in the same order (subscription and ask are read-only)
 CSV_COLUMNS = ("jid", "name", "subscription", "ask", "groups")
 
-Where = Callable[[str | None], str]
 
 
 # ---- format ---------------------------------------------------------------------------------
@@ -40,6 +40,7 @@ def format_for(path: str | None, explicit: str | None = None, text_head: str | N
         return fmt
     if path and path != STDIN:
         ext = Path(path).suffix.lower().lstrip(".")
+        ext = EXTENSIONS.get(ext, ext)
         if ext in FORMATS:
             return ext
     if text_head is not None:
@@ -47,7 +48,7 @@ def format_for(path: str | None, explicit: str | None = None, text_head: str | N
         if sniffed:
             return sniffed
     shown = "standard input" if path in (None, STDIN) else path
-    raise UsageError(f"{shown}: cannot tell the roster file format; use -f toml|json|csv")
+    raise UsageError(f"{shown}: cannot tell the roster file format; use -f toml|json|csv|xep0227")
 
 
 def sniff_format(head: str) -> str | None:
@@ -55,6 +56,10 @@ def sniff_format(head: str) -> str | None:
     text = head.lstrip("\ufeff \t\r\n")
     if not text:
         return None
+    if text.startswith("<"):
+        from .xep0227 import is_xep0227
+
+        return "xep0227" if is_xep0227(text) else None
     if text.startswith("["):
         after = text[1:].lstrip()
         if after[:1] in ("{", "]"):
@@ -80,6 +85,34 @@ def read_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None 
 
 def load_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None = None) -> tuple[list[RosterItem], str]:
     """Like :func:`read_roster_file`, also returning the format that was read."""
+    source = load_roster_source(path, fmt, stdin=stdin)
+    return source.items, source.format
+
+
+@dataclass
+class RosterSource:
+    """A validated roster file: its items, its format, and what only XEP-0227 files carry."""
+
+    items: list[RosterItem]
+    format: str
+    #: XEP-0227: the user picked from the file, and the JIDs with a pending request to it
+    user: str | None = None
+    pending_in: tuple[str, ...] = ()
+
+    @property
+    def orphan_requests(self) -> list[str]:
+        """Pending requesters the file has no item for (ejabberd's export drops those items)."""
+        have = {item.jid for item in self.items}
+        return [jid for jid in self.pending_in if jid not in have]
+
+
+def load_roster_source(path: str, fmt: str | None = None, *, stdin: TextIO | None = None, user: str | None = None,
+                       account_jid: str | None = None) -> RosterSource:
+    """Read and validate a roster file of any format.
+
+    A XEP-0227 file may hold many users: *user* (``--user``) picks one, else the only one,
+    else *account_jid* (:meth:`xmppctl.roster.files.xep0227.PieFile.select`).
+    """
     name = "<stdin>" if path == STDIN else path
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin
@@ -88,25 +121,36 @@ def load_roster_file(path: str, fmt: str | None = None, *, stdin: TextIO | None 
         except UnicodeDecodeError as exc:
             raise UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
         chosen = format_for(path, fmt, text[:4096])
-        return parse_roster_text(text, chosen, name), chosen
+        if chosen == "xep0227":
+            from .xep0227 import parse_pie
+
+            return _pie_source(parse_pie(text.lstrip("\ufeff"), name), user, account_jid)
+        _no_user(user)
+        return RosterSource(parse_roster_text(text, chosen, name), chosen)
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             chosen = format_for(path, fmt, fh.read(4096))
+            if chosen == "xep0227":
+                from .xep0227 import read_pie_file
+
+                return _pie_source(read_pie_file(path), user, account_jid)
+            _no_user(user)
             fh.seek(0)
             if chosen == "csv":  # CSV is read row by row: no copy of the whole text
-                return parse_csv(fh, name), chosen
-            return parse_roster_text(fh.read(), chosen, name), chosen
+                return RosterSource(parse_csv(fh, name), chosen)
+            return RosterSource(parse_roster_text(fh.read(), chosen, name), chosen)
     except (UnicodeDecodeError, OSError) as exc:
         raise read_error(name, exc) from None
 
 
-def read_error(name: str, exc: UnicodeDecodeError | OSError) -> UsageError:
-    """The usage error (exit 2) for a file that cannot be read as UTF-8 text."""
-    if isinstance(exc, UnicodeDecodeError):
-        return UsageError(f"{name}: not valid UTF-8 ({exc.reason} at byte {exc.start})")
-    if isinstance(exc, IsADirectoryError):
-        return UsageError(f"{name}: is a directory")
-    return UsageError(f"{name}: cannot read: {exc.strerror or exc}")
+def _no_user(user: str | None) -> None:
+    if user is not None:
+        raise UsageError("--user picks a user of a XEP-0227 file; this file is not one")
+
+
+def _pie_source(pie, user: str | None, account_jid: str | None) -> RosterSource:
+    chosen = pie.select(user, account_jid)
+    return RosterSource(list(chosen.items), "xep0227", chosen.jid, chosen.pending_in)
 
 
 def parse_roster_text(text: str, fmt: str, name: str = "<input>") -> list[RosterItem]:
@@ -117,70 +161,17 @@ def parse_roster_text(text: str, fmt: str, name: str = "<input>") -> list[Roster
         return parse_json(text, name)
     if fmt == "csv":
         return parse_csv(io.StringIO(text.lstrip("\ufeff"), newline=""), name)
+    if fmt == "xep0227":
+        from .xep0227 import parse_pie
+
+        return list(parse_pie(text.lstrip("\ufeff"), name).select().items)
     raise UsageError(f"unknown roster file format {fmt!r}")
 
 
-class _Collector:
-    """Validates items one by one and remembers where each JID was seen (duplicates)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.items: list[RosterItem] = []
-        self.seen: dict[str, str] = {}
-        self.good_groups: set[str] = set()
-
-    def add(self, raw: dict[str, Any], where: Where, place: str) -> None:
-        for key in raw:
-            if key not in KNOWN_KEYS:
-                raise UsageError(f"{where(key)}: unknown key {key!r} (expected {', '.join(KNOWN_KEYS)})")
-        if "jid" not in raw or raw["jid"] in (None, ""):
-            raise UsageError(f"{where('jid')}: missing JID")
-        jid_value = raw["jid"]
-        if not isinstance(jid_value, str):
-            raise UsageError(f"{where('jid')}: expected a string, got {_type_name(jid_value)}")
-        try:
-            jid = bare_jid(jid_value.strip())
-        except UsageError as exc:
-            raise UsageError(f"{where('jid')}: {exc.message}") from None
-        if jid in self.seen:
-            raise UsageError(f"{where('jid')}: duplicate JID {jid} (first at {self.seen[jid]})")
-        name = raw.get("name")
-        if name is not None and not isinstance(name, str):
-            raise UsageError(f"{where('name')}: expected a string, got {_type_name(name)}")
-        name = validate_stored_name(name, where("name"))
-        groups_value = raw.get("groups")
-        if groups_value is None:
-            groups: tuple[str, ...] = ()
-        else:
-            if not isinstance(groups_value, list):
-                raise UsageError(f"{where('groups')}: expected a list of strings, got {_type_name(groups_value)}")
-            for g in groups_value:
-                if not isinstance(g, str):
-                    raise UsageError(f"{where('groups')}: expected a list of strings, got a {_type_name(g)} in it")
-                if g not in self.good_groups:  # a roster has few distinct groups: check each once
-                    validate_stored_group(g, where("groups"))
-                    self.good_groups.add(g)
-            groups = tuple(sorted(set(groups_value)))
-        self.seen[jid] = place
-        self.items.append(RosterItem(jid, name, groups=groups))
-
-    def result(self) -> list[RosterItem]:
-        self.items.sort(key=lambda item: item.jid)
-        return self.items
 
 
-def _parser_limit(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc).split(";")[0]
 
 
-def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "table/object", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-_TOML_KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
 
 
 def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
@@ -192,19 +183,19 @@ def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{name}: invalid TOML: {exc}") from None
     except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, arrays nested too deep
-        raise UsageError(f"{name}: invalid TOML: {_parser_limit(exc)}") from None
+        raise UsageError(f"{name}: invalid TOML: {parser_limit(exc)}") from None
     lines = text.splitlines()
     for key in doc:
         if key != "contact":
-            line = _toml_key_line(lines, key, 0, len(lines))
+            line = toml_key_line(lines, key, 0, len(lines))
             raise UsageError(f"{name}:{line or '?'}: {key}: unknown key {key!r} (expected [[contact]] tables)")
     contacts = doc.get("contact", [])
     if not isinstance(contacts, list):
-        raise UsageError(f"{name}: contact: expected [[contact]] tables, got {_type_name(contacts)}")
-    out = _Collector(name)
+        raise UsageError(f"{name}: contact: expected [[contact]] tables, got {type_name(contacts)}")
+    out = ItemCollector(name)
     for raw, (where, place) in zip(contacts, toml_table_places(lines, "contact", len(contacts), name)):
         if not isinstance(raw, dict):
-            raise UsageError(f"{where(None)}: expected a table, got {_type_name(raw)}")
+            raise UsageError(f"{where(None)}: expected a table, got {type_name(raw)}")
         out.add(raw, where, place)
     del doc
     return out.result()
@@ -227,7 +218,7 @@ def toml_table_places(lines: list[str], table: str, count: int, name: str) -> li
 
     def by_line(first: int, end: int) -> Where:
         def where(field: str | None) -> str:
-            line = _toml_key_line(lines, field, first, end) if field else None
+            line = toml_key_line(lines, field, first, end) if field else None
             return f"{name}:{line or first}" + (f": {field}" if field else "")
         return where
 
@@ -235,7 +226,10 @@ def toml_table_places(lines: list[str], table: str, count: int, name: str) -> li
     return [(by_line(first, end), f"line {first}") for first, end in zip(starts, ends)]
 
 
-def _toml_key_line(lines: list[str], key: str | None, first: int, end: int) -> int | None:
+_TOML_KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
+
+
+def toml_key_line(lines: list[str], key: str | None, first: int, end: int) -> int | None:
     """The 1-based line in [first, end] where *key* is assigned, if it can be found."""
     if key is None:
         return None
@@ -255,16 +249,16 @@ def parse_json(text: str, name: str = "<input>") -> list[RosterItem]:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:  # an integer over 4300 digits, lists nested too deep
-        raise UsageError(f"{name}: invalid JSON: {_parser_limit(exc)}") from None
+        raise UsageError(f"{name}: invalid JSON: {parser_limit(exc)}") from None
     if not isinstance(doc, list):
-        raise UsageError(f"{name}: expected a JSON list of contacts, got {_type_name(doc)}")
-    out = _Collector(name)
+        raise UsageError(f"{name}: expected a JSON list of contacts, got {type_name(doc)}")
+    out = ItemCollector(name)
     for index, raw in enumerate(doc):
         def where(field: str | None, index: int = index) -> str:
             return f"{name}: item [{index}]" + (f": {field}" if field else "")
 
         if not isinstance(raw, dict):
-            raise UsageError(f"{where(None)}: expected an object, got {_type_name(raw)}")
+            raise UsageError(f"{where(None)}: expected an object, got {type_name(raw)}")
         out.add(raw, where, f"item [{index}]")
         doc[index] = None  # drop the parsed dict as we go: keeps the peak low on big files
     return out.result()
@@ -292,7 +286,7 @@ def parse_csv(stream: Iterable[str], name: str = "<input>") -> list[RosterItem]:
             raise UsageError(f"{name}:{header_line}: jid: the header has no jid column")
         if len(set(header)) != len(header):
             raise UsageError(f"{name}:{header_line}: duplicate column in the header")
-        out = _Collector(name)
+        out = ItemCollector(name)
         for row in reader:
             line = reader.line_num
             if not row or not any(cell.strip() for cell in row):

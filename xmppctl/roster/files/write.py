@@ -80,6 +80,13 @@ def iter_csv(items: Iterable[RosterItem]) -> Iterator[str]:
 
 def check_exportable(items: Iterable[RosterItem], fmt: str) -> None:
     """Refuse (before writing anything) what the format cannot carry back losslessly."""
+    if fmt == "xep0227":
+        from ...text import check_text
+
+        for item in items:  # roster items come from the server: XML-safe, but say so if not
+            for text in (item.name or "", *item.groups):
+                check_text(text, f"{item.jid}: cannot be written to XML", multiline=True, max_bytes=1 << 20)
+        return
     if fmt != "csv":
         return
     for item in items:
@@ -89,15 +96,26 @@ def check_exportable(items: Iterable[RosterItem], fmt: str) -> None:
                                  "(';' or leading/trailing spaces); export as toml or json")
 
 
-def write_roster(items: Iterable[RosterItem], fmt: str, stream: TextIO) -> None:
-    chunks = {"toml": iter_toml, "json": iter_json, "csv": iter_csv}.get(fmt)
-    if chunks is None:
-        raise UsageError(f"unknown roster file format {fmt!r}")
-    for chunk in chunks(items):
+def write_roster(items: Iterable[RosterItem], fmt: str, stream: TextIO, *, account_jid: str | None = None,
+                 pending_in: Iterable[str] = ()) -> None:
+    """Write *items* in *fmt*; XEP-0227 also needs the account's JID and carries *pending_in*."""
+    if fmt == "xep0227":
+        from .xep0227 import iter_xep0227
+
+        if account_jid is None:
+            raise UsageError("a XEP-0227 export needs the account's JID")
+        chunks: Iterable[str] = iter_xep0227(items, account_jid, pending_in)
+    else:
+        make = {"toml": iter_toml, "json": iter_json, "csv": iter_csv}.get(fmt)
+        if make is None:
+            raise UsageError(f"unknown roster file format {fmt!r}")
+        chunks = make(items)
+    for chunk in chunks:
         stream.write(chunk)
 
 
-def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path) -> Path:
+def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path, *, account_jid: str | None = None,
+                      pending_in: Iterable[str] = ()) -> Path:
     """Write to *path* atomically (:func:`xmppctl.fsutil.atomic_write`), flushed to disk.
 
     A new file is created 0600 (a roster is personal data); an existing file keeps its mode.
@@ -114,7 +132,8 @@ def write_roster_path(items: list[RosterItem], fmt: str, path: str | Path) -> Pa
         raise UsageError(f"{target}: {exc.strerror or exc}") from None
     with _sigterm_raises():  # SIGTERM's default action would leave the temp file behind
         try:
-            atomic_write(target, lambda fh: write_roster(items, fmt, fh), mode=mode, fsync=True)
+            atomic_write(target, lambda fh: write_roster(items, fmt, fh, account_jid=account_jid, pending_in=pending_in),
+                         mode=mode, fsync=True)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write: {exc.strerror or exc}") from None
     return target
@@ -170,6 +189,7 @@ def write_backup(items: list[RosterItem], fmt: str, directory: str | Path, accou
     check_exportable(items, fmt)
     with _sigterm_raises():
         try:
-            return create_new(backup_names(directory, account_jid, fmt), lambda fh: write_roster(items, fmt, fh))
+            return create_new(backup_names(directory, account_jid, "xml" if fmt == "xep0227" else fmt),
+                              lambda fh: write_roster(items, fmt, fh, account_jid=account_jid))
         except OSError as exc:
             raise UsageError(f"{directory}: cannot write a backup: {exc.strerror or exc}") from None
