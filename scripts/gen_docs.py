@@ -82,6 +82,11 @@ FILES = [
     ("$XDG_DATA_HOME/xmppctl/received-messages.ndjson",
      "Messages that reached an xmppctl session (default ~/.local/share/xmppctl): one JSON object per line, "
      "mode 0600; xmppctl never drops a message, see SECURITY AND DATA SAFETY."),
+    ("$XDG_CONFIG_HOME/xmppctl/config.toml.lock",
+     "Held (flock) by account add/set/remove from reading the config to replacing it: concurrent changes queue up."),
+    ("$XDG_RUNTIME_DIR/xmppctl/account-JID.lock",
+     "The account lock, held by commands that change the account's roster or subscriptions (else under "
+     "$XDG_STATE_HOME/xmppctl/locks, default ~/.local/state); holds the PID and command line of the run holding it."),
 ]
 
 #: README sections the man page repeats (one source for what is guaranteed)

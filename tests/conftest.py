@@ -32,6 +32,7 @@ def _isolated_config(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # roster cache for completion
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # messages kept by xmppctl.xmpp.keeper
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-run"))  # account locks (xmppctl.locks)
     for var in ("XMPPCTL_CONFIG", "XMPPCTL_ACCOUNT", "XMPPCTL_JID", "XMPPCTL_PASSWORD", "XMPPCTL_SERVER",
                 "XMPPCTL_PORT", "XMPPCTL_TLS", "XMPPCTL_TIMEOUT", "XMPPCTL_CA_FILE"):
         monkeypatch.delenv(var, raising=False)

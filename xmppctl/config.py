@@ -26,7 +26,7 @@ import shlex
 import stat
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -299,10 +299,15 @@ def resolve_account(
     command = table.get("password_command")
     if command is not None:
         command = _command_argv(command)  # validated by load_config: one form, a list, from here on
+    merged_server = server or env.get("XMPPCTL_SERVER") or table.get("server")
+    if merged_server is not None:
+        where = ("--server" if server else "XMPPCTL_SERVER" if env.get("XMPPCTL_SERVER") else
+                 f"server of account {name!r}")
+        check_server(merged_server, where)
     return Account(
         jid=chosen_jid,
         name=name,
-        server=server or env.get("XMPPCTL_SERVER") or table.get("server"),
+        server=merged_server,
         port=merged_port,
         tls=merged_tls,
         tls_chosen=chosen_tls is not None,
@@ -313,6 +318,33 @@ def resolve_account(
         output=table.get("output"),
         insecure=bool(insecure) or bool(table.get("insecure", False)),
     )
+
+
+def check_server(host: str, where: str = "--server") -> str:
+    """*host* if it can be looked up (a host name or an IP address); else UsageError (exit 2).
+
+    An undecodable byte in the argument (a lone surrogate), a space or a control character
+    used to reach the resolver, which never answered: the run waited for --timeout (exit 5).
+    """
+    import ipaddress
+    import unicodedata
+
+    if any(0xDC80 <= ord(c) <= 0xDCFF for c in host):
+        raise UsageError(f"{where}: not valid UTF-8 (an undecodable byte)")
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+        return host
+    except ValueError:
+        pass
+    bad = next((c for c in host if c.isspace() or unicodedata.category(c) in ("Cc", "Cs", "Cf", "Co", "Cn")), None)
+    if not host or bad is not None:
+        shown = f"contains U+{ord(bad):04X}" if bad is not None else "empty"
+        raise UsageError(f"{where} {host!r}: not a host name ({shown})")
+    try:
+        host.rstrip(".").encode("idna")
+    except UnicodeError as exc:
+        raise UsageError(f"{where} {host!r}: not a host name ({str(exc).rpartition('(')[2].rstrip(')').removeprefix('UnicodeError: ') or exc})") from None
+    return host
 
 
 @dataclass(frozen=True)
@@ -586,7 +618,7 @@ def write_config(path: Path, data: dict[str, Any]) -> None:
     from .fsutil import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atomic_write(path, lambda f: tomli_w.dump(data, f), binary=True)
+    atomic_write(path, lambda f: tomli_w.dump(data, f), binary=True, fsync=True)
 
 
 @dataclass
@@ -661,6 +693,23 @@ def _normalised(table: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _under_config_lock(change: Callable[..., AccountChange]) -> Callable[..., AccountChange]:
+    """Run a read-change-write of the config holding its lock: concurrent changes queue up and
+    none is lost (without it, 12 concurrent adds left 2 accounts)."""
+    import functools
+
+    @functools.wraps(change)
+    def locked(path: Path, *args: Any, **kwargs: Any) -> AccountChange:
+        from .locks import config_lock
+
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with config_lock(path):
+            return change(path, *args, **kwargs)
+
+    return locked
+
+
+@_under_config_lock
 def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: bool = False,
                 replace: bool = False) -> AccountChange:
     """Add account *name*; an existing one is replaced only with *replace* (its other keys are dropped)."""
@@ -686,6 +735,7 @@ def add_account(path: Path, name: str, table: dict[str, Any], *, make_default: b
                          _table_changes(old or {}, candidate), before, data.get("default_account"), sorted(accounts))
 
 
+@_under_config_lock
 def update_account(path: Path, name: str, values: Mapping[str, Any], *, unset: Iterable[str] = (),
                    make_default: bool = False) -> AccountChange:
     """Set the keys in *values* (None: leave as is) and drop those in *unset*; validated like add."""
@@ -715,6 +765,7 @@ def update_account(path: Path, name: str, values: Mapping[str, Any], *, unset: I
     return AccountChange(path, name, "updated", changes, before, data.get("default_account"), sorted(accounts))
 
 
+@_under_config_lock
 def remove_account(path: Path, name: str, *, force: bool = False) -> AccountChange:
     """Remove account *name*; the default account only with *force*, leaving no default."""
     data = _read_raw(path)

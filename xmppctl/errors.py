@@ -27,7 +27,7 @@ class ExitCode(IntEnum):
 #: exit code -> (code name used in JSON errors, meaning); README and man page are generated from it.
 EXIT_CODES: dict[ExitCode, tuple[str, str]] = {
     ExitCode.OK: ("ok", "success; also when the reader of standard output goes away early (e.g. | head -1): the rest of the output is dropped silently"),
-    ExitCode.FAILURE: ("failure", "any other failure"),
+    ExitCode.FAILURE: ("failure", "any other failure; also: another run holds the account lock (see --lock-wait), nothing was sent"),
     ExitCode.USAGE: ("usage", "usage error or bad input (options, JIDs, files, config); nothing was sent"),
     ExitCode.AUTH: ("auth", "authentication failed"),
     ExitCode.CONNECTION: ("connection", "connection or TLS failure (refused, DNS, certificate, no TLS offered)"),

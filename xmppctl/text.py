@@ -24,6 +24,8 @@ from .errors import UsageError
 
 #: byte limit of a roster name, a group name or a nickname (servers cap such strings near 1 KiB)
 MAX_TEXT_BYTES = 1023
+#: no byte limit of ours: the server's stanza size limit applies
+_NO_LIMIT = 1 << 62
 #: byte limit of a status text or a subscription request's message
 MAX_STATUS_BYTES = 1024
 
@@ -71,6 +73,24 @@ def validate_group(group: str, where: str = "group") -> str:
     if isinstance(group, str) and not group.strip():
         raise UsageError(f"{where}: empty group name")
     return check_text(group, where)
+
+
+def validate_stored_name(name: str | None, where: str = "name") -> str | None:
+    """A name read from a roster file: whatever XML can carry, as other clients may have stored
+    it on the server (a 1500-byte name, a newline, a tab) and ``roster export`` wrote it; the
+    server is the judge of the rest.  Only the command line's own options get the one-line,
+    1023-byte rules of :func:`validate_name`."""
+    if name is None or name == "":
+        return None
+    return check_text(name, where, multiline=True, max_bytes=_NO_LIMIT)
+
+
+def validate_stored_group(group: str, where: str = "group") -> str:
+    """A group read from a roster file: not empty (servers refuse that), else XML-safe text;
+    whitespace-only and multi-line groups that a server kept are restored as they were."""
+    if group == "":
+        raise UsageError(f"{where}: empty group name")
+    return check_text(group, where, multiline=True, max_bytes=_NO_LIMIT)
 
 
 def validate_groups(groups: Iterable[str], where: str = "groups") -> tuple[str, ...]:

@@ -92,22 +92,41 @@ def test_one_plain_account_keeps_the_single_account_output(fleet):
     assert r.code == 0 and "account" not in r.json()[0]
 
 
-def test_group_delete_with_remove_contacts_asks_once_for_the_combined_plan(fleet, monkeypatch):
+def _delete_old_group(fleet, monkeypatch, while_asked=lambda: None):
+    """group delete Old --remove-contacts on every account (each has x@NAME.org in Old), answering
+    yes after *while_asked* ran; returns (result, the questions asked)."""
     import xmppctl.cli.prompt as prompt
 
     asked: list[str] = []
 
     async def confirm(question: str) -> bool:
         asked.append(question)
+        while_asked()
         return True
 
     monkeypatch.setattr(prompt, "confirm", confirm)
     for name in NAMES:
         fleet.fakes[name].roster = {f"x@{name}.org": RosterItem(f"x@{name}.org", None, "none", False, ("Old",))}
-    r = fleet("--all-accounts", "group", "delete", "Old", "--remove-contacts", "-o", "json", tty=True)
+    return fleet("--all-accounts", "group", "delete", "Old", "--remove-contacts", "-o", "json", tty=True), asked
+
+
+def test_group_delete_with_remove_contacts_asks_once_for_the_combined_plan(fleet, monkeypatch):
+    r, asked = _delete_old_group(fleet, monkeypatch)
     assert r.code == 0, r.stderr
     assert len(asked) == 1 and "Remove 3 contact(s)" in asked[0]
     assert all(fake.roster == {} for fake in fleet.fakes.values())
+
+
+def test_group_delete_second_pass_removes_only_what_was_confirmed(fleet, monkeypatch):
+    """A contact put into the group after the question (another client) is not removed unasked."""
+    def another_client_adds_to_old() -> None:
+        fleet.fakes["home"].roster["y@home.org"] = RosterItem("y@home.org", None, "both", False, ("Old",))
+
+    r, _ = _delete_old_group(fleet, monkeypatch, another_client_adds_to_old)
+    assert r.code == 7, r.stderr
+    assert "roster changed since the confirmation" in r.stdout + r.stderr
+    assert fleet.fakes["home"].roster_writes() == [] and set(fleet.fakes["home"].roster) == {"x@home.org", "y@home.org"}
+    assert fleet.fakes["bot-a"].roster == fleet.fakes["bot-b"].roster == {}
 
 
 def test_sub_request_in_fleet_mode_sends_from_every_account(fleet):

@@ -117,3 +117,16 @@ def test_undecodable_argv_bytes_exit_2_in_a_real_process(nowhere, args, option):
     assert r.code == 2, r.stderr
     assert r.stderr.startswith(f"xmppctl: {option}") and r.stderr.count("\n") == 1, r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+def test_an_undecodable_server_name_exits_2_at_once_instead_of_waiting_for_the_timeout():
+    r = run_subprocess(None, "--jid", "a@example.org", "--server", os.fsdecode(b"ex\xffample.org"), "--timeout", "30",
+                       "roster", "list", env={"XMPPCTL_PASSWORD": "pw", "LC_ALL": "C.UTF-8"})
+    assert r.code == 2, r.stderr
+    assert r.stderr == "xmppctl: --server: not valid UTF-8 (an undecodable byte)\n"
+
+
+@pytest.mark.parametrize("host", ["a b.org", "a..b.org", "x\x00y", "tab\t.org"])
+def test_a_server_that_is_no_host_name_is_refused_before_connecting(run_cli, host):
+    r = run_cli(None, "--jid", "a@example.org", "--server", host, "roster", "list", env={"XMPPCTL_PASSWORD": "pw"})
+    assert r.code == 2 and "--server" in r.stderr and "not a host name" in r.stderr, r.stderr

@@ -2,16 +2,85 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import random
 import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+
+#: port -> descriptor of its reservation file, held (flock) until this process ends
+_RESERVED: dict[int, int] = {}
+#: where every test process on this machine reserves the ports it hands out
+PORT_DIR = Path(tempfile.gettempdir()) / "xmppctl-test-ports"
+#: ports handed out lie below the kernel's ephemeral range, from here up
+_LOWEST = 20000
+#: not the random module's generator: a test plugin may seed that one alike in every worker
+_random = random.SystemRandom()
 
 
 def free_port() -> int:
+    """A loopback TCP port that nothing listens on and no other test process will take.
+
+    A port from ``bind(0)`` is only free at that moment: a server started later binds it
+    after a delay, and meanwhile parallel workers (bind(0) too) and every outgoing connection
+    (its local port) may take it: ejabberd then died with ``eaddrinuse``.  So ports come from
+    below the ephemeral range (where the kernel never puts an outgoing connection), each one
+    is reserved with an flock on a file in PORT_DIR for the rest of this process's life (other
+    test processes skip it; a dead process releases it), and is checked free by binding it.
+    """
+    low, high = _LOWEST, _ephemeral_low() - 1
+    for _ in range(500):
+        port = _random.randint(low, high) if high - low > 1000 else _kernel_port()
+        if port in _RESERVED or not _reserve(port):
+            continue
+        if _bindable(port):
+            return port
+        os.close(_RESERVED.pop(port))
+    raise RuntimeError(f"no free loopback port in {low}..{high} after 500 tries")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _reserve(port: int) -> bool:
+    if not PORT_DIR.is_dir():
+        PORT_DIR.mkdir(exist_ok=True)
+        try:
+            PORT_DIR.chmod(0o1777)  # shared by every user's test runs, like /tmp
+        except OSError:
+            pass
+    fd = os.open(PORT_DIR / str(port), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _RESERVED[port] = fd
+    return True
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def have(program: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import select
+import shutil
 import signal
 import subprocess
 import time
@@ -62,7 +63,23 @@ class EjabberdServer:
         return ["ejabberdctl", "--config-dir", str(d), "--config", str(self.config_file),
                 "--ctl-config", str(d / "ejabberdctl.cfg"), "--logs", str(d / "log"), "--spool", str(d / "spool")]
 
-    def start(self, timeout: float = 60) -> "EjabberdServer":
+    def start(self, timeout: float = 60, attempts: int = 3) -> "EjabberdServer":
+        """Start the node; a start that fails because a port was taken (``eaddrinuse``: some
+        process outside the reservation of :func:`free_port` bound it) is retried with fresh
+        ports, up to *attempts* times, when the ports were chosen here."""
+        chosen_here = not self.port and not self.dist_port
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError as exc:
+                if not (chosen_here and attempt < attempts and "eaddrinuse" in str(exc)):
+                    raise
+                self.port = self.dist_port = 0
+                for sub in ("spool", "log"):  # Mnesia's schema names the node, which names the port
+                    shutil.rmtree(self.directory / sub, ignore_errors=True)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "EjabberdServer":
         if not have("ejabberdctl"):
             raise RuntimeError("ejabberd is not installed (apt-get install ejabberd)")
         if os.geteuid() == 0:
@@ -96,8 +113,10 @@ class EjabberdServer:
             self.stop()
             logs = [self.directory / "ejabberd.stdout", self.directory / "log" / "ejabberd.log",
                     self.directory / "log" / "error.log"]
-            tail = "".join(p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
-            raise RuntimeError(f"ejabberd did not start on 127.0.0.1:{self.port}\n{tail}") from None
+            texts = [p.read_text(errors="replace") for p in logs if p.exists()]
+            clash = " (eaddrinuse: a port was taken)" if any("eaddrinuse" in t or "already in use" in t for t in texts) else ""
+            tail = "".join(t[-1500:] for t in texts)
+            raise RuntimeError(f"ejabberd did not start on 127.0.0.1:{self.port}{clash}\n{tail}") from None
         return self
 
     def _write_config(self) -> None:

@@ -137,3 +137,26 @@ def test_bare_jids_validates_all_and_dedupes():
     assert bare_jids(["A@b.org", "a@b.org", "c@b.org"]) == ["a@b.org", "c@b.org"]
     with pytest.raises(UsageError):
         bare_jids(["a@b.org", "bad jid"])
+
+
+@pytest.mark.parametrize("given, same_as", [
+    ("b\u200bob@example.org", "bob@example.org"),        # zero-width space: B.1, mapped to nothing
+    ("\uff43arol@example.org", "carol@example.org"),     # fullwidth c: NFKC
+    ("B\u00adob\ufeff@Example.ORG", "bob@example.org"),  # soft hyphen, BOM, capitals
+    ("stra\u00dfe@x.org", "strasse@x.org"),              # B.2 case folding
+    ("a@ex\uff0eorg", "a@ex.org"),                       # an IDNA full stop between labels
+    ("a@\uff25x.org", "a@ex.org"),                       # nameprep on the domain
+])
+def test_jids_the_servers_take_for_one_contact_normalise_alike(given, same_as):
+    from xmppctl.jid import bare_jid
+
+    assert bare_jid(given) == bare_jid(same_as) == same_as
+
+
+@pytest.mark.parametrize("value", ["\u200b@x.org", "a\u202eb@x.org", "a\u2028b@x.org", "\u05d0a@x.org", "bad\ufffdx@x.org"])
+def test_jids_nodeprep_prohibits_are_refused(value):
+    from xmppctl.errors import UsageError
+    from xmppctl.jid import bare_jid
+
+    with pytest.raises(UsageError):
+        bare_jid(value)

@@ -75,7 +75,7 @@ def test_empty_files_are_empty_rosters():
     # JSON: file: item [index]: field
     ("json", '[{"jid": "a@x.org"}, {"jid": "a@x.org/res"}]', "r.json: item [1]: jid: invalid JID"),
     ("json", '[{"jid": "a@x.org"}, {"jid": "a@x.org"}]', "r.json: item [1]: jid: duplicate JID a@x.org (first at item [0])"),
-    ("json", '[{"jid": "a@x.org", "groups": [" "]}]', "r.json: item [0]: groups: empty group name"),
+    ("json", '[{"jid": "a@x.org", "groups": [""]}]', "r.json: item [0]: groups: empty group name"),
     ("json", '[{"jid": "a@x.org", "color": "red"}]', "r.json: item [0]: color: unknown key"),
     ("json", '[{"jid": "a@x.org", "groups": ["G", 3]}]', "r.json: item [0]: groups: expected a list of strings, got a integer"),
     ("json", '[{"jid": 7}]', "r.json: item [0]: jid: expected a string, got integer"),
@@ -177,3 +177,12 @@ def test_backup_names_are_timestamped_and_never_overwrite(tmp_path):
     assert first.name == "roster-backup-me@x.org-20240506T070809Z.toml"
     first.write_text("")
     assert backup_path(tmp_path, "me@x.org", "toml", now).name == "roster-backup-me@x.org-20240506T070809Z-1.toml"
+
+
+def test_a_file_reads_back_whatever_export_wrote_from_the_server():
+    """Names and groups other clients stored (long, multi-line, whitespace-only) are restorable."""
+    from xmppctl.roster.files import iter_toml, parse_toml
+
+    items = [RosterItem("a@x.org", "é" * 750, groups=("   ", "a\tb")),
+             RosterItem("b@x.org", "first\nsecond\r\tthird \x7f\x9b", groups=(" padded ",))]
+    assert parse_toml("".join(iter_toml(items)), "bk.toml") == items

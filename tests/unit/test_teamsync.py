@@ -70,3 +70,29 @@ def test_a_member_that_cannot_log_in_fails_alone():
 def test_every_member_needs_a_timeout_before_anything_is_opened():
     with pytest.raises(ValueError, match="no timeout for b"):
         asyncio.run(sync_team(TEAM, JIDS, lambda n: pytest.fail("opened a session"), timeouts={"a": 1.0}))
+
+
+def test_a_removal_first_planned_in_a_later_round_is_backed_up_and_asked_for(tmp_path):
+    """Another client puts former member c back into a's team group while the run applies round 1."""
+    fakes = {"a": FakeSession.with_roster(RosterItem("b@x.org", "b", "both", groups=("Ops",)), bare_jid="a@x.org"),
+             "b": FakeSession(bare_jid="b@x.org")}
+    set_on_b = fakes["b"]._roster_set
+
+    async def roster_set(item, what):
+        await set_on_b(item, what)
+        fakes["a"].roster["c@x.org"] = RosterItem("c@x.org", "C", "both", groups=("Ops",))
+
+    fakes["b"]._roster_set = roster_set
+    questions, lines = [], []
+
+    async def decline(question: str) -> bool:
+        questions.append(question)
+        return False
+
+    with pytest.raises(XmppctlError, match="aborted"):
+        asyncio.run(sync_team(TEAM, JIDS, lambda n: fakes[n].factory(None), timeouts={"a": 0.2, "b": 0.2},
+                              configured={"c": "c@x.org"}, confirm=decline, backup_dir=tmp_path, note=lines.append))
+    assert questions == ["--prune removes 1 contact(s) (a: c@x.org)?"]
+    [backup] = tmp_path.glob("roster-backup-a@x.org-*.toml")
+    assert "c@x.org" in backup.read_text() and lines == [f"a: backup of the current roster written to {backup}"]
+    assert "c@x.org" in fakes["a"].roster

@@ -82,6 +82,7 @@ def root(
     allow_plaintext: Annotated[bool, typer.Option("--allow-plaintext-loopback", help="Allow a server without TLS, only on a loopback address (127.0.0.0/8, ::1, localhost), checked again on the address actually connected to; SCRAM only, never PLAIN.")] = False,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input (on a terminal: prompted for, not echoed).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only on stderr: no summaries, notes or progress (warnings about security and received messages are still printed).")] = False,
+    lock_wait: Annotated[float, typer.Option("--lock-wait", metavar="SECONDS", min=0, help="Commands that change an account's roster or subscriptions hold a per-account lock; wait up to SECONDS for another run to release it [default: 0: fail at once, exit 1, naming the run that holds it]. Read-only commands never wait.", show_default=False)] = 0.0,
     debug: Annotated[bool, typer.Option("--debug", help="Print the XML stream (SASL and password redacted) and tracebacks on stderr.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
@@ -102,6 +103,7 @@ def root(
         password_stdin=password_stdin,
         debug=debug,
         quiet=quiet,
+        lock_wait=lock_wait,
         session_factory=getattr(ctx.obj, "session_factory", None),
     )
     _STATE_HOLDER.append(ctx.obj)

@@ -84,6 +84,8 @@ class State:
     #: this state is one account of several (fleet mode, team sync): XMPPCTL_PASSWORD and
     #: XMPPCTL_JID, which describe one account, are never read for it
     one_of_several: bool = False
+    #: --lock-wait: how long a command that changes an account waits for another run's lock
+    lock_wait: float = 0.0
 
     def for_account(self, name: str) -> State:
         """This state for one account of a fleet run: its own account, password and deadlines."""
@@ -92,9 +94,15 @@ class State:
         return replace(self, account=name, patterns=(), all_accounts=False, fleet_accounts=None,
                        _account=None, password_source=None, _fleet_checked=True, one_of_several=True)
 
-    def open_session(self, **kwargs: Any) -> Any:
-        """The session of a command: ``async with st.open_session(...) as s``."""
-        return (self.session_factory or login)(self, **kwargs)
+    def open_session(self, *, changes: bool = False, **kwargs: Any) -> Any:
+        """The session of a command: ``async with st.open_session(...) as s``.
+
+        *changes*: the command changes the account's roster or subscriptions, so the session
+        is opened under the account lock (xmppctl.locks), held until it is closed; read-only
+        commands (and --dry-run) leave it out and never wait.
+        """
+        opened = (self.session_factory or login)(self, **kwargs)
+        return _under_account_lock(self, opened) if changes else opened
 
     def config(self) -> ConfigFile:
         if self._config is None:
@@ -274,6 +282,15 @@ def _restore_handlers(loop: asyncio.AbstractEventLoop, previous: dict[int, Any])
                 signal.signal(sig, previous[sig])
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+@asynccontextmanager
+async def _under_account_lock(st: State, opened: Any) -> AsyncIterator[Any]:
+    from ..locks import account_lock
+
+    async with account_lock(st.resolve_account().jid, st.lock_wait):
+        async with opened as s:
+            yield s
 
 
 async def _password(st: State, account: Account) -> str:

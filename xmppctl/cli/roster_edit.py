@@ -126,7 +126,7 @@ def edit_roster(
             raise checks[name]  # the read pass failed for this account: not logged in again
         tick = None if st.quiet or st.fleet_accounts is not None else _Progress()
         check = ask if checks is None else sync.removals_confirmed(checks[name])
-        async with session(sub) as s:
+        async with session(sub, changes=not dry_run) as s:
             outcome = await sync.edit_roster(s, tick.plan(build) if tick else build, dry_run=dry_run, confirm=check,
                                              progress=tick)
         return outcome_of(name, outcome, fmt, what)

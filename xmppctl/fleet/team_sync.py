@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import aborted
+from ..errors import XmppctlError, aborted
 from ..roster.items import fetch_roster, remove_item, set_item
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
@@ -113,16 +113,19 @@ async def sync_team(
         m.ready = loop.create_future()
         m.task = asyncio.ensure_future(_hold(m, open_session, slots, release))
     result = TeamRun(members)
+    confirmed: set[tuple[str, str]] = set()
     try:
         await asyncio.gather(*(m.ready for m in members.values()))
-        for round_ in range(ROUNDS):
+        for _round in range(ROUNDS):
             plan = await _plan(ctx)
             result.first = result.first or plan
             result.last = plan
             if dry_run or not plan.has_work:
                 break
-            if round_ == 0 and plan.removals():
-                result.backups = await _backup_and_confirm(ctx, plan, confirm, backup_dir, note)
+            # every round: a removal first planned in a later one (a contact another client
+            # added meanwhile) is backed up and asked for like the first round's
+            if any((a, c.jid) not in confirmed for a, c in plan.removals()):
+                result.backups += await _backup_and_confirm(ctx, plan, confirm, backup_dir, note, confirmed)
             await _apply(ctx, plan)
             result.last = await _settle(ctx)
             if not result.last.has_work:
@@ -173,11 +176,12 @@ async def _plan(ctx: _Context) -> TeamPlan:
 
 
 async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | None, backup_dir: str | Path,
-                              note: Note | None) -> list[str]:
-    """Export every roster --prune takes an item from, then ask once for the combined plan."""
+                              note: Note | None, confirmed: set[tuple[str, str]]) -> list[str]:
+    """Export every roster --prune takes a not yet confirmed item from, then ask once for those
+    removals; *confirmed* gets them (a later round asks only about new ones)."""
     from ..roster.workflows import backup_to
 
-    removals = plan.removals()
+    removals = [(a, c) for a, c in plan.removals() if (a, c.jid) not in confirmed]
     paths = []
     for account in dict.fromkeys(a for a, _ in removals):
         session: SessionAPI = ctx.members[account].session
@@ -188,7 +192,10 @@ async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | 
     if confirm is not None:
         listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
         if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
+            if confirmed:  # an earlier round's confirmed removals were applied
+                raise XmppctlError("aborted: the contacts confirmed before were removed, nothing else was changed")
             raise aborted()
+    confirmed.update((a, c.jid) for a, c in removals)
     return paths
 
 

@@ -149,11 +149,10 @@ def check_max_remove(removes: int, max_remove: int | None) -> None:
 
 def backup_to(directory: str | Path, fmt: str, account_jid: str) -> Callable[[list[RosterItem]], Path]:
     """A backup writer: the roster exported to a new timestamped file in *directory*."""
-    from .files import backup_path, write_roster_path
+    from .files import write_backup
 
     def write(items: list[RosterItem]) -> Path:
-        ext = "xml" if fmt == "xep0227" else fmt
-        return write_roster_path(items, fmt, backup_path(directory, account_jid, ext), account_jid=account_jid)
+        return write_backup(items, fmt, directory, account_jid)
 
     return write
 

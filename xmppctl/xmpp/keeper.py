@@ -156,11 +156,16 @@ class StrayKeeper:
 
     def _append(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = not self.path.exists()
         fd = open_keep_file(self.path)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+        if created:  # the new file's name must survive a crash too
+            from ..fsutil import fsync_dir
+
+            fsync_dir(self.path.parent)
 
 
 def open_keep_file(path: Path) -> int:

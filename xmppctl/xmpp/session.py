@@ -12,7 +12,9 @@ plaintext, and slixmpp starts a session even when the server skipped TLS and SAS
 session is trusted only once the transport really is TLS (or an allowed loopback peer) and
 SASL really succeeded (SCRAM: with the server's signature checked); subscription requests
 are never answered automatically; no initial presence is sent; exceptions in event handlers
-are swallowed by slixmpp, so handlers only resolve futures that the caller awaits.
+are swallowed by slixmpp, so handlers only resolve futures that the caller awaits; slixmpp's
+serializer leaves tab/LF/CR raw in attributes, where the server's parser turns them into
+spaces, so they are written as character references (``_patch_escape``).
 """
 
 from __future__ import annotations
@@ -624,10 +626,33 @@ def _import_slixmpp() -> None:
             del sys.modules["pygments"]
 
 
+def _patch_escape() -> None:
+    """Make slixmpp's serializer write tab, LF and CR as character references; idempotent.
+
+    slixmpp escapes only ``& < > ' "``, so a roster name holding a newline or a tab (other
+    clients store such names; a backup restores them) went out raw inside an attribute, and
+    XML attribute-value normalisation turned it into a space on the server: the restored name
+    differed from the saved one.  ``&#10;`` survives; in element text it means the same.
+    """
+    module = sys.modules["slixmpp.xmlstream.tostring"]
+    if getattr(module.escape, "_xmppctl_patched", False):
+        return
+    original = module.escape
+    refs = str.maketrans({"\t": "&#9;", "\n": "&#10;", "\r": "&#13;"})
+
+    def escape(text: str, use_cdata: bool = False) -> str:
+        out = original(text, use_cdata)
+        return out if use_cdata else out.translate(refs)
+
+    escape._xmppctl_patched = True  # type: ignore[attr-defined]
+    module.escape = escape
+
+
 def _make_client(account: Account, password: str) -> Any:
     """A slixmpp client for *account* that cannot fall back to plaintext or answer subscriptions,
     with the session's one TLS context."""
     _import_slixmpp()
+    _patch_escape()
     from slixmpp import ClientXMPP
 
     resource = "xmppctl-" + secrets.token_hex(4)

@@ -500,12 +500,17 @@ def import_(
     Only what differs is sent (one roster set per contact, --window in flight), so a second
     identical import sends nothing.  A contact's name and groups become exactly those in the
     file (a missing name or groups key means none), unless --groups-only or --names-only.
+    JIDs are compared as the servers compare them (nodeprep/nameprep: case, invisible
+    characters such as U+200B, fullwidth forms), so another spelling of a contact is that
+    contact, never a removal plus an addition.  A file that `roster export` wrote is always
+    read back: names and groups need only be text XML can carry.
     When --prune is about to remove contacts, a backup export of the current roster is first
     written to a timestamped file next to FILE (the current directory for '-'; or in
     --backup-dir DIR) and its path printed on stderr; a run that removes nothing writes none.  Guards against a
     truncated or wrong file: --prune with a file that has no contacts exits 2 before logging in
     unless --allow-empty is given, and --max-remove N refuses (exit 2) a plan that would remove
-    more than N contacts; a --dry-run reports the same refusals.  --subscribe sends a
+    more than N contacts; a --dry-run reports the same refusals.  The backup is a new file
+    (never one that exists) and is on disk before the first removal is sent.  --subscribe sends a
     subscription request to each newly added contact, --rate per second.  On a terminal a
     progress bar is shown on stderr.  Ctrl-C stops sending, prints what was applied, exits 130.
 
@@ -618,7 +623,7 @@ def _import(st, fmt: str, file: str, desired, options, *, dry_run: bool, yes: bo
 
         confirm = removals_confirmed(checks[name]) if checks is not None else None if yes or fleet else ask_one
         progress = _ImportProgress(quiet=st.quiet or fleet)
-        async with session(sub) as s:
+        async with session(sub, changes=not dry_run) as s:
             try:
                 report = await import_roster(s, desired, options, dry_run=dry_run, progress=progress,
                                              confirm=confirm, backup=backup)
@@ -847,7 +852,9 @@ async def _migrate(st: State, new_st: State, *, dry_run: bool, rate: float, anno
     async with AsyncExitStack() as stack:
 
         async def login_and_read(sub: State, watch: PresenceWatcher):
-            s = await stack.enter_async_context(session(sub, stanza_hook=watch, subscriptions_expected=True))
+            # both accounts change (the new one's roster, the old one's subscriptions): both locked
+            s = await stack.enter_async_context(session(sub, stanza_hook=watch, subscriptions_expected=True,
+                                                        changes=not dry_run))
             pending, roster = await collect_pending(s, watch, settle=settle)
             return s, pending, roster
 

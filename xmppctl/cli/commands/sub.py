@@ -110,7 +110,7 @@ def _simple(ctx: typer.Context, kind: str, jids: list[str], output, dry_run: boo
         if dry_run:
             return [SubscriptionResult(j, SENDS[kind], "dry-run") for j in targets]
         watcher = PresenceWatcher()
-        async with session(sub, stanza_hook=watcher) as s:
+        async with session(sub, stanza_hook=watcher, changes=True) as s:
             return await send_kind(s, watcher, kind, targets, **kwargs)
 
     run_fleet(st, fmt, RESULT_COLUMNS, lambda sub: _results(sub, send(sub)))
@@ -145,7 +145,7 @@ def _answer(ctx: typer.Context, kind: str, jids: list[str] | None, all_: bool, m
 
         who = f"{sub.account}: " if st.fleet_accounts is not None else ""
         watcher = PresenceWatcher()
-        async with session(sub, stanza_hook=watcher, subscriptions_expected=True) as s:
+        async with session(sub, stanza_hook=watcher, subscriptions_expected=True, changes=not dry_run) as s:
             outcome = await answer_pending(s, watcher, kind, jids=named, all_=all_, patterns=patterns,
                                            priority=priority, settle=settle, dry_run=dry_run, block=block)
             if outcome.others:  # delivered to us, so never left unmentioned

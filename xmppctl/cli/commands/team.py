@@ -88,7 +88,7 @@ def sync(
     from ..prompt import confirm
 
     def open_session(name: str) -> Any:
-        return session(members[name], subscriptions_expected=True)
+        return session(members[name], subscriptions_expected=True, changes=not dry_run)
 
     outcome = run(lambda _stop: sync_team(
         team, jids, open_session, timeouts={name: a.timeout for name, a in accounts.items()},

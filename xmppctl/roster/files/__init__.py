@@ -16,11 +16,11 @@ Library modules: they return data, raise :class:`~xmppctl.errors.UsageError`, ne
 from .read import (CSV_COLUMNS, FORMATS, KNOWN_KEYS, READ_ONLY_KEYS, STDIN, WRITABLE_KEYS, RosterSource, format_for,
                    load_roster_file, load_roster_source, parse_csv, parse_json, parse_roster_text, parse_toml, read_roster_file,
                    sniff_format)
-from .write import backup_path, check_exportable, iter_csv, iter_json, iter_toml, write_roster, write_roster_path
+from .write import backup_path, check_exportable, iter_csv, iter_json, iter_toml, write_backup, write_roster, write_roster_path
 
 __all__ = [
     "CSV_COLUMNS", "FORMATS", "KNOWN_KEYS", "READ_ONLY_KEYS", "STDIN", "WRITABLE_KEYS", "RosterSource", "backup_path",
     "check_exportable", "format_for", "iter_csv", "iter_json", "iter_toml", "load_roster_file", "load_roster_source", "parse_csv",
     "parse_json", "parse_roster_text", "parse_toml", "read_roster_file", "sniff_format", "write_roster",
-    "write_roster_path",
+    "write_backup", "write_roster_path",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...errors import UsageError
 from ...jid import bare_jid
-from ...text import validate_group, validate_name
+from ...text import validate_stored_group, validate_stored_name
 from ..items import RosterItem
 
 WRITABLE_KEYS = ("jid", "name", "groups")
@@ -66,7 +66,7 @@ class ItemCollector:
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
             raise UsageError(f"{where('name')}: expected a string, got {type_name(name)}")
-        name = validate_name(name, where("name"))
+        name = validate_stored_name(name, where("name"))
         groups_value = raw.get("groups")
         if groups_value is None:
             groups: tuple[str, ...] = ()
@@ -77,7 +77,7 @@ class ItemCollector:
                 if not isinstance(g, str):
                     raise UsageError(f"{where('groups')}: expected a list of strings, got a {type_name(g)} in it")
                 if g not in self.good_groups:  # a roster has few distinct groups: check each once
-                    validate_group(g, where("groups"))
+                    validate_stored_group(g, where("groups"))
                     self.good_groups.add(g)
             groups = tuple(sorted(set(groups_value)))
         self.seen[jid] = place

@@ -162,14 +162,34 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def backup_path(directory: str | Path, account_jid: str, fmt: str, now: datetime | None = None) -> Path:
-    """A new, timestamped file name for a backup export in *directory* (never an existing one)."""
+def backup_names(directory: str | Path, account_jid: str, fmt: str, now: datetime | None = None) -> Iterator[Path]:
+    """Timestamped names for a backup export in *directory*: ``roster-backup-JID-STAMP.fmt``,
+    then ``-1``, ``-2``... (the caller takes the first it can create)."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9@._-]", "_", account_jid)
     base = Path(directory) / f"roster-backup-{safe}-{stamp}"
-    candidate = base.with_name(base.name + f".{fmt}")
+    yield base.with_name(base.name + f".{fmt}")
     n = 1
-    while candidate.exists():
-        candidate = base.with_name(f"{base.name}-{n}.{fmt}")
+    while True:
+        yield base.with_name(f"{base.name}-{n}.{fmt}")
         n += 1
-    return candidate
+
+
+def backup_path(directory: str | Path, account_jid: str, fmt: str, now: datetime | None = None) -> Path:
+    """The name a backup would get now (the first of :func:`backup_names` not taken yet)."""
+    return next(p for p in backup_names(directory, account_jid, fmt, now) if not p.exists())
+
+
+def write_backup(items: list[RosterItem], fmt: str, directory: str | Path, account_jid: str) -> Path:
+    """Export *items* to a new backup file in *directory*, created exclusively (never replacing
+    a file, not even one another run created in the same second) and flushed to disk with its
+    directory before this returns: the removals it protects come after."""
+    from ...fsutil import create_new
+
+    check_exportable(items, fmt)
+    with _sigterm_raises():
+        try:
+            return create_new(backup_names(directory, account_jid, "xml" if fmt == "xep0227" else fmt),
+                              lambda fh: write_roster(items, fmt, fh, account_jid=account_jid))
+        except OSError as exc:
+            raise UsageError(f"{directory}: cannot write a backup: {exc.strerror or exc}") from None
