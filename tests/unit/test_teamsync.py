@@ -37,7 +37,7 @@ def test_a_converged_team_sends_nothing_and_each_member_uses_its_own_session():
     assert fakes["a"].sent == fakes["b"].sent == []
 
 
-def test_prune_backs_up_and_notes_before_it_asks_and_a_no_changes_nothing(tmp_path):
+def test_prune_asks_before_it_backs_up_and_a_no_changes_nothing(tmp_path):
     fakes, lines, questions = converged_fakes(), [], []
 
     async def decline(question: str) -> bool:
@@ -47,10 +47,30 @@ def test_prune_backs_up_and_notes_before_it_asks_and_a_no_changes_nothing(tmp_pa
     with pytest.raises(XmppctlError, match="aborted: nothing was changed"):
         asyncio.run(sync_team(TEAM, JIDS, lambda n: fakes[n].factory(None), timeouts=TIMEOUTS,
                               configured={"c": "c@x.org"}, confirm=decline, backup_dir=tmp_path, note=lines.append))
-    [backup] = tmp_path.glob("roster-backup-a@x.org-*.toml")
-    assert lines == [f"a: backup of the current roster written to {backup}"]
     assert questions == ["--prune removes 1 contact(s) (a: c@x.org)?"]
+    assert list(tmp_path.glob("roster-backup-*")) == [] and lines == []  # nothing confirmed: nothing to protect
     assert fakes["a"].roster_writes() == []
+
+
+def test_prune_backs_up_after_the_confirmation_and_before_the_first_removal(tmp_path):
+    fakes, lines, seen_at_removal = converged_fakes(), [], []
+    remove_on_a = fakes["a"]._roster_remove
+
+    async def roster_remove(jid, what):
+        seen_at_removal.append(sorted(p.name for p in tmp_path.glob("roster-backup-a@x.org-*.toml")))
+        await remove_on_a(jid, what)
+
+    fakes["a"]._roster_remove = roster_remove
+
+    async def accept(question: str) -> bool:
+        assert list(tmp_path.glob("roster-backup-*")) == [], "no backup before the answer"
+        return True
+
+    asyncio.run(sync_team(TEAM, JIDS, lambda n: fakes[n].factory(None), timeouts=TIMEOUTS,
+                          configured={"c": "c@x.org"}, confirm=accept, backup_dir=tmp_path, note=lines.append))
+    [backup] = tmp_path.glob("roster-backup-a@x.org-*.toml")
+    assert "c@x.org" in backup.read_text() and lines == [f"a: backup of the current roster written to {backup}"]
+    assert seen_at_removal == [[backup.name]] and "c@x.org" not in fakes["a"].roster
 
 
 def test_a_member_that_cannot_log_in_fails_alone():
@@ -72,7 +92,7 @@ def test_every_member_needs_a_timeout_before_anything_is_opened():
         asyncio.run(sync_team(TEAM, JIDS, lambda n: pytest.fail("opened a session"), timeouts={"a": 1.0}))
 
 
-def test_a_removal_first_planned_in_a_later_round_is_backed_up_and_asked_for(tmp_path):
+def test_a_removal_first_planned_in_a_later_round_is_asked_for_and_nothing_removed_when_declined(tmp_path):
     """Another client puts former member c back into a's team group while the run applies round 1."""
     fakes = {"a": FakeSession.with_roster(RosterItem("b@x.org", "b", "both", groups=("Ops",)), bare_jid="a@x.org"),
              "b": FakeSession(bare_jid="b@x.org")}
@@ -93,6 +113,5 @@ def test_a_removal_first_planned_in_a_later_round_is_backed_up_and_asked_for(tmp
         asyncio.run(sync_team(TEAM, JIDS, lambda n: fakes[n].factory(None), timeouts={"a": 0.2, "b": 0.2},
                               configured={"c": "c@x.org"}, confirm=decline, backup_dir=tmp_path, note=lines.append))
     assert questions == ["--prune removes 1 contact(s) (a: c@x.org)?"]
-    [backup] = tmp_path.glob("roster-backup-a@x.org-*.toml")
-    assert "c@x.org" in backup.read_text() and lines == [f"a: backup of the current roster written to {backup}"]
+    assert list(tmp_path.glob("roster-backup-*")) == [] and lines == []
     assert "c@x.org" in fakes["a"].roster

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import XmppctlError, aborted
-from ..roster.items import fetch_roster, remove_item, set_item
+from ..roster.items import apply_changes, fetch_roster, raise_for_results
 from .team import PHASE_APPROVE, PHASE_PREAPPROVE, PHASE_REQUEST, Team, TeamPlan, former_members, plan_team
 
 if TYPE_CHECKING:
+    from .run import AccountOutcome
     from ..xmpp.session_api import SessionAPI
 
 #: ``open_session(account_name)``: an async context manager yielding that member's Session
@@ -63,6 +64,24 @@ class TeamRun:
     last: TeamPlan | None = None
     #: backup files written before --prune removed contacts
     backups: list[str] = field(default_factory=list)
+
+    def outcomes(self, *, dry_run: bool, exit_code: bool) -> list[AccountOutcome]:
+        """Each member as an account outcome, for the one exit rule (fleet.run.fleet_exit_code):
+        failed (its error), not converged before the deadline (partial: a re-run completes it),
+        or done; with *exit_code*, drift when the team was not converged at the start."""
+        from ..errors import PartialFailure
+        from .run import AccountOutcome
+
+        pending = self.last.pending_accounts() if self.last is not None and not dry_run else set()
+        drift = exit_code and self.first is not None and not self.first.converged
+        return [AccountOutcome(name, error=m.error or (PartialFailure(f"{name}: not converged before the deadline; "
+                                                                       "run again") if name in pending else None),
+                               drift=drift)
+                for name, m in self.members.items()]
+
+    def status(self, name: str, outcome: AccountOutcome) -> str:
+        """A member's status in the report: failed, not-converged or converged."""
+        return "failed" if self.members[name].error else "not-converged" if outcome.error else "converged"
 
 
 @dataclass
@@ -125,7 +144,7 @@ async def sync_team(
             # every round: a removal first planned in a later one (a contact another client
             # added meanwhile) is backed up and asked for like the first round's
             if any((a, c.jid) not in confirmed for a, c in plan.removals()):
-                result.backups += await _backup_and_confirm(ctx, plan, confirm, backup_dir, note, confirmed)
+                result.backups += await _confirm_and_back_up(ctx, plan, confirm, backup_dir, note, confirmed)
             await _apply(ctx, plan)
             result.last = await _settle(ctx)
             if not result.last.has_work:
@@ -175,13 +194,20 @@ async def _plan(ctx: _Context) -> TeamPlan:
     return plan_team(ctx.team, ctx.jids, rosters, pre, former)
 
 
-async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | None, backup_dir: str | Path,
-                              note: Note | None, confirmed: set[tuple[str, str]]) -> list[str]:
-    """Export every roster --prune takes a not yet confirmed item from, then ask once for those
-    removals; *confirmed* gets them (a later round asks only about new ones)."""
+async def _confirm_and_back_up(ctx: _Context, plan: TeamPlan, confirm: Confirm | None, backup_dir: str | Path,
+                               note: Note | None, confirmed: set[tuple[str, str]]) -> list[str]:
+    """Ask once for the removals --prune plans that were not confirmed before, then export every
+    roster they take an item from (after the confirmation, before the first removal, as every
+    path that removes does); *confirmed* gets them (a later round asks only about new ones)."""
     from ..roster.workflows import backup_to
 
     removals = [(a, c) for a, c in plan.removals() if (a, c.jid) not in confirmed]
+    if confirm is not None and removals:
+        listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
+        if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
+            if confirmed:  # an earlier round's confirmed removals were applied
+                raise XmppctlError("aborted: the contacts confirmed before were removed, nothing else was changed")
+            raise aborted()
     paths = []
     for account in dict.fromkeys(a for a, _ in removals):
         session: SessionAPI = ctx.members[account].session
@@ -189,12 +215,6 @@ async def _backup_and_confirm(ctx: _Context, plan: TeamPlan, confirm: Confirm | 
         if note is not None:
             note(f"{account}: backup of the current roster written to {path}")
         paths.append(str(path))
-    if confirm is not None:
-        listing = ", ".join(f"{a}: {c.jid}" for a, c in removals)
-        if not await confirm(f"--prune removes {len(removals)} contact(s) ({listing})?"):
-            if confirmed:  # an earlier round's confirmed removals were applied
-                raise XmppctlError("aborted: the contacts confirmed before were removed, nothing else was changed")
-            raise aborted()
     confirmed.update((a, c.jid) for a, c in removals)
     return paths
 
@@ -205,15 +225,14 @@ async def _apply(ctx: _Context, plan: TeamPlan) -> None:
 
     async def changes(account: str, todo: list) -> None:
         m = members[account]
-        try:
-            for change in todo:
-                m.roster_sets += 1
-                if change.action == "remove":
-                    await remove_item(m.session, change.jid)
-                else:
-                    await set_item(m.session, change.after)
+        results: list = []
+        try:  # the one way roster sets are sent: pipelined, a result per item (roster/items.py)
+            await apply_changes(m.session, todo, results)
+            raise_for_results(results, "roster")
         except Exception as exc:  # noqa: BLE001 - this member fails; the others go on
             m.error = exc
+        finally:
+            m.roster_sets += len(results)
 
     await asyncio.gather(*(changes(a.account, a.changes) for a in plan.accounts if a.changes))
     for phase in (PHASE_PREAPPROVE, PHASE_REQUEST):

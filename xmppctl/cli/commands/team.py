@@ -101,18 +101,14 @@ def sync(
 
 
 def _finish(st: State, outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_run: bool, exit_code: bool) -> int:
-    from ...errors import PartialFailure
-    from ...fleet.run import AccountOutcome, error_line, error_row, fleet_exit_code
+    """The report: the plan (dry run) or one row per member; the code by the one exit rule."""
+    from ...fleet.run import error_line, error_row, fleet_exit_code
     from ...fleet.team import ROW_COLUMNS
 
-    last, first = outcome.last, outcome.first
-    pending = last.pending_accounts() if last is not None and not dry_run else set()
-    drift = exit_code and first is not None and not first.converged
-    results: list[AccountOutcome] = []
+    results = outcome.outcomes(dry_run=dry_run, exit_code=exit_code)
     rows: list[dict[str, Any]] = []
-    for name, m in outcome.members.items():
-        error = m.error or (PartialFailure(f"{name}: not converged before the deadline; run again") if name in pending else None)
-        results.append(AccountOutcome(name, error=error, drift=drift))
+    for result in results:
+        name, error = result.account, result.error
         if dry_run:
             if error is not None:
                 if fmt in ("json", "ndjson"):
@@ -120,18 +116,18 @@ def _finish(st: State, outcome: TeamRun, jids: dict[str, str], fmt: str, *, dry_
                 else:
                     sys.stderr.write(error_line(name, error) + "\n")
             continue
-        status = "failed" if m.error else ("not-converged" if name in pending else "converged")
+        member = outcome.members[name]
         err = error_row(name, error) if error is not None else {}
-        rows.append({"account": name, "jid": jids[name], "status": status, "roster_sets": m.roster_sets,
-                     "presences": m.presences, "error": err.get("error"), "message": err.get("message")})
+        rows.append({"account": name, "jid": jids[name], "status": outcome.status(name, result),
+                     "roster_sets": member.roster_sets, "presences": member.presences,
+                     "error": err.get("error"), "message": err.get("message")})
+    first = outcome.first
     if dry_run:
-        plan_rows = first.rows() if first is not None else []
-        render(st, plan_rows + rows, ROW_COLUMNS, fmt, empty=None)  # the summary below says it
+        render(st, (first.rows() if first is not None else []) + rows, ROW_COLUMNS, fmt, empty=None)
         if fmt == "table" and first is not None:
             counts = first.counts()
-            sys.stderr.write("dry run: nothing was sent; " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + "\n"
-                             if any(counts.values()) else "dry run: the team is converged; nothing to send\n")
+            note(st, "dry run: nothing was sent; " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+                 if any(counts.values()) else "dry run: the team is converged; nothing to send")
     else:
         render(st, rows, REPORT_COLUMNS, fmt)
     return fleet_exit_code(results)
-
