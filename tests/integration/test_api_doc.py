@@ -18,7 +18,7 @@ DOC = ROOT / "docs" / "api.md"
 
 def example_code(index: int) -> str:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), re.S)
-    assert len(blocks) == 2, "docs/api.md should hold two Python examples: the roster, then team sync"
+    assert len(blocks) == 3, "docs/api.md should hold three Python examples: the roster, one job, team sync"
     return blocks[index]
 
 
@@ -55,7 +55,7 @@ def test_api_doc_team_sync_example_runs(make_user, run_cli, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text("".join(f'[accounts.{name}]\njid = "{u.jid}"\nserver = "127.0.0.1"\nport = {u.server.port}\n'
                               f'ca_file = "{u.server.ca_file}"\n' for name, u in users.items()))
-    proc = run_example(example_code(1), tmp_path, config, XMPPCTL_PASSWORD_WORK=users["work"].password,
+    proc = run_example(example_code(2), tmp_path, config, XMPPCTL_PASSWORD_WORK=users["work"].password,
                        XMPPCTL_PASSWORD_HOME=users["home"].password)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["work roster sets: 1 error: None", "home roster sets: 1 error: None",
@@ -64,3 +64,22 @@ def test_api_doc_team_sync_example_runs(make_user, run_cli, tmp_path):
     for me, other, name in (("work", "home", "Me at home"), ("home", "work", "Me at work")):
         [item] = run_cli(users[me], "roster", "list", "-o", "json").json()
         assert (item["jid"], item["name"], item["groups"], item["subscription"]) == (users[other].jid, name, ["Me"], "both")
+
+
+def test_api_doc_one_job_example_runs_for_one_account_and_several(make_user, run_cli, tmp_path):
+    users = {"work": make_user("jobw"), "home": make_user("jobh")}
+    assert run_cli(users["work"], "roster", "add", users["home"].jid).code == 0
+    config = tmp_path / "config.toml"
+    config.write_text("".join(f'[accounts.{name}]\njid = "{u.jid}"\nserver = "127.0.0.1"\nport = {u.server.port}\n'
+                              f'ca_file = "{u.server.ca_file}"\n' for name, u in users.items()))
+    code = example_code(1)
+    proc = run_example(code, tmp_path, config, XMPPCTL_PASSWORD_WORK=users["work"].password,
+                       XMPPCTL_PASSWORD_HOME=users["home"].password)
+    assert proc.returncode == 0, proc.stderr
+    row = f"work {users['home'].jid} none"
+    assert proc.stdout.splitlines() == [row, "exit 0", row, "exit 0"]
+    # one account's password wrong: the other's rows, its error, the one exit rule's 7
+    proc = run_example(code, tmp_path, config, XMPPCTL_PASSWORD_WORK=users["work"].password,
+                       XMPPCTL_PASSWORD_HOME="wrong")
+    assert proc.stdout.splitlines() == [row, "exit 0", row, "exit 7"], proc.stderr
+    assert "home:" in proc.stderr and "exit 3" in proc.stderr
