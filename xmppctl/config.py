@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .formats import OUTPUT_FORMATS
 from .errors import UsageError
 from .jid import parse_jid
-#: what -o (and an account's `output` setting) may name
-OUTPUT_FORMATS = ("table", "json", "ndjson", "csv")
 
 DEFAULT_TIMEOUT = 10.0
 TLS_MODES = ("starttls", "direct")

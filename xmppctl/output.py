@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
-from .config import OUTPUT_FORMATS as FORMATS
+from .formats import OUTPUT_FORMATS as FORMATS
 from .text import safe_text
 
 def table_cell(value: Any) -> Any:

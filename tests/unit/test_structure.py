@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "xmppctl"
 
 #: (layer name, module name prefixes), lowest first
 LAYERS = (
-    ("base", ("xmppctl", "xmppctl.errors", "xmppctl.jid", "xmppctl.text", "xmppctl.fsutil", "xmppctl.locks", "xmppctl.config",
+    ("base", ("xmppctl", "xmppctl.errors", "xmppctl.jid", "xmppctl.text", "xmppctl.fsutil", "xmppctl.locks", "xmppctl.config", "xmppctl.formats",
               "xmppctl.interrupts")),
     ("wire", ("xmppctl.xmpp",)),
     ("roster", ("xmppctl.roster",)),
