@@ -405,3 +405,45 @@ def test_block_runs_across_accounts_and_a_server_without_it_is_6_for_all(fleet):
     r = fleet("-a", "bot-*", "block", "list", "-o", "json")
     assert r.code == 6 and [row["account"] for row in r.json()] == ["bot-a", "bot-b"]
     assert all(row["error"] == "refused" for row in r.json())
+
+
+@pytest.mark.parametrize("accounts", [("-a", "bot-a"), ("-a", "bot-*")], ids=["one", "fleet"])
+def test_an_import_whose_every_set_is_refused_is_6_in_single_and_fleet_mode(fleet, accounts, tmp_path):
+    roster = tmp_path / "r.toml"
+    roster.write_text('[[contact]]\njid = "n1@example.org"\n\n[[contact]]\njid = "n2@example.org"\n')
+    for fake in fleet.fakes.values():
+        fake.refuse = {"n1@example.org": "not-allowed", "n2@example.org": "not-allowed"}
+    r = fleet(*accounts, "roster", "import", str(roster), "-o", "json")
+    assert r.code == 6, r.stderr
+    fleet.fakes["bot-a"].refuse = {"n1@example.org": "not-allowed"}  # one applied: partial
+    r = fleet(*accounts, "roster", "import", str(roster), "-o", "json")
+    assert r.code == 7, r.stderr
+
+
+@pytest.mark.parametrize("accounts", [("-a", "bot-a"), ("-a", "bot-*")], ids=["one", "fleet"])
+def test_block_on_a_server_without_it_is_6_in_single_and_fleet_mode(fleet, accounts):
+    r = fleet(*accounts, "block", "add", "spam@example.net", "-o", "json")
+    assert r.code == 6, r.stderr
+    assert all(s[0] not in ("block", "unblock") for f in fleet.fakes.values() for s in f.sent)
+
+
+@pytest.mark.parametrize("accounts", [("-a", "bot-a"), ("-a", "bot-*")], ids=["one", "fleet"])
+def test_every_account_failing_alike_is_that_code_and_differently_is_1(fleet, accounts):
+    from xmppctl.errors import AuthError, TimeoutFailure
+
+    names = ("bot-a",) if accounts[1] == "bot-a" else ("bot-a", "bot-b")
+    r = fleet(*accounts, "roster", "list", "-o", "json", failing={n: AuthError("bad") for n in names})
+    assert r.code == 3, r.stderr
+    if len(names) > 1:
+        r = fleet(*accounts, "roster", "list", "-o", "json", failing={"bot-a": AuthError("bad"), "bot-b": TimeoutFailure("slow")})
+        assert r.code == 1, r.stderr
+
+
+def test_team_sync_whose_every_member_fails_alike_exits_with_that_code(fleet, tmp_path):
+    from xmppctl.errors import AuthError
+
+    team = tmp_path / "team.toml"
+    team.write_text('group = "Ops"\n[[member]]\naccount = "bot-a"\n[[member]]\naccount = "bot-b"\n')
+    r = fleet("team", "sync", str(team), "-o", "json", failing={"bot-a": AuthError("bad"), "bot-b": AuthError("bad")})
+    assert r.code == 3, r.stderr
+    assert {row["status"] for row in r.json()} == {"failed"}
