@@ -515,15 +515,20 @@ async def _run_password_command(argv: list[str], label: str, timeout: float) -> 
     was sent) quoting the command's stderr; past *timeout* its process group is killed (exit 5).
     Messages name the program only, never the arguments (they may hold a token)."""
     import asyncio
-    import signal
 
     from .errors import TimeoutFailure
 
     program = argv[0]
+    # its own session, so that a timeout kills what it started too (sh -c, gpg, pinentry...)
+    spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+        *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True))
     try:
-        # its own session, so that a timeout kills what it started too (sh -c, gpg, pinentry...)
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                    stderr=subprocess.PIPE, start_new_session=True)
+        proc = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        # interrupted while it was being started: it may already run, with children holding
+        # its pipes (asyncio would wait for them); end its whole group, then go on being cancelled
+        await _end_group_of(spawn)
+        raise
     except FileNotFoundError:
         raise UsageError(f"{label}: {program}: command not found") from None
     except PermissionError:
@@ -537,10 +542,7 @@ async def _run_password_command(argv: list[str], label: str, timeout: float) -> 
                              "it was stopped with its process group") from None
     finally:
         if proc.returncode is None:  # the deadline, or the run was interrupted: end all it started
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            _kill_group(proc.pid)
             await asyncio.shield(proc.wait())
     stderr = _command_stderr(err.decode("utf-8", "replace"))
     said = f": {stderr}" if stderr else " (nothing on stderr)"
@@ -554,6 +556,28 @@ async def _run_password_command(argv: list[str], label: str, timeout: float) -> 
     if not first:
         raise UsageError(f"{label}: {program} printed no password{said}")
     return first
+
+
+def _kill_group(pid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _end_group_of(spawn: Any) -> None:
+    """Once the interrupted start of a password command is over, kill its process group and
+    wait for it (shielded: the caller is being cancelled)."""
+    import asyncio
+
+    try:
+        proc = await asyncio.shield(spawn)
+    except BaseException:  # it never started, or we are cancelled again: nothing of it to wait for
+        return
+    _kill_group(proc.pid)
+    await asyncio.shield(proc.wait())
 
 
 def _keyring_lookup(jid: str) -> str | None:

@@ -146,3 +146,31 @@ def test_account_add_refuses_a_name_that_shares_a_password_variable(tmp_path):
     with pytest.raises(UsageError, match="accounts 'bot' and 'Bot' would share the password variable XMPPCTL_PASSWORD_BOT"):
         add_account(path, "Bot", {"jid": "other@example.org"})
     add_account(path, "bot", {"jid": "bot2@example.org"}, replace=True)  # replacing itself is no collision
+
+
+@pytest.mark.parametrize("steps", range(6))
+def test_a_password_command_cancelled_while_it_starts_takes_its_children_along(tmp_path, steps):
+    """A signal can land while asyncio is still starting the command, after the command has
+    already started a child that holds its pipes: the cancellation must not wait for that child
+    (asyncio would, for 60 s here), and the whole process group must go."""
+    import asyncio
+
+    pidfile = tmp_path / "child.pid"
+    argv = ["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"]
+
+    async def scenario() -> float:
+        task = asyncio.ensure_future(config_mod._run_password_command(argv, "account 'x'", 30))
+        for _ in range(steps):  # let the start go on for a few loop turns: each case cuts it elsewhere
+            await asyncio.sleep(0)
+        deadline = time.monotonic() + 1  # (when the start has not forked yet, nothing comes)
+        while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.01)  # blocks the loop: the start cannot finish meanwhile, the child can run
+        task.cancel()
+        start = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+        return time.monotonic() - start
+
+    assert asyncio.run(scenario()) < 5, "the cancelled start waited for the command's child"
+    if pidfile.exists() and pidfile.read_text().strip():
+        assert process_gone(int(pidfile.read_text())), "the command's child survived the cancellation"
