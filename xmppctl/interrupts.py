@@ -1,5 +1,5 @@
 """Signal state of the process, shared by the launcher (before the CLI is imported) and the
-event-loop runner (cli/common.run): which signals interrupt, and whether one already did.
+event-loop runner (cli/context.run): which signals interrupt, and whether one already did.
 
 It imports nothing but ``signal``, so the launcher can install its handlers first thing.
 """

@@ -8,7 +8,7 @@ only then imports the CLI.
 
 Outside the event loop the first signal raises KeyboardInterrupt (the CLI edge turns it into
 exit 130); any later one is absorbed, because the interruption is already being handled.
-Inside the event loop ``cli.common.run`` takes over and hands back here what it received.
+Inside the event loop ``cli.context.run`` takes over and hands back here what it received.
 Once :func:`entry` has its exit code both signals are ignored: interpreter shutdown cannot
 change it any more.
 """

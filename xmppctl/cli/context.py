@@ -74,7 +74,7 @@ class State:
     #: context manager yielding a Session; None is the real login (:func:`login`).  Tests
     #: put a fake session here (``main(argv, session_factory=...)``).
     session_factory: Callable[..., Any] | None = None
-    #: fleet mode: every -a PATTERN given, --all-accounts, --parallel N (see cli/fleet.py)
+    #: fleet mode: every -a PATTERN given, --all-accounts, --parallel N (see cli/selection.py)
     patterns: tuple[str, ...] = ()
     all_accounts: bool = False
     parallel: int = 16

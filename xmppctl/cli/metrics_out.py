@@ -111,7 +111,7 @@ class Login:
 
 @asynccontextmanager
 async def measured_session(st: State, login: Login, **kwargs: Any) -> AsyncIterator[Any]:
-    """The command's session (cli.common.session), with its login timed into *login*."""
+    """The command's session (cli.context.session), with its login timed into *login*."""
     from .context import session
 
     start = time.monotonic()

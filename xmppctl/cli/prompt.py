@@ -2,7 +2,7 @@
 
 The answer is read from standard input through the event loop (``add_reader``), not in a
 thread: the XMPP stream keeps being serviced while the user thinks, and a Ctrl-C cancels the
-command at once (``cli.common.run`` turns the signal into exit 130).  A reading thread could
+command at once (``cli.context.run`` turns the signal into exit 130).  A reading thread could
 not be stopped, and the loop's shutdown would wait for the user to press Enter.
 """
 

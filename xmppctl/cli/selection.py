@@ -32,7 +32,7 @@ FLEET_HELP = (
 
 
 def across_accounts(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Declare that a command runs for several accounts (its job runs per account, cli/fleet.py)."""
+    """Declare that a command runs for several accounts (its job runs per account, cli/run.py)."""
     setattr(fn, _DECLARED, ACROSS)
     return fn
 

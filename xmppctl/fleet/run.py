@@ -1,6 +1,10 @@
-"""Fleet mode: one command across many configured accounts, concurrently, in one process.
+"""Per-account jobs, one account or many, concurrently in one process; the outcomes.
 
-Pure helpers; nothing here opens a session or prints.  How the CLI wires them:
+Nothing here opens a session or prints: the caller's jobs do.  Besides the pure selection and
+row helpers: :func:`run_bounded` (jobs at most N at once, a failure stays its account's),
+:func:`confirm_combined` (a read pass, one question, what each may remove) and
+:func:`hold_together` (sessions held open together).  The exit code of a run comes from its
+outcomes by the one rule (:func:`fleet_exit_code`, xmppctl/errors.py).  How the CLI wires them:
 
 1. Selection, before anything else (exit 2, nothing sent, on a bad pattern)::
 

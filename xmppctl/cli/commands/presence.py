@@ -483,7 +483,7 @@ def _peer_account(st: Any, name: str, contact: str) -> tuple[Any, str]:
 
 @asynccontextmanager
 async def _peer_session(st: Any, account: Any, password: str, hook: Any):
-    """A session as the contact's account: like common.session, but never with the main
+    """A session as the contact's account: like context.session, but never with the main
     account's password sources (environment, stdin)."""
     from ...xmpp.session import configure_logging, open_session
     from ...xmpp.keeper import StrayKeeper

@@ -75,7 +75,7 @@ def list_(
 
 
 # ---- editing: add, remove, set, show ---------------------------------------------------------
-# Each edit fetches the roster in its own session and rewrites whole items (see cli/changes.py).
+# Each edit fetches the roster in its own session and rewrites whole items (see cli/roster_edit.py).
 
 JidArg = Annotated[str, typer.Argument(metavar="JID", autocompletion=complete_jid, help="The contact's bare JID (user@domain).", show_default=False)]
 GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "-g", metavar="GROUP", autocompletion=complete_group, help="Put the contact in GROUP (repeatable); replaces its groups.", show_default=False)]
@@ -233,7 +233,7 @@ def show(ctx: typer.Context, jid: JidArg, output: OutputOpt = None) -> None:
 
 
 # ---- bulk: export, import, diff --------------------------------------------------------------
-# Files are read and validated whole before login (xmppctl/rosterfile); the plan is the pure
+# Files are read and validated whole before login (xmppctl/roster/files); the plan is the pure
 # roster.plan_roster; rows are rendered by xmppctl/output.py like the single-item edits.
 
 
