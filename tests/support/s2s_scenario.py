@@ -1,12 +1,13 @@
 """roster migrate between two servers that talk to each other (s2s): run inside a private namespace only.
 
-    unshare -m -n PYTHON tests/support/s2s_scenario.py WORKDIR   (as root)
+    unshare -m -n PYTHON tests/support/s2s_scenario.py prosody|ejabberd WORKDIR   (as root)
 
 Brings loopback up, serves a zone for old.test and new.test from a DNS server on 127.0.0.1:53
 (tests/support/netns.py): each domain has an A record (127.0.0.1) and an
-``_xmpp-server._tcp`` SRV record naming its server's s2s port.  Two throwaway Prosody servers,
-one per domain, s2s enabled with certificates from one test CA (``s2s_secure_auth``: a peer
-without a valid certificate is refused).  OLD (mover@old.test) has contacts on old.test:
+``_xmpp-server._tcp`` SRV record naming its server's s2s port.  Two throwaway servers, one per
+domain, s2s enabled with certificates from one test CA: a Prosody for old.test
+(``s2s_secure_auth``: a peer without a valid certificate is refused) and a Prosody or an
+ejabberd (the first argument) for new.test.  OLD (mover@old.test) has contacts on old.test:
 bob (both), carol (from), dave (to), erin (to, never answers) and frank (asked OLD, pending);
 NEW (mover@new.test) starts empty.  Then, in order:
 
@@ -24,13 +25,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.support.ejabberd import EjabberdServer  # noqa: E402
 from tests.support.common import Contact, free_port  # noqa: E402
 from tests.support.helpers import User  # noqa: E402
 from tests.support.netns import Zone, isolate, serve_zone  # noqa: E402
@@ -75,13 +79,22 @@ def xmppctl(work: Path, config: Path, *args: str) -> dict:
 
 
 def main() -> None:
-    work = Path(sys.argv[1])
+    new_kind, work = sys.argv[1], Path(sys.argv[2])
     started = time.monotonic()
     isolate(work)
     ports = {OLD_DOMAIN: free_port(), NEW_DOMAIN: free_port()}
     dns = serve_zone(zone(ports))
-    certs = work / "certs"  # one CA: each server trusts the other's certificate
-    servers = {d: ProsodyServer(work / d, domain=d, s2s_port=port, certs_dir=certs) for d, port in ports.items()}
+    servers: dict[str, ProsodyServer | EjabberdServer] = {}
+    if new_kind == "ejabberd":
+        # ejabberd runs as its own user: a directory it can reach, not root's pytest tmp dir
+        base = Path(tempfile.mkdtemp(prefix="xmppctl-s2s-"))
+        base.chmod(0o755)
+        certs = base / "certs"  # one CA: each server trusts the other's certificate
+        servers[OLD_DOMAIN] = ProsodyServer(work / OLD_DOMAIN, domain=OLD_DOMAIN, s2s_port=ports[OLD_DOMAIN], certs_dir=certs)
+        servers[NEW_DOMAIN] = EjabberdServer(base / NEW_DOMAIN, domain=NEW_DOMAIN, s2s_port=ports[NEW_DOMAIN], certs_dir=certs)
+    else:
+        base = certs = work / "certs"
+        servers = {d: ProsodyServer(work / d, domain=d, s2s_port=port, certs_dir=certs) for d, port in ports.items()}
     try:
         for server in servers.values():
             server.start()
@@ -111,6 +124,8 @@ def main() -> None:
         for server in servers.values():
             server.stop()
         dns.stop()
+        if new_kind == "ejabberd":
+            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
