@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -151,10 +152,12 @@ def pep_item(reader: User, owner: str, node: str, *, timeout: float = 10) -> str
     return asyncio.run(main())
 
 
-def answer_subscriptions(contact: User, to: str, *, approve: bool, ask: bool, timeout: float = 10) -> dict:
+def answer_subscriptions(contact: User, to: str, *, approve: bool, ask: bool, timeout: float = 10,
+                         online: threading.Event | None = None) -> dict:
     """*contact*'s client comes online and answers *to* (a moved account) as a person would:
     with *approve*, waits for *to*'s subscription request (stored or live) and approves it;
-    with *ask*, asks *to* for a subscription.  Then a ping to *to*'s server, sent after the
+    with *ask*, asks *to* for a subscription.  *online* (for a client that is already online
+    when the request is sent, run in a thread): set once its initial presence is sent.  Then a ping to *to*'s server, sent after the
     answers: on another server it travels the same server-to-server stream, so once it is
     answered that server has processed them.  Returns what the request carried:
     ``{"requested": bool, "moved_from": [old-jid text...]}``."""
@@ -173,6 +176,8 @@ def answer_subscriptions(contact: User, to: str, *, approve: bool, ask: bool, ti
 
             client.add_event_handler("presence_subscribe", on_subscribe)
             client.send_presence(ppriority=0)
+            if online is not None:
+                online.set()
             if approve:
                 await asyncio.wait_for(request, timeout)
                 client.send_presence(pto=to, ptype="subscribed")

@@ -107,6 +107,7 @@ class ProsodyServer:
         self.config_file.write_text(f"""-- throwaway xmppctl test/demo server, loopback only
 {user}
 data_path = "{self.data_dir}"
+certificates = "{self.certs_dir}"
 pidfile = "{self.directory}/prosody.pid"
 admin_socket = "{self.data_dir}/prosody.sock"
 log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{self.directory}/prosody.log" }} }}

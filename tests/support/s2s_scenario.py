@@ -8,10 +8,11 @@ Brings loopback up, serves a zone for old.test and new.test from a DNS server on
 domain, s2s enabled with certificates from one test CA: a Prosody for old.test
 (``s2s_secure_auth``: a peer without a valid certificate is refused) and a Prosody or an
 ejabberd (the first argument) for new.test.  OLD (mover@old.test) has contacts on old.test:
-bob (both), carol (from), dave (to), erin (to, never answers) and frank (asked OLD, pending);
+bob (both), carol (from), dave (to), erin (to, never answers), frank (asked OLD, pending) and
+gina (both, online during the migration: her client approves and asks back at once);
 NEW (mover@new.test) starts empty.  Then, in order:
 
-1. ``xmppctl -a old roster migrate --to new`` (run 1);
+1. ``xmppctl -a old roster migrate --to new`` (run 1), gina's client answering as it runs;
 2. the contacts' clients answer what arrived from NEW across s2s: bob approves NEW's request
    and asks NEW, carol asks NEW, dave approves; erin and frank never come online;
 3. migrate again with ``--exit-code`` (run 2), and once more (run 3: nothing left to send);
@@ -29,7 +30,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -99,25 +102,34 @@ def main() -> None:
         for server in servers.values():
             server.start()
         old_server, new_server = servers[OLD_DOMAIN], servers[NEW_DOMAIN]
-        users = {name: User(old_server, name, PASSWORD) for name in (*CONTACTS, "frank")}
+        users = {name: User(old_server, name, PASSWORD) for name in (*CONTACTS, "frank", "gina")}
         old, new = User(old_server, "mover", PASSWORD), User(new_server, "mover", PASSWORD)
         for u in (old, new, *users.values()):
             u.server.register(u.name, u.password)
         old.seed([Contact(users["bob"].jid, "Bob", ("Friends",), "both"), Contact(users["carol"].jid, "Carol", (), "from"),
                   Contact(users["dave"].jid, None, ("Work",), "to"), Contact(users["erin"].jid, "Erin", (), "to"),
-                  Contact(new.jid, "me", (), "both")], pending_in=[users["frank"].jid])
+                  Contact(users["gina"].jid, "Gina", ("Friends", "Online"), "both"), Contact(new.jid, "me", (), "both")],
+                 pending_in=[users["frank"].jid])
         config = write_config(work, {"old": old, "new": new})
         migrate = ("-a", "old", "roster", "migrate", "--to", "new", "--rate", "200/s", "-o", "json")
         result: dict = {"old": old.jid, "new": new.jid, "contacts": {n: u.jid for n, u in users.items()}}
         result["old_before"] = xmppctl(work, config, "-a", "old", "roster", "list", "-o", "json")
-        result["runs"] = [xmppctl(work, config, *migrate)]
+        with ThreadPoolExecutor(1) as pool:  # gina's client, online while run 1 sends
+            online = threading.Event()
+            gina = pool.submit(answer_subscriptions, users["gina"], new.jid, approve=True, ask=True, timeout=30,
+                               online=online)
+            if not online.wait(15):
+                gina.result(0)  # her login failed: raise its error
+            result["runs"] = [xmppctl(work, config, *migrate)]
+            gina_answer = gina.result(60)
         result["answers"] = {name: answer_subscriptions(users[name], new.jid, approve=approve, ask=ask)
                              for name, (_, approve, ask) in CONTACTS.items() if approve or ask}
+        result["answers"]["gina"] = gina_answer
         result["runs"] += [xmppctl(work, config, *migrate, "--exit-code") for _ in range(2)]
         result["new_after"] = xmppctl(work, config, "-a", "new", "roster", "list", "-o", "json")
         result["old_after"] = xmppctl(work, config, "-a", "old", "roster", "list", "-o", "json")
         result["old_pending"] = xmppctl(work, config, "-a", "old", "sub", "pending", "-o", "json")
-        result["contact_rosters"] = {name: roster_after_round_trip(users[name], NEW_DOMAIN) for name in CONTACTS}
+        result["contact_rosters"] = {name: roster_after_round_trip(users[name], NEW_DOMAIN) for name in (*CONTACTS, "gina")}
         result["seconds"] = round(time.monotonic() - started, 2)
         print(json.dumps(result))
     finally:
