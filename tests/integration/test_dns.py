@@ -8,13 +8,11 @@ ejabberd, for all) and this test checks them all, naming every case that went wr
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.netns import why_no_namespace
+from tests.support.netns import run_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "support" / "dns_scenario.py"
 
@@ -77,11 +75,5 @@ def _problems(results: dict[str, dict]) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["prosody", "ejabberd"])
 def test_server_is_found_as_dns_publishes_it(kind, tmp_path):
-    why = why_no_namespace({"prosody": "prosody", "ejabberd": "ejabberdctl"}[kind], kind=kind)
-    if why:
-        pytest.skip(why)
-    r = subprocess.run(["unshare", "-m", "-n", sys.executable, str(SCENARIO), kind, str(tmp_path)],
-                       capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-3000:]
-    results = json.loads(r.stdout)
+    results = run_scenario(SCENARIO, kind, str(tmp_path), servers=(kind,), kind=kind)
     assert _problems(results) == []

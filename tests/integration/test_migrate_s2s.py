@@ -10,14 +10,11 @@ server; this test checks its result.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.netns import why_no_namespace
+from tests.support.netns import run_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "support" / "s2s_scenario.py"
 
@@ -34,13 +31,7 @@ def _subs(roster: list[dict]) -> dict[str, tuple[str, bool]]:
 
 @pytest.mark.parametrize("new_kind", ["prosody", "ejabberd"])
 def test_migrate_across_servers_reestablishes_subscriptions(new_kind, tmp_path):
-    why = why_no_namespace("prosody", {"prosody": "prosody", "ejabberd": "ejabberdctl"}[new_kind], kind=new_kind)
-    if why:
-        pytest.skip(why)
-    r = subprocess.run(["unshare", "-m", "-n", sys.executable, str(SCENARIO), new_kind, str(tmp_path)],
-                       capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-3000:]
-    res = json.loads(r.stdout)
+    res = run_scenario(SCENARIO, new_kind, str(tmp_path), servers=("prosody", new_kind), kind=new_kind)
     c, old_jid, new_jid = res["contacts"], res["old"], res["new"]
     bob, carol, dave, erin, frank, gina = (c[n] for n in ("bob", "carol", "dave", "erin", "frank", "gina"))
     first, second, third = res["runs"]

@@ -80,3 +80,25 @@ def serve_zone(zone: Zone):
                     logger=DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False))
     dns.start_thread()
     return dns
+
+
+#: the program each kind of test server needs
+SERVER_PROGRAMS = {"prosody": "prosody", "ejabberd": "ejabberdctl"}
+
+
+def run_scenario(script: Path, *args: str, servers: tuple[str, ...], kind: str, timeout: float = 180):
+    """Run *script* in a new mount and network namespace (``unshare -m -n``) with this Python
+    and return what it printed, parsed as JSON; skip the calling test, saying why, where
+    namespaces cannot be made or a server of *servers* is missing."""
+    import json
+    import sys
+
+    import pytest
+
+    why = why_no_namespace(*(SERVER_PROGRAMS[s] for s in servers), kind=kind)
+    if why:
+        pytest.skip(why)
+    r = subprocess.run(["unshare", "-m", "-n", sys.executable, str(script), *args],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout)
