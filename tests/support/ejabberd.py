@@ -187,8 +187,7 @@ listen:
     access: c2s
     starttls: true
     starttls_required: {required}
-{direct}{s2s}s2s_access: {"all" if self.s2s_port else "none"}
-{"s2s_use_starttls: required" + chr(10) if self.s2s_port else ""}
+{direct}{s2s}s2s_access: {"all" if self.s2s_port else "none"}{chr(10) + "s2s_use_starttls: required" if self.s2s_port else ""}
 acl:
   local:
     user_regexp: ""

@@ -100,8 +100,10 @@ class ProsodyServer:
         if self.tls == "off":
             modules.remove("tls")
         s2s = self.s2s_port is not None
+        s2s_options = ""
         if s2s:
             modules.append("dialback")
+            s2s_options = "\ns2s_direct_tls_ports = { }\ns2s_secure_auth = true"
         user = "run_as_root = true" if os.geteuid() == 0 else ""
         mods = "; ".join(f'"{m}"' for m in modules)
         self.config_file.write_text(f"""-- throwaway xmppctl test/demo server, loopback only
@@ -116,9 +118,7 @@ local_interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {self.port} }}
 c2s_direct_tls_ports = {{ {self.direct_tls_port or ""} }}
 legacy_ssl_ports = {{ }}
-s2s_ports = {{ {self.s2s_port or ""} }}
-s2s_direct_tls_ports = {{ }}
-s2s_secure_auth = {"true" if s2s else "false"}
+s2s_ports = {{ {self.s2s_port or ""} }}{s2s_options}
 http_ports = {{ }}
 https_ports = {{ }}
 network_settings = {{ nagle = false }}
