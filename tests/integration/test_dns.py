@@ -8,34 +8,13 @@ ejabberd, for all) and this test checks them all, naming every case that went wr
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.netns import run_scenario
+
 SCENARIO = Path(__file__).resolve().parents[1] / "support" / "dns_scenario.py"
-
-
-def _why_no_namespace(kind: str) -> str | None:
-    wanted = [k.strip() for k in os.environ.get("XMPPCTL_TEST_SERVERS", kind).split(",")]
-    if kind not in wanted:
-        return f"{kind}: not in XMPPCTL_TEST_SERVERS"
-    if os.geteuid() != 0:
-        return "needs root to create a mount and network namespace (unshare -m -n)"
-    for program in ("unshare", "ip", "mount", {"prosody": "prosody", "ejabberd": "ejabberdctl"}[kind]):
-        if shutil.which(program) is None:
-            return f"{program} is not installed"
-    try:
-        import dnslib  # noqa: F401
-    except ImportError:
-        return "dnslib is not installed (pip install '.[test]')"
-    probe = subprocess.run(["unshare", "-m", "-n", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot create namespaces here: {probe.stderr.strip()}"
-    return None
 
 
 def _facts(result: dict) -> dict:
@@ -96,11 +75,5 @@ def _problems(results: dict[str, dict]) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["prosody", "ejabberd"])
 def test_server_is_found_as_dns_publishes_it(kind, tmp_path):
-    why = _why_no_namespace(kind)
-    if why:
-        pytest.skip(why)
-    r = subprocess.run(["unshare", "-m", "-n", sys.executable, str(SCENARIO), kind, str(tmp_path)],
-                       capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-3000:]
-    results = json.loads(r.stdout)
+    results = run_scenario(SCENARIO, kind, str(tmp_path), servers=(kind,), kind=kind)
     assert _problems(results) == []

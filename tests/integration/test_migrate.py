@@ -1,6 +1,6 @@
 """roster migrate against the real servers, OLD and NEW on the same server, contacts as real clients.
 
-Contacts on another server (s2s) are not covered: the test servers have s2s disabled.
+Contacts on another server, reached server-to-server: tests/integration/test_migrate_s2s.py.
 """
 
 from __future__ import annotations

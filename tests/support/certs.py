@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 
-def make_certs(directory: Path, domain: str) -> Path:
-    """A throwaway CA and a server cert for *domain*, localhost and 127.0.0.1; returns the CA path."""
+def make_certs(directory: Path, domain: str, *, client_auth: bool = False) -> Path:
+    """A throwaway CA and a server cert for *domain*, localhost and 127.0.0.1; returns the CA path.
+
+    The CA is made once per *directory*: servers given the same directory trust each other.
+    *client_auth*: the cert may also authenticate as a TLS client (a server's outgoing s2s)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
     key, crt = directory / f"{domain}.key", directory / f"{domain}.crt"
@@ -20,16 +23,17 @@ def make_certs(directory: Path, domain: str) -> Path:
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                  "-keyout", str(ca_key), "-out", str(ca_crt))
     if not crt.exists():
-        sign_cert(directory, domain, key, crt, sans=[f"DNS:{domain}", "DNS:localhost", "IP:127.0.0.1"])
+        sign_cert(directory, domain, key, crt, sans=[f"DNS:{domain}", "DNS:localhost", "IP:127.0.0.1"],
+                  usage="serverAuth,clientAuth" if client_auth else "serverAuth")
     return ca_crt
 
 
 def sign_cert(directory: Path, cn: str, key: Path, crt: Path, *, sans: list[str], days: int = 3650,
-              not_before: str | None = None, not_after: str | None = None) -> None:
+              not_before: str | None = None, not_after: str | None = None, usage: str = "serverAuth") -> None:
     """Issue a cert from the CA in *directory* (dates as YYYYMMDDHHMMSSZ for expired certs)."""
     ext = directory / f"{cn}.ext"
     ext.write_text(
-        f"subjectAltName={','.join(sans)}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+        f"subjectAltName={','.join(sans)}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
     )
     csr = directory / f"{cn}.csr"

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dnslib import QTYPE, RCODE, RR  # noqa: E402
-from dnslib.server import BaseResolver, DNSLogger, DNSServer  # noqa: E402
+from dnslib import RR  # noqa: E402
 
 from tests.support.certs import sign_cert  # noqa: E402
 from tests.support.ejabberd import EjabberdServer  # noqa: E402
+from tests.support.netns import Zone, isolate, serve_zone  # noqa: E402
 from tests.support.prosody import ProsodyServer  # noqa: E402
 
 DOMAIN = "example.test"
@@ -79,38 +79,6 @@ CASES: dict[str, tuple[str, list[str]]] = {
 }
 
 
-class Zone(BaseResolver):
-    """Authoritative answers from the current records: NXDOMAIN for unknown names."""
-
-    def __init__(self) -> None:
-        self.records: list[RR] = []
-        #: names answered with SERVFAIL (a broken zone)
-        self.servfail: set[str] = set()
-
-    def resolve(self, request, handler):  # noqa: ANN001 - dnslib's interface
-        reply = request.reply()
-        reply.header.aa = 1
-        qname, qtype = request.q.qname, request.q.qtype
-        named = [rr for rr in self.records if rr.rname == qname]
-        if str(qname) in self.servfail:
-            reply.header.rcode = RCODE.SERVFAIL
-            return reply
-        if not named:
-            reply.header.rcode = RCODE.NXDOMAIN
-        for rr in named:
-            if rr.rtype == qtype or qtype == QTYPE.ANY:
-                reply.add_answer(rr)
-        return reply
-
-
-def isolate(work: Path) -> None:
-    """Loopback up, and this namespace's resolver pointed at 127.0.0.1."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    resolv = work / "resolv.conf"
-    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    subprocess.run(["mount", "--bind", str(resolv), "/etc/resolv.conf"], check=True)
-
-
 def wrong_cert_listener(certs: Path) -> None:
     """TLS on WRONG_CERT:5223 with a certificate (from the same CA) for wrong.example.test only."""
     key, crt = certs / "wrong.key", certs / "wrong.crt"
@@ -158,8 +126,7 @@ def main() -> None:
     kind, work, only = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     isolate(work)
     zone = Zone()
-    dns = DNSServer(zone, port=53, address="127.0.0.1", logger=DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False))
-    dns.start_thread()
+    dns = serve_zone(zone)
     if kind == "ejabberd":
         # ejabberd runs as its own user: a directory it can reach, not root's pytest tmp dir
         import tempfile

@@ -46,6 +46,13 @@ class EjabberdServer:
     cookie: str = ""
     #: a port for direct TLS (XEP-0368) besides the STARTTLS one; none by default
     direct_tls_port: int | None = None
+    #: server-to-server: an ejabberd_s2s_in listener on this port, s2s allowed (STARTTLS
+    #: required, certificates checked against the test CA) and names resolved by the DNS
+    #: server on 127.0.0.1:53 besides the hosts file; None (the default): s2s is refused
+    s2s_port: int | None = None
+    #: where the CA and this server's certificate live; servers sharing it trust each other
+    #: (default DIRECTORY/certs, a CA of its own; made readable by the ejabberd user)
+    certs_dir: Path | None = None
     _rpc: subprocess.Popen | None = None
 
     kind = "ejabberd"
@@ -93,14 +100,14 @@ class EjabberdServer:
         self.cookie = self.cookie or "xmppctl" + secrets.token_hex(8)
         for sub in ("spool", "log"):
             (self.directory / sub).mkdir(exist_ok=True)
-        certs = self.directory / "certs"
-        self.ca_file = make_certs(certs, self.domain)
+        certs = self.certs_dir = self.certs_dir or self.directory / "certs"
+        self.ca_file = make_certs(certs, self.domain, client_auth=self.s2s_port is not None)
         pem = certs / f"{self.domain}.pem"
         pem.write_bytes((certs / f"{self.domain}.key").read_bytes() + (certs / f"{self.domain}.crt").read_bytes())
         pem.chmod(0o600)
         self._write_config()
         if os.geteuid() == 0:
-            subprocess.run(["chown", "-R", "ejabberd:ejabberd", str(self.directory)], check=True)
+            subprocess.run(["chown", "-R", "ejabberd:ejabberd", str(self.directory), str(certs)], check=True)
         log = open(self.directory / "ejabberd.stdout", "wb")
         # foreground, in a session of its own: we own the process tree and a ^C in the
         # caller's terminal does not reach it.
@@ -120,7 +127,7 @@ class EjabberdServer:
         return self
 
     def _write_config(self) -> None:
-        d = self.directory
+        d, certs = self.directory, self.certs_dir
         (d / "ejabberdctl.cfg").write_text(f"""# throwaway xmppctl test server (sourced by ejabberdctl)
 ERLANG_NODE={self.node}
 ERL_DIST_PORT={self.dist_port}
@@ -135,7 +142,17 @@ CONTRIB_MODULES_CONF_DIR={d}/contrib/conf
         # +sbwt none...: schedulers sleep when out of work instead of spinning (they would
         # take CPU from the tests' clients on a small machine).
         # The node resolves names from this file only: it never sends a DNS query.
-        (d / "inetrc").write_text(f'{{lookup, [file]}}.\n{{host, {{127,0,0,1}}, ["localhost", "{self.domain}"]}}.\n')
+        # With s2s, other domains come from the DNS server the caller runs on 127.0.0.1:53.
+        dns = "{nameserver, {127,0,0,1}, 53}.\n" if self.s2s_port else ""
+        (d / "inetrc").write_text(f'{{lookup, [file{", dns" if dns else ""}]}}.\n{dns}'
+                                  f'{{host, {{127,0,0,1}}, ["localhost", "{self.domain}"]}}.\n')
+        s2s = "" if not self.s2s_port else f"""  -
+    port: {self.s2s_port}
+    ip: "127.0.0.1"
+    module: ejabberd_s2s_in
+    max_stanza_size: 1048576
+    shaper: none
+"""
         required = "true" if self.tls == "required" else "false"
         direct = "" if not self.direct_tls_port else f"""  -
     port: {self.direct_tls_port}
@@ -155,8 +172,8 @@ loglevel: info
 log_rotate_count: 0
 hide_sensitive_log_data: true
 certfiles:
-  - "{d}/certs/{self.domain}.pem"
-ca_file: "{d}/certs/ca.crt"
+  - "{certs}/{self.domain}.pem"
+ca_file: "{certs}/ca.crt"
 auth_method: internal
 auth_password_format: scram
 default_db: mnesia
@@ -170,7 +187,7 @@ listen:
     access: c2s
     starttls: true
     starttls_required: {required}
-{direct}s2s_access: none
+{direct}{s2s}s2s_access: {"all" if self.s2s_port else "none"}{chr(10) + "s2s_use_starttls: required" if self.s2s_port else ""}
 acl:
   local:
     user_regexp: ""
@@ -204,7 +221,7 @@ modules:
   mod_privacy: {{}}
   mod_pubsub:
     plugins: ["flat", "pep"]
-  mod_roster:
+{"  mod_s2s_dialback: {}" + chr(10) if self.s2s_port else ""}  mod_roster:
     versioning: false
     use_cache: false
   mod_time: {{}}

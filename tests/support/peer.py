@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -147,5 +148,67 @@ def pep_item(reader: User, owner: str, node: str, *, timeout: float = 10) -> str
             ET.SubElement(pubsub, "{http://jabber.org/protocol/pubsub}items", {"node": node})
             answer = await iq.send(timeout=timeout)
             return ET.tostring(answer.xml, encoding="unicode")
+
+    return asyncio.run(main())
+
+
+def answer_subscriptions(contact: User, to: str, *, approve: bool, ask: bool, timeout: float = 10,
+                         online: threading.Event | None = None) -> dict:
+    """*contact*'s client comes online and answers *to* (a moved account) as a person would:
+    with *approve*, waits for *to*'s subscription request (stored or live) and approves it;
+    with *ask*, asks *to* for a subscription.  *online* (for a client that is already online
+    when the request is sent, run in a thread): set once its initial presence is sent.  Then a ping to *to*'s server, sent after the
+    answers: on another server it travels the same server-to-server stream, so once it is
+    answered that server has processed them.  Returns what the request carried:
+    ``{"requested": bool, "moved_from": [old-jid text...]}``."""
+    import xml.etree.ElementTree as ET
+
+    async def main() -> dict:
+        async with _client(contact, resource="answering", timeout=timeout) as client:
+            seen: dict = {"requested": False, "moved_from": []}
+            request = asyncio.get_running_loop().create_future()
+
+            def on_subscribe(presence) -> None:
+                if presence["from"].bare == to and not request.done():
+                    seen["requested"] = True
+                    seen["moved_from"] = [e.text for e in presence.xml.iter("{urn:xmpp:moved:1}old-jid")]
+                    request.set_result(None)
+
+            client.add_event_handler("presence_subscribe", on_subscribe)
+            client.send_presence(ppriority=0)
+            if online is not None:
+                online.set()
+            if approve:
+                await asyncio.wait_for(request, timeout)
+                client.send_presence(pto=to, ptype="subscribed")
+            if ask:
+                client.send_presence(pto=to, ptype="subscribe")
+            iq = client.Iq()
+            iq["type"], iq["to"] = "get", to.partition("@")[2]
+            iq.xml.append(ET.Element("{urn:xmpp:ping}ping"))
+            await iq.send(timeout=timeout)
+            return seen
+
+    return asyncio.run(main())
+
+
+def roster_after_round_trip(user: User, domain: str, *, timeout: float = 10) -> dict[str, dict]:
+    """*user*'s roster ({jid: {"subscription", "ask"}}) read after a ping to *domain* (another
+    server) was answered: the answer comes back on the stream that carried everything *domain*
+    sent to *user*'s server before, so the roster includes what it did."""
+    import xml.etree.ElementTree as ET
+
+    async def main() -> dict[str, dict]:
+        async with _client(user, resource="reader", timeout=timeout) as client:
+            ping = client.Iq()
+            ping["type"], ping["to"] = "get", domain
+            ping.xml.append(ET.Element("{urn:xmpp:ping}ping"))
+            await ping.send(timeout=timeout)
+            get = client.Iq()
+            get["type"] = "get"
+            get.xml.append(ET.Element("{jabber:iq:roster}query"))
+            answer = await get.send(timeout=timeout)
+            return {item.get("jid"): {"subscription": item.get("subscription", "none"), "ask": item.get("ask") == "subscribe"}
+                    for item in answer.xml.iter("{jabber:iq:roster}item")}
 
     return asyncio.run(main())

@@ -56,6 +56,13 @@ class ProsodyServer:
     #: (other stores stay internal: 0.12's module has no blocklist store).  register and
     #: seed_roster write "internal" files: with another storage use prosodyctl_register
     storage: str = "internal"
+    #: server-to-server: listen on this port (DNS must name it: SRV _xmpp-server._tcp.DOMAIN),
+    #: dialback loaded, and only peers with a certificate from the test CA accepted
+    #: (s2s_secure_auth); None (the default): s2s is disabled
+    s2s_port: int | None = None
+    #: where the CA and this server's certificate live; servers sharing it trust each other
+    #: (default DIRECTORY/certs, a CA of its own)
+    certs_dir: Path | None = None
 
     @property
     def config_file(self) -> Path:
@@ -71,7 +78,8 @@ class ProsodyServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.data_dir.mkdir(mode=0o750, exist_ok=True)
-        self.ca_file = make_certs(self.directory / "certs", self.domain)
+        self.certs_dir = self.certs_dir or self.directory / "certs"
+        self.ca_file = make_certs(self.certs_dir, self.domain, client_auth=self.s2s_port is not None)
         self._write_config()
         log = open(self.directory / "prosody.stdout", "wb")
         # setsid: a ^C in the caller's terminal must not reach the server
@@ -91,11 +99,17 @@ class ProsodyServer:
         modules = list(PROSODY_MODULES)
         if self.tls == "off":
             modules.remove("tls")
+        s2s = self.s2s_port is not None
+        s2s_options = ""
+        if s2s:
+            modules.append("dialback")
+            s2s_options = "\ns2s_direct_tls_ports = { }\ns2s_secure_auth = true"
         user = "run_as_root = true" if os.geteuid() == 0 else ""
         mods = "; ".join(f'"{m}"' for m in modules)
         self.config_file.write_text(f"""-- throwaway xmppctl test/demo server, loopback only
 {user}
 data_path = "{self.data_dir}"
+certificates = "{self.certs_dir}"
 pidfile = "{self.directory}/prosody.pid"
 admin_socket = "{self.data_dir}/prosody.sock"
 log = {{ {{ levels = {{ min = "info" }}, to = "file", filename = "{self.directory}/prosody.log" }} }}
@@ -104,7 +118,7 @@ local_interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {self.port} }}
 c2s_direct_tls_ports = {{ {self.direct_tls_port or ""} }}
 legacy_ssl_ports = {{ }}
-s2s_ports = {{ }}
+s2s_ports = {{ {self.s2s_port or ""} }}{s2s_options}
 http_ports = {{ }}
 https_ports = {{ }}
 network_settings = {{ nagle = false }}
@@ -114,9 +128,9 @@ storage = {{ accounts = "{self.storage}"; roster = "{self.storage}" }}
 c2s_require_encryption = {"true" if self.tls == "required" else "false"}
 allow_registration = false
 modules_enabled = {{ {mods} }}
-modules_disabled = {{ "s2s"; "limits"; }}
+modules_disabled = {{ {"" if s2s else '"s2s"; '}"limits"; }}
 VirtualHost "{self.domain}"
-    ssl = {{ certificate = "{self.directory}/certs/{self.domain}.crt"; key = "{self.directory}/certs/{self.domain}.key"; }}
+    ssl = {{ certificate = "{self.certs_dir}/{self.domain}.crt"; key = "{self.certs_dir}/{self.domain}.key"; {f'cafile = "{self.ca_file}";' if s2s else ""} }}
 """)
 
     def register(self, user: str, password: str) -> str:
