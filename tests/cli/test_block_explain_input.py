@@ -54,3 +54,22 @@ def test_peer_account_without_a_password_in_the_config_is_exit_2_even_with_xmppc
                            prefix=("--config", str(cfg), "--jid", "me@localhost"))
     assert r.code == 2 and "no password for bob@x.org" in r.stderr
     assert_nothing_sent(fake)
+
+
+def test_the_peer_accounts_session_comes_from_the_commands_session_factory(cli, tmp_path):
+    """--peer-account logs in through the same seam as every command, so it runs against fakes:
+    the contact's roster (approved us, our request pending) shows in the report's peer side."""
+    from tests.support.fakes import FakeSession
+    from xmppctl.roster.items import RosterItem
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[accounts.me]\njid = "me@x.org"\npassword = "pw"\n[accounts.bob]\njid = "bob@x.org"\npassword = "pw"\n')
+    fakes = {"me": FakeSession.with_roster(RosterItem("bob@x.org", "Bob", "to"), bare_jid="me@x.org"),
+             "bob": FakeSession.with_roster(RosterItem("me@x.org", "Me", "from"), bare_jid="bob@x.org")}
+    r = cli(["--config", str(cfg), "-a", "me", "--timeout", "0.3", "presence", "explain", "bob@x.org", "--peer-account", "bob",
+             "-o", "json"],
+            session_factory=lambda st, **kw: fakes[st.account].factory(st, **kw))
+    assert r.code == 0, r.stderr
+    peer = r.json()["peer"]
+    assert (peer["account"], peer["in_roster"], peer["subscription"]) == ("bob@x.org", True, "from")
+    assert fakes["bob"].opened, "the peer's session is the fake's"

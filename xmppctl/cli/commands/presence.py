@@ -481,10 +481,17 @@ def _peer_account(st: Any, name: str, contact: str) -> tuple[Any, str]:
     return account, read_password(account, env={})
 
 
+def _peer_session(st: Any, name: str, account: Any, password: str, hook: Any) -> Any:
+    """A session as the contact's account NAME: through the command's session factory where one
+    is set (the tests' fake sessions, as for every command), else a login that never uses the
+    main account's password sources (environment, stdin)."""
+    if st.session_factory is not None:
+        return st.session_factory(st.for_account(name), stanza_hook=hook, subscriptions_expected=True)
+    return _peer_login(st, account, password, hook)
+
+
 @asynccontextmanager
-async def _peer_session(st: Any, account: Any, password: str, hook: Any):
-    """A session as the contact's account: like context.session, but never with the main
-    account's password sources (environment, stdin)."""
+async def _peer_login(st: Any, account: Any, password: str, hook: Any):
     from ...xmpp.session import configure_logging, open_session
     from ...xmpp.keeper import StrayKeeper
     from ..context import stray_report
@@ -538,7 +545,7 @@ def explain(
         other = None
         if peer is not None:  # after ours: its presence must not show up in our probe
             peer_hooks = StanzaHooks()
-            async with _peer_session(st, *peer, peer_hooks) as p:
+            async with _peer_session(st, peer_account, *peer, peer_hooks) as p:
                 other = await gather_side(p, peer_hooks, own_jid)
         return ExplainFacts(own=own, probe=probed, peer=other, peer_account=peer_account)
 
