@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ServerRefused, TimeoutFailure, UsageError
 from .jid import parse_jid
-from .xmpp.ns import BLOCKING_NS, DISCO_INFO_NS
+from .xmpp.ns import BLOCKING_NS
 
 if TYPE_CHECKING:
     from .xmpp.session_api import SessionAPI

@@ -1,7 +1,6 @@
 """The root typer app, its global options, and the one error edge (:func:`main`)."""
 
 
-import re
 import sys
 from typing import Annotated, Optional
 

@@ -345,7 +345,6 @@ async def login(st: State, *, subscriptions_expected: bool = False, **kwargs: An
                                  "password_source": st.password_source.label}) from None
 
 
-
 def stray_report(st: State) -> Callable[[Mapping[str, Any]], None]:
     """How this command reports stanzas nobody asked for (xmppctl.xmpp.keeper): a line on stderr,
     or one JSON object per line with -o json/ndjson."""

@@ -39,7 +39,6 @@ def check_priority(value: int | None) -> int | None:
     return value
 
 
-
 @dataclass(frozen=True, slots=True)
 class PresenceInfo:
     """One incoming presence stanza, parsed."""

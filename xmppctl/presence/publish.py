@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ..xmpp.session_api import SessionAPI
 
 
-
 @dataclass(frozen=True, slots=True)
 class PresenceRequest:
     """A validated presence to send: broadcast (no ``to``) or directed to each JID in ``to``."""
@@ -102,8 +101,6 @@ async def initial_presence(session: SessionAPI, priority: int) -> None:
     if priority >= 0:
         await session.keep_offline_messages_stored()
     session.send_initial_presence(priority)
-
-
 
 
 async def server_offers(session: SessionAPI, feature: str) -> bool:

@@ -28,8 +28,6 @@ Confirm = Callable[[Any], Awaitable[bool]]
 Progress = Callable[[Any], None]
 
 
-
-
 # ---- single edits ----------------------------------------------------------------------------
 
 

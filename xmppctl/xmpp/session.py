@@ -30,11 +30,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import Account
 from ..errors import AuthError, ConnectionFailure, ServerRefused, TimeoutFailure, XmppctlError
-from .stanza import stanza_error, stanza_text
+from .stanza import stanza_error
 from .ns import CLIENT_NS, DISCO_INFO_NS, NICK_NS, OFFLINE_NODE, ROSTER_NS, STREAM_NS
 from .connect import ADDRESS_TIMEOUT, Resolver, Target, Tried, attempt_label, connect_outcome, fixed_targets, srv_targets
 

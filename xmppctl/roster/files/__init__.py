@@ -13,7 +13,8 @@ carry them) and ignored on import: subscription state is the server's business.
 Library modules: they return data, raise :class:`~xmppctl.errors.UsageError`, never print.
 """
 
-from .read import (CSV_COLUMNS, FORMATS, KNOWN_KEYS, READ_ONLY_KEYS, STDIN, WRITABLE_KEYS, RosterSource, format_for,
+from .fields import KNOWN_KEYS, READ_ONLY_KEYS, WRITABLE_KEYS
+from .read import (CSV_COLUMNS, FORMATS, STDIN, RosterSource, format_for,
                    load_roster_file, load_roster_source, parse_csv, parse_json, parse_roster_text, parse_toml, read_roster_file,
                    sniff_format)
 from .write import backup_path, check_exportable, iter_csv, iter_json, iter_toml, write_backup, write_roster, write_roster_path

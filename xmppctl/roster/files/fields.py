@@ -12,6 +12,7 @@ from ...jid import bare_jid
 from ...text import validate_stored_group, validate_stored_name
 from ..items import RosterItem
 
+#: keys a contact may have; the read-only ones are ignored on import
 WRITABLE_KEYS = ("jid", "name", "groups")
 READ_ONLY_KEYS = ("subscription", "ask")
 KNOWN_KEYS = WRITABLE_KEYS + READ_ONLY_KEYS

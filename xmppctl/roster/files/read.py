@@ -7,25 +7,21 @@ from __future__ import annotations
 import io
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from ...errors import UsageError
-from ...jid import bare_jid
 from ..items import RosterItem
-from .fields import KNOWN_KEYS, READ_ONLY_KEYS, WRITABLE_KEYS, ItemCollector, Where, parser_limit, read_error, type_name
-from ...text import validate_group, validate_name
+from .fields import READ_ONLY_KEYS, ItemCollector, Where, parser_limit, read_error, type_name
 
 FORMATS = ("toml", "json", "csv", "xep0227")
 #: file extensions that name a format other than their own
 EXTENSIONS = {"xml": "xep0227"}
 STDIN = "-"
-#: keys a contact may have; the read-only ones are ignored on import
 #: the columns of `roster list -o csv`, in the same order (subscription and ask are read-only)
 CSV_COLUMNS = ("jid", "name", "subscription", "ask", "groups")
-
 
 
 # ---- format ---------------------------------------------------------------------------------
@@ -166,12 +162,6 @@ def parse_roster_text(text: str, fmt: str, name: str = "<input>") -> list[Roster
 
         return list(parse_pie(text.lstrip("\ufeff"), name).select().items)
     raise UsageError(f"unknown roster file format {fmt!r}")
-
-
-
-
-
-
 
 
 def parse_toml(text: str, name: str = "<input>") -> list[RosterItem]:
