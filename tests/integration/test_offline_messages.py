@@ -70,6 +70,33 @@ def test_message_stored_before_each_command_reaches_the_real_client(make_user, r
     assert kept_bodies() == []  # nothing had to be rescued: the server kept them all
 
 
+#: the commands added since, that also send an initial presence: (argv, the exit codes they may end with)
+NEWER_COMMANDS = [
+    (("roster", "export", "-o", "xep0227"), (0,)),          # collects pending requests for the file
+    (("check", "presence", "{bob}"), (0, 2)),               # a monitoring plugin: OK or CRITICAL
+    (("presence", "probe", "-o", "prometheus"), (0,)),
+    (("presence", "explain", "{bob}"), (0,)),
+]
+
+
+def test_message_stored_before_each_newer_command_reaches_the_real_client(make_user, run_cli):
+    alice, bob, carol = (make_user(p) for p in ("alice", "bob", "carol"))
+    befriend(alice, bob)
+    alice.seed([Contact(bob.jid, subscription="both")], pending_in=[carol.jid])
+    sent = []
+    for i, (command, codes) in enumerate(NEWER_COMMANDS):
+        body = f"message {i} before {' '.join(command[:2])}"
+        send_messages(bob, alice.jid, [body])
+        sent.append(body)
+        r = run_cli(alice, *[a.format(bob=bob.jid) for a in command])
+        assert r.code in codes, (command, r.code, r.stderr)
+        # carol's pending request is reported (never answered); no message may reach the session
+        assert "message from" not in r.stderr, (command, r.stderr)
+    received = [m["body"] for m in receive_stored(alice, expect=len(sent))]
+    assert sorted(received) == sorted(sent)
+    assert kept_bodies() == []
+
+
 def test_message_to_the_bare_jid_during_a_hold_is_not_lost(make_user, held):
     alice, bob = make_user("alice"), make_user("bob")
     befriend(alice, bob)
